@@ -1,0 +1,110 @@
+//! The `accord` command line. The argument names are a contract (README.md
+//! and acceptance checks call them); each subcommand lives in its own module.
+
+mod client;
+mod endorse;
+mod keys;
+mod serve;
+mod verify;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "accord",
+    version,
+    about = "A publicly verifiable registry of signed endorsements"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the log server (creates the data directory and log key on first start).
+    Serve(serve::ServeArgs),
+    /// Print the log's verifier key (C2SP vkey form), one line.
+    LogKey {
+        #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Generate an organization key: PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign an endorsement, submit it, and save the receipt (PREFIX.entry, PREFIX.tlog-proof).
+    Endorse(Box<endorse::EndorseArgs>),
+    /// Print the log's latest signed checkpoint exactly as signed.
+    Checkpoint {
+        #[arg(long)]
+        server: String,
+    },
+    /// Verify a receipt offline; exit 0 only if everything verifies.
+    Verify(verify::VerifyArgs),
+}
+
+/// A command failure: its message and the process exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+/// Exit codes (documented in README.md).
+pub mod exit {
+    /// Something did not verify.
+    pub const VERIFY_FAILED: i32 = 1;
+    /// Bad arguments or unreadable input files.
+    pub const USAGE: i32 = 2;
+    /// The server could not be reached or refused the request.
+    pub const SERVER: i32 = 3;
+}
+
+impl CliError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(exit::USAGE, message)
+    }
+}
+
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))
+}
+
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes)
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::LogKey { data } => {
+            let signer = crate::server::datadir::load_key(&data, None)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            println!("{}", signer.verifier());
+            Ok(())
+        }
+        Command::Keygen { out } => keys::keygen(&out),
+        Command::Endorse(args) => endorse::run(*args).await,
+        Command::Checkpoint { server } => {
+            let mut c = client::connect(&server).await?;
+            let cp = c
+                .get_checkpoint(crate::proto::GetCheckpointRequest {})
+                .await
+                .map_err(client::status)?;
+            print!("{}", cp.into_inner().signed_note);
+            Ok(())
+        }
+        Command::Verify(args) => verify::run(args),
+    }
+}

@@ -1,0 +1,164 @@
+//! Log entries: the exact bytes of each Merkle leaf (SPEC.md §"Leaf").
+//!
+//! A leaf wraps one signed statement with what the log adds: its index, the
+//! time it was integrated and the leaf hash of the previous entry (the hash
+//! chain). A version byte and a kind byte let later kinds (withdrawal, key
+//! rotation, commitment registration) join without touching existing leaves.
+
+use super::encoding::{Reader, Writer};
+use super::endorsement::Endorsement;
+use super::signature::{self, SIGNATURE_LEN};
+use super::{merkle, sha256, Error, Hash};
+
+/// Leaf format version. Bumped only for an incompatible layout change.
+pub const LEAF_VERSION: u8 = 1;
+/// The previous-leaf hash of entry 0: there is no previous leaf.
+pub const GENESIS_PREV: Hash = [0; 32];
+
+/// Entry kinds, by their code in the leaf's kind byte. Codes 2–4 are reserved
+/// for withdrawal, key rotation and commitment registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Endorsement = 1,
+}
+
+/// A statement together with the signatures that authorize it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signed {
+    Endorsement {
+        endorsement: Endorsement,
+        signature: [u8; SIGNATURE_LEN],
+    },
+}
+
+impl Signed {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Signed::Endorsement { .. } => Kind::Endorsement,
+        }
+    }
+
+    /// The canonical body stored in the leaf (without the domain tag).
+    pub fn body(&self) -> Vec<u8> {
+        match self {
+            Signed::Endorsement { endorsement, .. } => endorsement.body(),
+        }
+    }
+
+    /// The exact bytes that were signed.
+    pub fn signed_message(&self) -> Vec<u8> {
+        match self {
+            Signed::Endorsement { endorsement, .. } => endorsement.signed_message(),
+        }
+    }
+
+    pub fn signatures(&self) -> Vec<[u8; SIGNATURE_LEN]> {
+        match self {
+            Signed::Endorsement { signature, .. } => vec![*signature],
+        }
+    }
+
+    /// Identity of the statement for deduplication: SHA-256 of the signed
+    /// message. Two submissions of the same statement are the same entry even
+    /// if their (valid) signatures differ, since Ed25519 signers may randomize.
+    pub fn statement_hash(&self) -> Hash {
+        sha256(&self.signed_message())
+    }
+
+    /// Field rules plus strict signature verification: what admission and
+    /// audit both require of every entry.
+    pub fn verify(&self, now: u64) -> Result<(), Error> {
+        match self {
+            Signed::Endorsement {
+                endorsement,
+                signature,
+            } => {
+                endorsement.validate(now)?;
+                let key = signature::parse_public_key(&endorsement.public_key, "public_key")?;
+                signature::verify_strict(&key, &endorsement.signed_message(), signature)
+            }
+        }
+    }
+}
+
+/// One log entry, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub index: u64,
+    /// Unix time in milliseconds when the sequencer integrated the entry.
+    pub integrated_at_ms: u64,
+    /// Leaf hash of entry `index - 1`, or [`GENESIS_PREV`] for entry 0.
+    pub prev_leaf_hash: Hash,
+    pub signed: Signed,
+}
+
+impl Entry {
+    /// The leaf bytes: the input of the RFC 6962 leaf hash.
+    pub fn to_leaf(&self) -> Vec<u8> {
+        let body = self.signed.body();
+        let sigs = self.signed.signatures();
+        let mut w = Writer::with_capacity(60 + body.len() + sigs.len() * SIGNATURE_LEN);
+        w.u8(LEAF_VERSION)
+            .u8(self.signed.kind() as u8)
+            .u64(self.index)
+            .u64(self.integrated_at_ms)
+            .raw(&self.prev_leaf_hash)
+            .u32(u32::try_from(body.len()).expect("bodies are a few KiB"))
+            .raw(&body)
+            .u8(sigs.len() as u8);
+        for s in &sigs {
+            w.raw(s);
+        }
+        w.finish()
+    }
+
+    /// Parses leaf bytes strictly: known version and kind, exact signature
+    /// count for the kind, no trailing bytes.
+    pub fn from_leaf(leaf: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(leaf);
+        let version = r.u8("leaf version")?;
+        if version != LEAF_VERSION {
+            return Err(Error::malformed(
+                "leaf",
+                format!("unknown version {version}"),
+            ));
+        }
+        let kind = r.u8("leaf kind")?;
+        let index = r.u64("leaf index")?;
+        let integrated_at_ms = r.u64("leaf integrated_at")?;
+        let prev_leaf_hash = r.array("leaf prev_leaf_hash")?;
+        let body_len = r.u32("leaf body length")? as usize;
+        let body = r.take(body_len, "leaf body")?;
+        let count = r.u8("leaf signature count")?;
+        let mut sigs = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            sigs.push(r.array::<SIGNATURE_LEN>("leaf signature")?);
+        }
+        r.finish("leaf")?;
+        let signed = match (kind, sigs.as_slice()) {
+            (1, [signature]) => Signed::Endorsement {
+                endorsement: Endorsement::parse_body(body)?,
+                signature: *signature,
+            },
+            (1, _) => {
+                return Err(Error::malformed(
+                    "leaf",
+                    format!("an endorsement carries 1 signature, found {count}"),
+                ))
+            }
+            (k, _) => return Err(Error::malformed("leaf", format!("unknown kind {k}"))),
+        };
+        Ok(Entry {
+            index,
+            integrated_at_ms,
+            prev_leaf_hash,
+            signed,
+        })
+    }
+
+    /// RFC 6962 leaf hash of this entry's leaf bytes.
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.to_leaf())
+    }
+}

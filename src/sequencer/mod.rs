@@ -1,0 +1,112 @@
+//! The sequencer: the log's single writer.
+//!
+//! Submissions (already validated and signature-checked by the service) are
+//! queued on a bounded channel. A dedicated thread takes everything queued —
+//! up to [`MAX_BATCH`] — assigns consecutive indices, builds the leaves with
+//! their hash chain, extends the Merkle frontier, signs one checkpoint, and
+//! commits the batch atomically with one durable flush (group commit). Only
+//! then are the submitters answered. While a batch flushes, the next one
+//! accumulates, so throughput grows with load instead of collapsing.
+//!
+//! Being the only writer is what makes the log's promises cheap to keep: one
+//! checkpoint per size, each consistent with the last, with no locking.
+
+mod state;
+
+use state::State;
+
+use crate::core::checkpoint::TreeHead;
+use crate::core::entry::Signed;
+use crate::core::note::Signer;
+use crate::core::Hash;
+use crate::storage::{Storage, StorageError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most entries per batch. Large enough to amortize the flush (one fsync
+/// costs about as much as verifying a few hundred signatures), small enough
+/// that one batch's leaves (≈ 4096 × 0.5 KiB = 2 MiB) stay cheap to hold.
+pub const MAX_BATCH: usize = 4096;
+/// Submissions waiting beyond this make `submit` wait (backpressure).
+const QUEUE_DEPTH: usize = 4 * MAX_BATCH;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SequencerError {
+    #[error("the log is not accepting entries: {0}")]
+    Stopped(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("this data directory belongs to another log: {0}")]
+    WrongLog(String),
+    #[error("stored log does not match its checkpoint: {0}")]
+    Inconsistent(String),
+}
+
+/// The latest published checkpoint, shared with readers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub head: TreeHead,
+    /// The signed checkpoint note, exactly as signed.
+    pub checkpoint: String,
+}
+
+/// The answer to a submission, sent only after its batch is durable.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub duplicate: bool,
+    /// A checkpoint that includes the entry.
+    pub published: Arc<Published>,
+}
+
+struct Job {
+    signed: Signed,
+    reply: oneshot::Sender<Result<Accepted, SequencerError>>,
+}
+
+/// Handle to the sequencer thread. Cloneable; the thread stops once every
+/// handle is dropped and the queue is drained.
+#[derive(Clone)]
+pub struct Sequencer {
+    tx: mpsc::Sender<Job>,
+    published: watch::Receiver<Arc<Published>>,
+}
+
+impl Sequencer {
+    /// Opens (or initializes) the log in `storage`, checks it against its
+    /// latest checkpoint, and starts the writer thread.
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        signer: Signer,
+    ) -> Result<(Self, std::thread::JoinHandle<()>), SequencerError> {
+        let state = State::open(storage, signer)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (pub_tx, published) = watch::channel(state.published());
+        let handle = std::thread::Builder::new()
+            .name("accord-sequencer".into())
+            .spawn(move || state.run(rx, pub_tx))
+            .expect("spawn sequencer thread");
+        Ok((Sequencer { tx, published }, handle))
+    }
+
+    /// Queues a verified statement and waits until it is durably logged.
+    pub async fn submit(&self, signed: Signed) -> Result<Accepted, SequencerError> {
+        let (reply, rx) = oneshot::channel();
+        let stopped = || SequencerError::Stopped("the sequencer has shut down".into());
+        self.tx
+            .send(Job { signed, reply })
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub fn latest(&self) -> Arc<Published> {
+        self.published.borrow().clone()
+    }
+
+    /// A receiver that sees every newly published checkpoint.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.published.clone()
+    }
+}

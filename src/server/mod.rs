@@ -1,0 +1,84 @@
+//! Wiring: data directory → storage → sequencer → gRPC service, served on a
+//! caller-supplied listener until `shutdown` resolves.
+
+pub mod datadir;
+
+use crate::core::note::Signer;
+use crate::proto::registry_server::RegistryServer;
+use crate::sequencer::{Sequencer, SequencerError};
+use crate::service::RegistryService;
+use crate::storage::{SledStorage, Storage, StorageError};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Origin of a log created without `--origin`. It is also the checkpoint
+/// key's name; pick your own (e.g. `registry.example.org/accord`) for a real
+/// deployment.
+pub const DEFAULT_ORIGIN: &str = "accord.example/log";
+/// Default data directory and listen address, as documented in README.md.
+pub const DEFAULT_DATA_DIR: &str = "./accord-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Required to match the stored log, if given; used for a new log.
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("log key {}: {source}", path.display())]
+    Key {
+        path: PathBuf,
+        source: crate::core::Error,
+    },
+    #[error("refusing to start: {0}")]
+    WrongLog(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Sequencer(#[from] SequencerError),
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the log in `config.data_dir` on `listener` until `shutdown`.
+/// Creates the data directory and log key on first start.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let (signer, _) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
+    let storage = SledStorage::open(&datadir::db_path(&config.data_dir))?;
+    run_with(listener, Arc::new(storage), signer, shutdown).await
+}
+
+/// Serves a log kept in any [`Storage`] (tests use the in-memory one).
+pub async fn run_with(
+    listener: TcpListener,
+    storage: Arc<dyn Storage>,
+    signer: Signer,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let (sequencer, writer) = Sequencer::start(storage.clone(), signer)?;
+    let service = RegistryService::new(storage, sequencer);
+    let served = tonic::transport::Server::builder()
+        .add_service(RegistryServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    // The router (and with it every sequencer handle) is dropped now; the
+    // writer thread drains its queue and exits. Wait for it so that an
+    // in-flight batch finishes its commit before we return.
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    Ok(served?)
+}

@@ -1,0 +1,170 @@
+//! gRPC handlers for `accord.v1.Registry`. Each handler converts the request,
+//! calls the sequencer or the [`Reader`], and converts the answer; errors
+//! become statuses in one place ([`error`]). Storage reads, proof generation
+//! and signature checks run on the blocking pool, off the async executor.
+
+pub mod convert;
+pub mod error;
+pub mod reader;
+
+use crate::proto::{self, registry_server::Registry};
+use crate::sequencer::Sequencer;
+use crate::storage::Storage;
+use error::ApiError;
+pub use reader::Reader;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tonic::{Request, Response, Status};
+
+pub struct RegistryService {
+    reader: Reader,
+}
+
+impl RegistryService {
+    pub fn new(storage: Arc<dyn Storage>, sequencer: Sequencer) -> Self {
+        RegistryService {
+            reader: Reader { storage, sequencer },
+        }
+    }
+
+    /// Runs `f` with the reader on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let reader = self.reader.clone();
+        let joined = tokio::task::spawn_blocking(move || f(&reader)).await;
+        Ok(joined.map_err(|e| ApiError::Task(e.to_string()))??)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hashes(v: Vec<crate::core::Hash>) -> Vec<Vec<u8>> {
+    v.into_iter().map(|h| h.to_vec()).collect()
+}
+
+#[tonic::async_trait]
+impl Registry for RegistryService {
+    async fn submit(
+        &self,
+        req: Request<proto::SubmitRequest>,
+    ) -> Result<Response<proto::SubmitResponse>, Status> {
+        let signed = convert::signed_from_proto(req.into_inner())?;
+        let signed = self
+            .blocking(move |_| {
+                signed.verify(unix_now())?;
+                Ok(signed)
+            })
+            .await?;
+        let accepted = self
+            .reader
+            .sequencer
+            .submit(signed)
+            .await
+            .map_err(ApiError::from)?;
+        let (index, size) = (accepted.index, accepted.published.head.size);
+        let (leaf, proof) = self
+            .blocking(move |r| Ok((r.entry(index)?.0, r.inclusion_proof(index, size)?.1)))
+            .await?;
+        Ok(Response::new(proto::SubmitResponse {
+            index,
+            leaf_hash: accepted.leaf_hash.to_vec(),
+            leaf,
+            checkpoint: accepted.published.checkpoint.clone(),
+            inclusion_proof: hashes(proof),
+            duplicate: accepted.duplicate,
+        }))
+    }
+
+    async fn get_entry(
+        &self,
+        req: Request<proto::GetEntryRequest>,
+    ) -> Result<Response<proto::Entry>, Status> {
+        let index = req.into_inner().index;
+        let (leaf, hash) = self.blocking(move |r| r.entry(index)).await?;
+        Ok(Response::new(proto::Entry {
+            index,
+            leaf,
+            leaf_hash: hash.to_vec(),
+        }))
+    }
+
+    async fn get_entries(
+        &self,
+        req: Request<proto::GetEntriesRequest>,
+    ) -> Result<Response<proto::GetEntriesResponse>, Status> {
+        let proto::GetEntriesRequest { start, end } = req.into_inner();
+        let entries = self.blocking(move |r| r.entries(start, end)).await?;
+        let entries = entries
+            .into_iter()
+            .map(|(index, leaf, hash)| proto::Entry {
+                index,
+                leaf,
+                leaf_hash: hash.to_vec(),
+            })
+            .collect();
+        Ok(Response::new(proto::GetEntriesResponse { entries }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::Checkpoint>, Status> {
+        let latest = self.reader.latest();
+        Ok(Response::new(proto::Checkpoint {
+            signed_note: latest.checkpoint.clone(),
+            size: latest.head.size,
+            root: latest.head.root.to_vec(),
+        }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        req: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::InclusionProof>, Status> {
+        use proto::get_inclusion_proof_request::Leaf;
+        let req = req.into_inner();
+        let (leaf, tree_size) = (req.leaf, req.tree_size);
+        let (index, size, proof) = self
+            .blocking(move |r| {
+                let index = match leaf {
+                    Some(Leaf::Index(i)) => i,
+                    Some(Leaf::LeafHash(h)) => r.index_of(&h)?,
+                    None => {
+                        return Err(error::invalid(
+                            "leaf",
+                            "is required (set index or leaf_hash)",
+                        ))
+                    }
+                };
+                let (size, proof) = r.inclusion_proof(index, tree_size)?;
+                Ok((index, size, proof))
+            })
+            .await?;
+        Ok(Response::new(proto::InclusionProof {
+            index,
+            tree_size: size,
+            hashes: hashes(proof),
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        req: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::ConsistencyProof>, Status> {
+        let proto::GetConsistencyProofRequest { old_size, new_size } = req.into_inner();
+        let (new, proof) = self
+            .blocking(move |r| r.consistency_proof(old_size, new_size))
+            .await?;
+        Ok(Response::new(proto::ConsistencyProof {
+            old_size,
+            new_size: new,
+            hashes: hashes(proof),
+        }))
+    }
+}

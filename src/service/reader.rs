@@ -1,0 +1,132 @@
+//! Read queries over the published log: range checks and proof generation.
+//! All reads are bounded by the latest *published* checkpoint, so a reader
+//! never sees a batch that is still being committed.
+
+use super::error::{invalid, ApiError};
+use crate::core::merkle;
+use crate::core::Hash;
+use crate::sequencer::{Published, Sequencer};
+use crate::storage::{Nodes, Storage};
+use std::sync::Arc;
+
+/// Most entries one GetEntries call returns: bounds the reply (≈ 0.5 MiB)
+/// and the work per call; clients page with `start`.
+pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
+
+#[derive(Clone)]
+pub struct Reader {
+    pub storage: Arc<dyn Storage>,
+    pub sequencer: Sequencer,
+}
+
+impl Reader {
+    pub fn latest(&self) -> Arc<Published> {
+        self.sequencer.latest()
+    }
+
+    fn size(&self) -> u64 {
+        self.latest().head.size
+    }
+
+    /// `(leaf bytes, leaf hash)` of entry `index`.
+    pub fn entry(&self, index: u64) -> Result<(Vec<u8>, Hash), ApiError> {
+        let size = self.size();
+        if index >= size {
+            return Err(ApiError::OutOfRange(format!(
+                "index {index} is beyond the tree size {size}"
+            )));
+        }
+        let leaf = self.storage.leaf(index)?.ok_or_else(|| {
+            crate::storage::StorageError::Corrupt(format!("leaf {index} is missing"))
+        })?;
+        let hash = merkle::leaf_hash(&leaf);
+        Ok((leaf, hash))
+    }
+
+    /// Entries `[start, min(end, start + MAX, size))`.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>, Hash)>, ApiError> {
+        let size = self.size();
+        if end <= start {
+            return Err(invalid(
+                "end",
+                format!("must be greater than start ({start}), got {end}"),
+            ));
+        }
+        if start >= size {
+            return Err(ApiError::OutOfRange(format!(
+                "start {start} is beyond the tree size {size}"
+            )));
+        }
+        let end = end.min(size).min(start + MAX_ENTRIES_PER_CALL);
+        (start..end)
+            .map(|i| self.entry(i).map(|(leaf, hash)| (i, leaf, hash)))
+            .collect()
+    }
+
+    /// Resolves a requested tree size (0 = latest) against the published one.
+    fn tree_size(&self, requested: u64, field: &'static str) -> Result<u64, ApiError> {
+        let size = self.size();
+        match requested {
+            0 => Ok(size),
+            n if n > size => Err(ApiError::OutOfRange(format!(
+                "{field} {n} is beyond the tree size {size}"
+            ))),
+            n => Ok(n),
+        }
+    }
+
+    pub fn index_of(&self, leaf_hash: &[u8]) -> Result<u64, ApiError> {
+        let hash: Hash = leaf_hash.try_into().map_err(|_| {
+            invalid(
+                "leaf_hash",
+                format!("must be 32 bytes, got {}", leaf_hash.len()),
+            )
+        })?;
+        match self.storage.find_leaf_hash(&hash)? {
+            Some(i) if i < self.size() => Ok(i),
+            _ => Err(ApiError::NotFound(format!(
+                "no entry has leaf hash {}",
+                hex::encode(hash)
+            ))),
+        }
+    }
+
+    /// `(tree size, proof)` for entry `index`.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<(u64, Vec<Hash>), ApiError> {
+        let size = self.tree_size(tree_size, "tree_size")?;
+        if index >= size {
+            return Err(ApiError::OutOfRange(format!(
+                "index {index} is not in a tree of size {size}"
+            )));
+        }
+        Ok((
+            size,
+            merkle::inclusion_proof(index, size, &Nodes(self.storage.as_ref()))?,
+        ))
+    }
+
+    /// `(new size, proof)` from `old` to `new` (0 = latest).
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(u64, Vec<Hash>), ApiError> {
+        let new = self.tree_size(new, "new_size")?;
+        if old == 0 {
+            return Err(invalid(
+                "old_size",
+                "must be at least 1 (every tree extends the empty tree)",
+            ));
+        }
+        if old > new {
+            return Err(invalid(
+                "old_size",
+                format!("{old} is larger than new_size {new}"),
+            ));
+        }
+        Ok((
+            new,
+            merkle::consistency_proof(old, new, &Nodes(self.storage.as_ref()))?,
+        ))
+    }
+}

@@ -1,0 +1,100 @@
+//! An in-memory [`Storage`] for tests: same contract as sled, no disk. Tests
+//! also use it to inject faults (`tamper_leaf`) under a real server.
+
+use super::{Batch, LogMeta, Storage, StorageError};
+use crate::core::Hash;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    meta: Option<LogMeta>,
+    leaves: HashMap<u64, Vec<u8>>,
+    nodes: HashMap<(u32, u64), Hash>,
+    statements: HashMap<Hash, u64>,
+    leaf_hashes: HashMap<Hash, u64>,
+}
+
+#[derive(Default)]
+pub struct MemoryStorage {
+    state: Mutex<State>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces stored leaf bytes without touching the tree: a storage fault
+    /// that auditors must detect.
+    pub fn tamper_leaf(&self, index: u64, leaf: Vec<u8>) {
+        self.state
+            .lock()
+            .expect("poisoned")
+            .leaves
+            .insert(index, leaf);
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
+        Ok(self.state.lock().expect("poisoned").meta.clone())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        // One lock for the whole batch: atomic for readers.
+        let mut s = self.state.lock().expect("poisoned");
+        s.leaves.extend(batch.leaves);
+        for n in batch.nodes {
+            s.nodes.insert((n.level, n.index), n.hash);
+            if n.level == 0 {
+                s.leaf_hashes.insert(n.hash, n.index);
+            }
+        }
+        s.statements.extend(batch.statements);
+        if batch.meta.is_some() {
+            s.meta = batch.meta;
+        }
+        Ok(())
+    }
+
+    fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .leaves
+            .get(&index)
+            .cloned())
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .nodes
+            .get(&(level, index))
+            .copied())
+    }
+
+    fn find_statement(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .statements
+            .get(h)
+            .copied())
+    }
+
+    fn find_leaf_hash(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .leaf_hashes
+            .get(h)
+            .copied())
+    }
+}

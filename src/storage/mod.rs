@@ -1,0 +1,76 @@
+//! Storage: the narrow contract between the log and its database.
+//!
+//! Only the sequencer writes, and only through [`Storage::commit`]; everyone
+//! else reads. The contract every implementation must keep:
+//! - `commit` is atomic: after a crash either the whole batch is visible or
+//!   none of it is.
+//! - `commit` is durable: when it returns `Ok`, the batch survives power loss.
+//!   The sequencer acknowledges entries only after that.
+//! - Reads of anything at or below the size recorded in [`LogMeta`] return
+//!   what was committed; the log never rewrites a leaf or a node.
+
+pub mod memory;
+pub mod sled_store;
+
+pub use memory::MemoryStorage;
+pub use sled_store::SledStorage;
+
+use crate::core::frontier::NewNode;
+use crate::core::Hash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What identifies the log and where it stands, committed with every batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogMeta {
+    pub origin: String,
+    /// The log's verifier key string (C2SP vkey form).
+    pub vkey: String,
+    pub size: u64,
+    /// The signed checkpoint for `size`, exactly as published.
+    pub checkpoint: String,
+}
+
+/// Everything one sequencer batch writes, applied atomically by `commit`.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// `(index, leaf bytes)` of new entries, in index order.
+    pub leaves: Vec<(u64, Vec<u8>)>,
+    /// Perfect-subtree nodes completed by the new leaves (level 0 = leaf hashes).
+    pub nodes: Vec<NewNode>,
+    /// Statement hash → index, for idempotent resubmission.
+    pub statements: Vec<(Hash, u64)>,
+    pub meta: Option<LogMeta>,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    /// The log's metadata, or `None` for a fresh database.
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError>;
+    /// Atomically and durably applies `batch` (see the module contract).
+    fn commit(&self, batch: Batch) -> Result<(), StorageError>;
+    fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError>;
+    fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
+    /// Index of the entry whose statement has this hash.
+    fn find_statement(&self, statement_hash: &Hash) -> Result<Option<u64>, StorageError>;
+    /// Index of the entry with this RFC 6962 leaf hash.
+    fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
+}
+
+/// Adapts a [`Storage`] to the core's Merkle [`NodeSource`](crate::core::merkle::NodeSource):
+/// a missing node below the published size means the database is corrupt.
+pub struct Nodes<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Storage + ?Sized> crate::core::merkle::NodeSource for Nodes<'_, S> {
+    type Error = StorageError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StorageError> {
+        self.0
+            .node(level, index)?
+            .ok_or_else(|| StorageError::Corrupt(format!("missing Merkle node ({level}, {index})")))
+    }
+}
