@@ -1,0 +1,128 @@
+//! Shared test harness: a real server on 127.0.0.1:0 over a real sled
+//! database in a temp dir, and real gRPC clients.
+#![allow(dead_code)]
+
+use accord::core::endorsement::Endorsement;
+use accord::core::entry::Signed;
+use accord::core::model::{Region, StakeholderGroup};
+use accord::core::note::Verifier;
+use accord::proto::registry_client::RegistryClient;
+use accord::server::{self, Config};
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub url: String,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), server::ServerError>>>,
+}
+
+impl TestServer {
+    pub async fn start(data_dir: &Path) -> TestServer {
+        Self::try_start(data_dir, None)
+            .await
+            .expect("server starts")
+    }
+
+    /// Starts a server; returns the startup error if it refuses the data dir.
+    pub async fn try_start(
+        data_dir: &Path,
+        origin: Option<&str>,
+    ) -> Result<TestServer, server::ServerError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = Config {
+            data_dir: data_dir.to_owned(),
+            origin: origin.map(str::to_owned),
+        };
+        let task = tokio::spawn(server::run(listener, config, async {
+            let _ = rx.await;
+        }));
+        // Wait until it answers (or fails to start).
+        for _ in 0..200 {
+            if task.is_finished() {
+                return Err(task.await.unwrap().expect_err("server exited early"));
+            }
+            if let Ok(mut c) = RegistryClient::connect(url.clone()).await {
+                if c.get_checkpoint(accord::proto::GetCheckpointRequest {})
+                    .await
+                    .is_ok()
+                {
+                    let data_dir = data_dir.to_owned();
+                    return Ok(TestServer {
+                        url,
+                        data_dir,
+                        shutdown: Some(tx),
+                        task: Some(task),
+                    });
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server did not come up");
+    }
+
+    pub async fn client(&self) -> RegistryClient<Channel> {
+        RegistryClient::connect(self.url.clone()).await.unwrap()
+    }
+
+    pub fn verifier(&self) -> Verifier {
+        server::datadir::load_key(&self.data_dir, None)
+            .unwrap()
+            .verifier()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A deterministic organization key for test number `i`.
+pub fn org_key(i: u32) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&i.to_be_bytes());
+    seed[31] = 0xac;
+    SigningKey::from_bytes(&seed)
+}
+
+pub fn endorsement(key: &SigningKey, name: &str) -> Endorsement {
+    Endorsement {
+        commitment_id: "global-commitment-dts".into(),
+        commitment_sha256: accord::core::sha256(
+            b"Global Commitment on Digital Trust and Security\n",
+        ),
+        organization_name: name.into(),
+        stakeholder_group: StakeholderGroup::Government,
+        region: Region::WesternEuropeanOthers,
+        country: Some("NL".into()),
+        domain: Some("government.nl".into()),
+        statement: Some("We endorse the Global Commitment.".into()),
+        signed_at: now(),
+        public_key: key.verifying_key().to_bytes(),
+    }
+}
+
+pub fn sign(key: &SigningKey, e: Endorsement) -> Signed {
+    let signature = key.sign(&e.signed_message()).to_bytes();
+    Signed::Endorsement {
+        endorsement: e,
+        signature,
+    }
+}
+
+pub fn request(signed: &Signed) -> accord::proto::SubmitRequest {
+    accord::service::convert::signed_to_proto(signed)
+}
