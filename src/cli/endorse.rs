@@ -18,8 +18,9 @@ pub struct EndorseArgs {
     /// The organization's PKCS#8 PEM private key (from `accord keygen` or OpenSSL).
     #[arg(long, required_unless_present = "public_key")]
     key: Option<PathBuf>,
-    /// With --signature: sign elsewhere (e.g. OpenSSL) and give the public key in hex.
-    #[arg(long, requires = "signature", conflicts_with = "key")]
+    /// Instead of --key: the public key in hex, for signing elsewhere (e.g.
+    /// OpenSSL); then give --message-out, or --signature to submit.
+    #[arg(long, conflicts_with = "key")]
     public_key: Option<String>,
     /// A raw 64-byte Ed25519 signature over the message written by --message-out.
     #[arg(long)]
@@ -111,7 +112,11 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
             CliError::usage("--signature: expected a raw 64-byte Ed25519 signature")
         })?,
         (Some(k), None) => k.sign(&e.signed_message()).to_bytes(),
-        (None, None) => return Err(CliError::usage("--public-key needs --signature")),
+        (None, None) => {
+            return Err(CliError::usage(
+                "--public-key needs --signature (or --message-out)",
+            ))
+        }
     };
     let signed = Signed::Endorsement {
         endorsement: e,

@@ -1,0 +1,246 @@
+//! The README's first session, run through the real `accord` binary:
+//! serve → keygen → endorse → checkpoint → verify, plus signing with OpenSSL
+//! (SPEC.md §3.3) where the `openssl` command exists.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const ACCORD: &str = env!("CARGO_BIN_EXE_accord");
+
+fn accord(dir: &Path, args: &[&str]) -> Output {
+    Command::new(ACCORD)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run accord")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = accord(dir, args);
+    assert!(
+        out.status.success(),
+        "accord {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `accord serve` on an ephemeral loopback port; returns it and its URL.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(ACCORD)
+        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let addr = rest.split_whitespace().next().unwrap();
+            return (child, format!("http://{addr}"));
+        }
+    }
+    panic!("accord serve did not report its address");
+}
+
+struct Stop(Child);
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn first_session_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (child, url) = serve(dir);
+    let _server = Stop(child);
+    let digest = hex::encode(accord::core::sha256(b"Commitment text\n"));
+
+    let pubkey = ok(dir, &["keygen", "--out", "org.pem"]);
+    assert_eq!(pubkey.trim().len(), 64, "prints the public key in hex");
+    let mode = std::fs::metadata(dir.join("org.pem")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let index = ok(
+        dir,
+        &[
+            "endorse",
+            "--server",
+            &url,
+            "--key",
+            "org.pem",
+            "--commitment",
+            "global-commitment-dts",
+            "--commitment-sha256",
+            &digest,
+            "--org",
+            "Government of Uruguay",
+            "--group",
+            "government",
+            "--region",
+            "grulac",
+            "--country",
+            "UY",
+            "--out",
+            "uruguay",
+        ],
+    );
+    assert_eq!(index.trim(), "0");
+    let checkpoint = ok(dir, &["checkpoint", "--server", &url]);
+    assert!(
+        checkpoint.starts_with("accord.example/log\n1\n"),
+        "{checkpoint}"
+    );
+    let vkey = ok(dir, &["log-key", "--data", "data"]);
+    let verified = ok(
+        dir,
+        &[
+            "verify",
+            "--vkey",
+            vkey.trim(),
+            "--entry",
+            "uruguay.entry",
+            "--proof",
+            "uruguay.tlog-proof",
+        ],
+    );
+    assert!(verified.starts_with("OK: entry 0"), "{verified}");
+
+    // A tampered entry fails with exit code 1.
+    let mut leaf = std::fs::read(dir.join("uruguay.entry")).unwrap();
+    let last = leaf.len() - 1;
+    leaf[last] ^= 1;
+    std::fs::write(dir.join("bad.entry"), leaf).unwrap();
+    let bad = accord(
+        dir,
+        &[
+            "verify",
+            "--vkey",
+            vkey.trim(),
+            "--entry",
+            "bad.entry",
+            "--proof",
+            "uruguay.tlog-proof",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+
+    // A bad field is refused before anything is sent, naming the field.
+    let refused = accord(
+        dir,
+        &[
+            "endorse",
+            "--server",
+            &url,
+            "--key",
+            "org.pem",
+            "--commitment",
+            "global-commitment-dts",
+            "--commitment-sha256",
+            &digest,
+            "--org",
+            "X",
+            "--group",
+            "government",
+            "--region",
+            "grulac",
+            "--country",
+            "ZZ",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("country"));
+
+    openssl_signing(dir, &url, &digest, vkey.trim());
+}
+
+/// SPEC.md §3.3: a key made by OpenSSL, a message signed by OpenSSL.
+fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
+    let run = |args: &[&str]| Command::new("openssl").args(args).current_dir(dir).output();
+    if !run(&["version"]).is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: openssl not installed; OpenSSL signing not exercised");
+        return;
+    }
+    assert!(
+        run(&["genpkey", "-algorithm", "ed25519", "-out", "ossl.pem"])
+            .unwrap()
+            .status
+            .success()
+    );
+    let der = run(&["pkey", "-in", "ossl.pem", "-pubout", "-outform", "DER"])
+        .unwrap()
+        .stdout;
+    let public = hex::encode(&der[der.len() - 32..]);
+    let fields = [
+        "--commitment",
+        "global-commitment-dts",
+        "--commitment-sha256",
+        digest,
+        "--org",
+        "Microsoft",
+        "--group",
+        "private-sector",
+        "--region",
+        "global",
+        "--signed-at",
+        "1764000000",
+    ];
+    let mut args = vec![
+        "endorse",
+        "--public-key",
+        &public,
+        "--message-out",
+        "msg.bin",
+    ];
+    args.extend(fields);
+    ok(dir, &args);
+    let signed = run(&[
+        "pkeyutl", "-sign", "-inkey", "ossl.pem", "-rawin", "-in", "msg.bin", "-out", "sig.bin",
+    ])
+    .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let mut args = vec![
+        "endorse",
+        "--server",
+        url,
+        "--public-key",
+        &public,
+        "--signature",
+        "sig.bin",
+        "--out",
+        "ms",
+    ];
+    args.extend(fields);
+    assert_eq!(ok(dir, &args).trim(), "1");
+    ok(
+        dir,
+        &[
+            "verify",
+            "--vkey",
+            vkey,
+            "--entry",
+            "ms.entry",
+            "--proof",
+            "ms.tlog-proof",
+        ],
+    );
+    // accord also reads the OpenSSL key file directly; the same statement is a duplicate.
+    let mut args = vec![
+        "endorse", "--server", url, "--key", "ossl.pem", "--out", "ms2",
+    ];
+    args.extend(fields);
+    assert_eq!(ok(dir, &args).trim(), "1");
+}
