@@ -27,19 +27,22 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Starts `accord serve` on an ephemeral loopback port; returns it and its URL.
-fn serve(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(ACCORD)
-        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+/// The server process is stopped (SIGTERM) and reaped when this is dropped.
+fn serve(dir: &Path) -> (Stop, String) {
+    let mut server = Stop(
+        Command::new(ACCORD)
+            .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = BufReader::new(server.0.stdout.take().unwrap());
     for line in stdout.lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("listening on ") {
             let addr = rest.split_whitespace().next().unwrap();
-            return (child, format!("http://{addr}"));
+            return (server, format!("http://{addr}"));
         }
     }
     panic!("accord serve did not report its address");
@@ -57,8 +60,7 @@ impl Drop for Stop {
 fn first_session_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (child, url) = serve(dir);
-    let _server = Stop(child);
+    let (_server, url) = serve(dir);
     let digest = hex::encode(accord::core::sha256(b"Commitment text\n"));
 
     let pubkey = ok(dir, &["keygen", "--out", "org.pem"]);
