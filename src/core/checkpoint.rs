@@ -87,3 +87,61 @@ impl Checkpoint {
         Ok(cp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_is_strict_and_round_trips() {
+        let cp = Checkpoint {
+            origin: "example.org/log".into(),
+            head: TreeHead {
+                size: 12,
+                root: [1; 32],
+            },
+        };
+        assert_eq!(Checkpoint::parse(&cp.text()).unwrap(), cp);
+        let root = B64.encode([1u8; 32]);
+        for bad in [
+            format!("example.org/log\n012\n{root}\n"),
+            format!("example.org/log\n+12\n{root}\n"),
+            format!("example.org/log\n12\n{root}"),
+            format!("example.org/log\n12\n{root}\nextension\n"),
+            "example.org/log\n12\nAAAA\n".to_string(),
+            format!("\n12\n{root}\n"),
+        ] {
+            assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn open_requires_the_log_key_and_matching_origin() {
+        let log = Signer::from_seed("example.org/log", &[4; 32]).unwrap();
+        let other = Signer::from_seed("example.org/log", &[5; 32]).unwrap();
+        let cp = Checkpoint {
+            origin: "example.org/log".into(),
+            head: TreeHead {
+                size: 3,
+                root: [2; 32],
+            },
+        };
+        let signed = cp.sign(&log).unwrap();
+        assert_eq!(Checkpoint::open(&signed, &log.verifier()).unwrap(), cp);
+        assert!(
+            Checkpoint::open(&signed, &other.verifier()).is_err(),
+            "another key"
+        );
+        let foreign = Checkpoint {
+            origin: "evil.example/log".into(),
+            ..cp
+        };
+        assert!(
+            Checkpoint::open(&foreign.sign(&log).unwrap(), &log.verifier()).is_err(),
+            "origin mismatch"
+        );
+        // A witness cosignature by an unknown key is ignored.
+        let cosigned = format!("{signed}— witness.example AAAAAQ==\n");
+        assert!(Checkpoint::open(&cosigned, &log.verifier()).is_ok());
+    }
+}

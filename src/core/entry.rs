@@ -162,3 +162,74 @@ impl Entry {
         merkle::leaf_hash(&self.to_leaf())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{Region, StakeholderGroup};
+
+    fn entry() -> Entry {
+        let endorsement = Endorsement {
+            commitment_id: "paris-call".into(),
+            commitment_sha256: [7; 32],
+            organization_name: "Internet Society".into(),
+            stakeholder_group: StakeholderGroup::TechnicalCommunity,
+            region: Region::Global,
+            country: None,
+            domain: Some("internetsociety.org".into()),
+            statement: None,
+            signed_at: 1_700_000_000,
+            public_key: [9; 32],
+        };
+        Entry {
+            index: 41,
+            integrated_at_ms: 1_700_000_000_500,
+            prev_leaf_hash: [3; 32],
+            signed: Signed::Endorsement {
+                endorsement,
+                signature: [5; 64],
+            },
+        }
+    }
+
+    #[test]
+    fn leaf_round_trips() {
+        let e = entry();
+        assert_eq!(Entry::from_leaf(&e.to_leaf()).unwrap(), e);
+    }
+
+    #[test]
+    fn malformed_leaves_are_rejected() {
+        let leaf = entry().to_leaf();
+        let mut trailing = leaf.clone();
+        trailing.push(0);
+        assert!(Entry::from_leaf(&trailing).is_err(), "trailing bytes");
+        assert!(
+            Entry::from_leaf(&leaf[..leaf.len() - 1]).is_err(),
+            "truncated"
+        );
+        let mut version = leaf.clone();
+        version[0] = 2;
+        assert!(Entry::from_leaf(&version).is_err(), "unknown version");
+        let mut kind = leaf.clone();
+        kind[1] = 9;
+        assert!(Entry::from_leaf(&kind).is_err(), "unknown kind");
+        // Two signatures on an endorsement: append one and bump the count.
+        let mut two = leaf.clone();
+        let count_at = two.len() - 65;
+        two[count_at] = 2;
+        two.extend_from_slice(&[5; 64]);
+        assert!(Entry::from_leaf(&two).is_err(), "wrong signature count");
+    }
+
+    #[test]
+    fn absent_and_empty_optionals_do_not_collide() {
+        let mut e = entry();
+        let Signed::Endorsement { endorsement, .. } = &mut e.signed;
+        endorsement.statement = Some(String::new());
+        assert!(
+            endorsement.validate(2_000_000_000).is_err(),
+            "Some(\"\") is not a second encoding of None"
+        );
+    }
+}

@@ -77,3 +77,23 @@ impl TlogProof {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_malformed() {
+        let p = TlogProof {
+            extra: Some(b"ctx".to_vec()),
+            index: 73894,
+            proof: vec![[1; 32], [2; 32]],
+            checkpoint: "log\n1\nAA==\n\n— log sig\n".into(),
+        };
+        assert_eq!(TlogProof::parse(&p.format()).unwrap(), p);
+        let text = p.format();
+        assert!(TlogProof::parse(&text.replace("index 73894", "index 073894")).is_err());
+        assert!(TlogProof::parse(&text.replace("c2sp.org/tlog-proof@v1", "tlog-proof")).is_err());
+        assert!(TlogProof::parse(&text.replace("\n\n", "\n")).is_err());
+    }
+}

@@ -65,3 +65,46 @@ pub fn verify_strict(
     key.verify_strict(message, &sig)
         .map_err(|_| Error::Signature("Ed25519 signature does not verify (strict)".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn weak_and_non_canonical_keys_are_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let err = parse_public_key(&identity, "public_key").unwrap_err();
+        assert!(err.to_string().contains("weak"), "{err}");
+        // y = p + 1 ≡ 1: a non-canonical encoding of the identity.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert!(parse_public_key(&non_canonical, "public_key").is_err());
+        assert!(parse_public_key(&[1; 31], "public_key").is_err());
+    }
+
+    #[test]
+    fn strict_verification_rejects_malleated_s() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let msg = b"accord";
+        let sig = key.sign(msg).to_bytes();
+        let vk = parse_public_key(key.verifying_key().as_bytes(), "k").unwrap();
+        verify_strict(&vk, msg, &sig).unwrap();
+        // S + ℓ is the same scalar but a non-canonical encoding: must fail.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = sig;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(malleated[32 + i]) + u16::from(L[i]) + carry;
+            malleated[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(verify_strict(&vk, msg, &malleated).is_err());
+        assert!(verify_strict(&vk, b"other", &sig).is_err());
+    }
+}

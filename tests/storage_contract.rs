@@ -1,0 +1,78 @@
+//! The `Storage` contract, run against every implementation (in the style of
+//! akd's storage test suite): what one backend does, all must do.
+
+use accord::core::frontier::Frontier;
+use accord::core::merkle;
+use accord::storage::{Batch, LogMeta, MemoryStorage, SledStorage, Storage};
+
+fn meta(size: u64) -> LogMeta {
+    LogMeta {
+        origin: "o".into(),
+        vkey: "v".into(),
+        size,
+        checkpoint: format!("cp {size}"),
+    }
+}
+
+/// Commits `n` leaves in two batches and checks every read.
+fn contract(s: &dyn Storage) {
+    assert_eq!(s.meta().unwrap(), None, "a fresh store has no metadata");
+    assert_eq!(s.leaf(0).unwrap(), None);
+    let mut frontier = Frontier::new();
+    let mut start = 0u64;
+    for batch_len in [5u64, 11] {
+        let mut batch = Batch::default();
+        for i in start..start + batch_len {
+            let leaf = format!("leaf {i}").into_bytes();
+            frontier.push(merkle::leaf_hash(&leaf), |n| batch.nodes.push(n));
+            batch.statements.push(([i as u8; 32], i));
+            batch.leaves.push((i, leaf));
+        }
+        start += batch_len;
+        batch.meta = Some(meta(start));
+        s.commit(batch).unwrap();
+        assert_eq!(s.meta().unwrap(), Some(meta(start)));
+    }
+    for i in 0..16u64 {
+        let leaf = s.leaf(i).unwrap().expect("leaf stored");
+        assert_eq!(leaf, format!("leaf {i}").into_bytes());
+        let h = merkle::leaf_hash(&leaf);
+        assert_eq!(s.node(0, i).unwrap(), Some(h));
+        assert_eq!(s.find_leaf_hash(&h).unwrap(), Some(i));
+        assert_eq!(s.find_statement(&[i as u8; 32]).unwrap(), Some(i));
+    }
+    assert_eq!(s.leaf(16).unwrap(), None);
+    assert_eq!(s.find_statement(&[99; 32]).unwrap(), None);
+    assert!(
+        s.node(4, 0).unwrap().is_some(),
+        "the complete 16-leaf subtree is stored"
+    );
+    assert_eq!(
+        merkle::root(16, &accord::storage::Nodes(s)).unwrap(),
+        frontier.root()
+    );
+    // A metadata-only batch (as at log creation) changes nothing else.
+    s.commit(Batch {
+        meta: Some(meta(16)),
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(s.leaf(15).unwrap(), Some(b"leaf 15".to_vec()));
+}
+
+#[test]
+fn memory_storage_keeps_the_contract() {
+    contract(&MemoryStorage::new());
+}
+
+#[test]
+fn sled_storage_keeps_the_contract_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStorage::open(&dir.path().join("db")).unwrap();
+        contract(&s);
+    }
+    let reopened = SledStorage::open(&dir.path().join("db")).unwrap();
+    assert_eq!(reopened.meta().unwrap(), Some(meta(16)));
+    assert_eq!(reopened.leaf(3).unwrap(), Some(b"leaf 3".to_vec()));
+}
