@@ -20,10 +20,12 @@ pub async fn connect(url: &str) -> Result<RegistryClient<Channel>, CliError> {
         .map_err(|e| CliError::usage(format!("--server {url:?}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError::new(exit::SERVER, format!("cannot connect to {url}: {e}")))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        CliError::new(
+            exit::SERVER,
+            format!("cannot connect to {url}: {}", chain(&e)),
+        )
+    })?;
     Ok(RegistryClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
@@ -33,4 +35,16 @@ pub fn status(s: tonic::Status) -> CliError {
         exit::SERVER,
         format!("server refused: {:?}: {}", s.code(), s.message()),
     )
+}
+
+/// An error with its causes: tonic's transport errors say little on their own
+/// ("transport error"); the cause says what happened ("Connection refused").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out += &format!(": {c}");
+        cause = c.source();
+    }
+    out
 }
