@@ -1,6 +1,7 @@
 //! The `accord` command line. The argument names are a contract (README.md
 //! and acceptance checks call them); each subcommand lives in its own module.
 
+pub mod audit;
 mod client;
 mod endorse;
 mod keys;
@@ -44,6 +45,15 @@ pub enum Command {
     },
     /// Verify a receipt offline; exit 0 only if everything verifies.
     Verify(verify::VerifyArgs),
+    /// Verify the whole log (or only what is new, with --state) against the log key.
+    Audit(audit::AuditArgs),
+    /// Re-check a misbehaviour evidence file written by `accord audit`.
+    CheckEvidence {
+        #[arg(long)]
+        vkey: String,
+        #[arg(long)]
+        evidence: PathBuf,
+    },
 }
 
 /// A command failure: its message and the process exit code.
@@ -62,6 +72,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The server could not be reached or refused the request.
     pub const SERVER: i32 = 3;
+    /// `audit`: the log presented inconsistent checkpoints (evidence written).
+    pub const MISBEHAVIOUR: i32 = 4;
 }
 
 impl CliError {
@@ -106,5 +118,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Verify(args) => verify::run(args),
+        Command::Audit(args) => audit::run(args).await,
+        Command::CheckEvidence { vkey, evidence } => verify::check_evidence(&vkey, &evidence),
     }
 }

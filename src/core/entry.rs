@@ -7,7 +7,8 @@
 
 use super::encoding::{Reader, Writer};
 use super::endorsement::Endorsement;
-use super::signature::{self, SIGNATURE_LEN};
+use super::batch::SigItem;
+use super::signature::SIGNATURE_LEN;
 use super::{merkle, sha256, Error, Hash};
 
 /// Leaf format version. Bumped only for an incompatible layout change.
@@ -66,19 +67,30 @@ impl Signed {
         sha256(&self.signed_message())
     }
 
+    /// Field rules (SPEC.md §3.1) judged at `now` (Unix seconds).
+    pub fn validate(&self, now: u64) -> Result<(), Error> {
+        match self {
+            Signed::Endorsement { endorsement, .. } => endorsement.validate(now),
+        }
+    }
+
+    /// The signatures that authorize this statement, as items to verify
+    /// (singly or in a batch: the verdicts are the same).
+    pub fn signature_items(&self) -> Vec<SigItem> {
+        match self {
+            Signed::Endorsement { endorsement, signature } => vec![SigItem {
+                public_key: endorsement.public_key,
+                message: endorsement.signed_message(),
+                signature: *signature,
+            }],
+        }
+    }
+
     /// Field rules plus strict signature verification: what admission and
     /// audit both require of every entry.
     pub fn verify(&self, now: u64) -> Result<(), Error> {
-        match self {
-            Signed::Endorsement {
-                endorsement,
-                signature,
-            } => {
-                endorsement.validate(now)?;
-                let key = signature::parse_public_key(&endorsement.public_key, "public_key")?;
-                signature::verify_strict(&key, &endorsement.signed_message(), signature)
-            }
-        }
+        self.validate(now)?;
+        self.signature_items().iter().try_for_each(SigItem::verify)
     }
 }
 

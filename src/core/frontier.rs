@@ -46,6 +46,17 @@ impl Frontier {
         self.size
     }
 
+    /// The perfect-subtree roots, largest first (one per set bit of `size`).
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// Rebuilds a frontier from [`Frontier::size`] and [`Frontier::hashes`];
+    /// `None` if the count does not match the size.
+    pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Option<Self> {
+        (hashes.len() == size.count_ones() as usize).then_some(Frontier { size, hashes })
+    }
+
     /// Appends a leaf hash; `emit` receives the leaf node and every interior
     /// node the append completed, bottom-up.
     pub fn push(&mut self, leaf_hash: Hash, mut emit: impl FnMut(NewNode)) {

@@ -5,6 +5,7 @@
 //! "now" in), so every function is deterministic and can be reimplemented from
 //! SPEC.md alone. The verifier uses only this module.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod country;
 pub mod encoding;

@@ -2,6 +2,10 @@
 //! server says needs to check receipts and checkpoints. Uses only `core`
 //! (no network, no files, no clock), so it can be embedded anywhere.
 
+pub mod audit;
+pub mod evidence;
+pub mod parallel;
+
 use crate::core::checkpoint::Checkpoint;
 use crate::core::entry::Entry;
 use crate::core::note::Verifier;

@@ -1,0 +1,248 @@
+//! `accord audit`: verify the whole log (or, with `--state`, everything new
+//! since the last run) trusting nothing the server says.
+//!
+//! Network fetching (pipelined pages) runs on the async runtime; verification
+//! runs on a blocking thread fed through a bounded channel, so downloading
+//! and checking overlap. Signatures are batch-verified across all cores.
+
+use super::{client, exit, CliError};
+use crate::core::checkpoint::Checkpoint;
+use crate::core::note::Verifier;
+use crate::proto;
+use crate::verifier::audit::{AuditError, AuditState, Auditor};
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// GetEntries returns at most 1000 entries; keeping 4 requests in flight
+/// hides the round trip behind verification.
+const PAGE: u64 = 1000;
+const IN_FLIGHT: usize = 4;
+/// Entries verified per call to `Auditor::feed`: enough to fill both cores'
+/// signature batches.
+const CHUNK: usize = 4096;
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    server: String,
+    /// The log's verifier key, or a file containing it.
+    #[arg(long)]
+    vkey: String,
+    /// Monitor mode: remember the verified checkpoint here and verify only new entries next time.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What one audit run checked.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub checked: u64,
+    pub tree_size: u64,
+    pub root: [u8; 32],
+    pub elapsed: Duration,
+}
+
+pub async fn run(args: AuditArgs) -> Result<(), CliError> {
+    let vkey = super::verify::parse_vkey(&args.vkey)?;
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let s = audit(&args.server, &vkey, args.state.as_deref(), progress).await?;
+    let secs = s.elapsed.as_secs_f64();
+    println!(
+        "OK: {} entries checked, tree size {}, root {}, {:.2} s, {:.0} entries/s",
+        s.checked,
+        s.tree_size,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s.root),
+        secs,
+        s.checked as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Runs one audit. With `state_dir`, takes an exclusive lock on it for the
+/// whole run (concurrent runs wait their turn), resumes from the saved state
+/// and saves the new one atomically.
+pub async fn audit(server: &str, vkey: &Verifier, state_dir: Option<&Path>, progress: bool) -> Result<Summary, CliError> {
+    let started = Instant::now();
+    let _lock = state_dir.map(lock_state).transpose()?;
+    let state = match state_dir {
+        Some(dir) => load_state(dir, vkey)?,
+        None => AuditState::genesis(),
+    };
+    let mut c = client::connect(server).await?;
+    let note = c.get_checkpoint(proto::GetCheckpointRequest {}).await.map_err(client::status)?.into_inner().signed_note;
+    // The size only decides which proof to fetch; Auditor::begin verifies the note.
+    let new = Checkpoint::open(&note, vkey).map_or(0, |cp| cp.head.size);
+    let old = state.head.size;
+    let consistency = if old > 0 && new > old {
+        let req = proto::GetConsistencyProofRequest { old_size: old, new_size: new };
+        c.get_consistency_proof(req).await.map_err(client::status)?.into_inner().hashes
+    } else {
+        Vec::new()
+    };
+    let auditor = match Auditor::begin(state, &note, &consistency, vkey) {
+        Ok(a) => a,
+        Err(e) => return Err(audit_error(e, vkey, state_dir)),
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Vec<u8>>>(2 * IN_FLIGHT);
+    let (start, target) = (auditor.next_index(), auditor.target());
+    let verifier = {
+        let done = done.clone();
+        tokio::task::spawn_blocking(move || verify_stream(auditor, rx, &done))
+    };
+    let ticker = progress.then(|| tokio::spawn(show_progress(done.clone(), start, target.size)));
+    let fetched = fetch(&c, start, target.size, tx).await;
+    let verified = verifier.await.map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("verification thread failed: {e}")))?;
+    if let Some(t) = ticker {
+        t.abort();
+        eprint!("\r\x1b[K");
+    }
+    let new_state = match verified {
+        Ok(s) => s,
+        // A fetch error usually explains a short stream; report it first.
+        Err(e) => return Err(fetched.err().unwrap_or_else(|| audit_error(e, vkey, state_dir))),
+    };
+    fetched?;
+    if let Some(dir) = state_dir {
+        save_state(dir, &new_state.encode(vkey))?;
+    }
+    Ok(Summary { checked: target.size - start, tree_size: target.size, root: target.root, elapsed: started.elapsed() })
+}
+
+/// Receives pages, feeds the auditor in chunks, and finishes it.
+fn verify_stream(
+    mut auditor: Auditor,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    done: &AtomicU64,
+) -> Result<AuditState, AuditError> {
+    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK + PAGE as usize);
+    loop {
+        let page = rx.blocking_recv();
+        let finished = page.is_none();
+        chunk.extend(page.unwrap_or_default());
+        if chunk.len() >= CHUNK || (finished && !chunk.is_empty()) {
+            auditor.feed(&chunk)?;
+            done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            chunk.clear();
+        }
+        if finished {
+            return auditor.finish();
+        }
+    }
+}
+
+/// Fetches entries `[start, end)` in pages, several requests in flight, and
+/// sends them in order. Checks each page's indices.
+async fn fetch(
+    c: &crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    start: u64,
+    end: u64,
+    tx: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,
+) -> Result<(), CliError> {
+    let mut next = start;
+    let mut in_flight = VecDeque::new();
+    loop {
+        while in_flight.len() < IN_FLIGHT && next < end {
+            let mut c = c.clone();
+            let req = proto::GetEntriesRequest { start: next, end: (next + PAGE).min(end) };
+            in_flight.push_back((next, tokio::spawn(async move { c.get_entries(req).await })));
+            next = (next + PAGE).min(end);
+        }
+        let Some((first, handle)) = in_flight.pop_front() else { return Ok(()) };
+        let page = handle
+            .await
+            .map_err(|e| CliError::new(exit::SERVER, format!("fetch task failed: {e}")))?
+            .map_err(client::status)?
+            .into_inner();
+        if page.entries.is_empty() {
+            return Err(CliError::new(exit::VERIFY_FAILED, format!("the server returned no entries at {first} (tree size {end})")));
+        }
+        if page.entries.iter().enumerate().any(|(i, e)| e.index != first + i as u64) {
+            return Err(CliError::new(exit::VERIFY_FAILED, format!("the server returned entries out of order at {first}")));
+        }
+        // Entries short of the page end are fetched by the next request.
+        let got = first + page.entries.len() as u64;
+        if got < (first + PAGE).min(end) {
+            let mut c = c.clone();
+            let req = proto::GetEntriesRequest { start: got, end: (first + PAGE).min(end) };
+            in_flight.push_front((got, tokio::spawn(async move { c.get_entries(req).await })));
+        }
+        if tx.send(page.entries.into_iter().map(|e| e.leaf).collect()).await.is_err() {
+            return Ok(()); // the verifier stopped on an error; it reports it
+        }
+    }
+}
+
+async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
+    let total = end - start;
+    loop {
+        let d = done.load(Ordering::Relaxed);
+        let pct = if total == 0 { 100.0 } else { 100.0 * d as f64 / total as f64 };
+        let width = 30;
+        let filled = (pct / 100.0 * width as f64) as usize;
+        eprint!("\r[{}{}] {d}/{total} entries ({pct:.0}%)", "#".repeat(filled), " ".repeat(width - filled));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Maps an audit failure to an exit code; writes evidence for misbehaviour.
+fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliError {
+    match e {
+        AuditError::Invalid(why) => CliError::new(exit::VERIFY_FAILED, format!("audit FAILED: {why}")),
+        AuditError::Misbehaviour(evidence) => {
+            let summary = evidence.check(vkey).unwrap_or_else(|e| format!("unconfirmed: {e}"));
+            let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let path = state_dir.unwrap_or(Path::new(".")).join(format!("evidence-{ms}.txt"));
+            let written = std::fs::write(&path, evidence.format(vkey, &summary));
+            let saved = match written {
+                Ok(()) => format!("evidence written to {}", path.display()),
+                Err(err) => format!("could not write evidence to {}: {err}", path.display()),
+            };
+            CliError::new(exit::MISBEHAVIOUR, format!("LOG MISBEHAVIOUR: {summary}; {saved}"))
+        }
+    }
+}
+
+fn state_err(path: &Path, e: impl std::fmt::Display) -> CliError {
+    CliError::usage(format!("audit state {}: {e}", path.display()))
+}
+
+/// An exclusive lock on `DIR/lock`, held until dropped. A second auditor on
+/// the same state waits for the first to finish rather than racing it.
+fn lock_state(dir: &Path) -> Result<std::fs::File, CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| state_err(dir, e))?;
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| state_err(&path, e))?;
+    f.lock().map_err(|e| state_err(&path, e))?;
+    Ok(f)
+}
+
+fn load_state(dir: &Path, vkey: &Verifier) -> Result<AuditState, CliError> {
+    let path = dir.join("state");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => AuditState::decode(&text, vkey).map_err(|e| state_err(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuditState::genesis()),
+        Err(e) => Err(state_err(&path, e)),
+    }
+}
+
+/// Writes the state atomically: temp file, fsync, rename, fsync the directory.
+/// A crash leaves either the old state or the new one, never a torn file.
+fn save_state(dir: &Path, text: &str) -> Result<(), CliError> {
+    let (tmp, path) = (dir.join("state.tmp"), dir.join("state"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| state_err(&path, e))
+}

@@ -1,0 +1,206 @@
+//! Auditing the whole log, incrementally.
+//!
+//! An [`Auditor`] starts from an [`AuditState`] (the last checkpoint it
+//! verified and what it needs to continue: the Merkle frontier, the last leaf
+//! hash and time), checks a newer checkpoint against it, then takes the new
+//! entries in order and verifies each one: parse, index = position, hash
+//! chain, non-decreasing integration time, field rules and strict signatures
+//! (batched across cores). At the end the recomputed root must equal the
+//! checkpoint's. The state then advances, so the next run verifies only what
+//! is new. Pure logic: fetching and files belong to the caller.
+
+use super::evidence::{Evidence, Kind};
+use super::parallel;
+use crate::core::checkpoint::{Checkpoint, TreeHead};
+use crate::core::entry::{Entry, GENESIS_PREV};
+use crate::core::frontier::Frontier;
+use crate::core::merkle::{self, EMPTY_ROOT};
+use crate::core::note::Verifier;
+use crate::core::{proof, Error, Hash};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+
+/// Why an audit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log presented checkpoints it should never have signed together.
+    #[error("log misbehaviour ({:?})", .0.kind)]
+    Misbehaviour(Box<Evidence>),
+    /// Something the log served does not verify.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(why: impl Into<String>) -> AuditError {
+    AuditError::Invalid(why.into())
+}
+
+/// What an auditor remembers between runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditState {
+    /// The last verified signed checkpoint (empty before the first run).
+    pub checkpoint: String,
+    pub head: TreeHead,
+    pub frontier: Frontier,
+    pub last_leaf_hash: Hash,
+    pub last_integrated_ms: u64,
+}
+
+const STATE_HEADER: &str = "accord audit state v1";
+
+impl AuditState {
+    /// The state of an auditor that has seen nothing.
+    pub fn genesis() -> Self {
+        AuditState {
+            checkpoint: String::new(),
+            head: TreeHead { size: 0, root: EMPTY_ROOT },
+            frontier: Frontier::new(),
+            last_leaf_hash: GENESIS_PREV,
+            last_integrated_ms: 0,
+        }
+    }
+
+    pub fn encode(&self, log_key: &Verifier) -> String {
+        let mut out = format!(
+            "{STATE_HEADER}\nlog {log_key}\nlast-leaf-hash {}\nlast-integrated-ms {}\n",
+            hex::encode(self.last_leaf_hash),
+            self.last_integrated_ms
+        );
+        for h in self.frontier.hashes() {
+            out += &format!("frontier {}\n", hex::encode(h));
+        }
+        out + "checkpoint\n" + &self.checkpoint
+    }
+
+    /// Parses a saved state and checks it is for `log_key` and self-consistent
+    /// (signed checkpoint, frontier reproducing its root).
+    pub fn decode(text: &str, log_key: &Verifier) -> Result<Self, Error> {
+        let bad = |why: &str| Error::malformed("audit state", why.to_owned());
+        let (head, checkpoint) = text.split_once("checkpoint\n").ok_or_else(|| bad("no checkpoint"))?;
+        let mut lines = head.lines();
+        if lines.next() != Some(STATE_HEADER) {
+            return Err(bad("unknown format"));
+        }
+        if lines.next() != Some(&format!("log {log_key}")) {
+            return Err(bad("it belongs to another log key"));
+        }
+        let hash = |s: Option<&str>| -> Result<Hash, Error> {
+            s.and_then(|h| hex::decode(h).ok()).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("bad hash"))
+        };
+        let last_leaf_hash = hash(lines.next().and_then(|l| l.strip_prefix("last-leaf-hash ")))?;
+        let last_integrated_ms = lines
+            .next()
+            .and_then(|l| l.strip_prefix("last-integrated-ms "))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad("bad last-integrated-ms"))?;
+        let hashes = lines.map(|l| hash(l.strip_prefix("frontier "))).collect::<Result<Vec<_>, _>>()?;
+        let cp = Checkpoint::open(checkpoint, log_key)?;
+        let frontier = Frontier::from_parts(cp.head.size, hashes).ok_or_else(|| bad("frontier does not fit the size"))?;
+        if frontier.root() != cp.head.root {
+            return Err(bad("frontier does not reproduce the checkpoint root"));
+        }
+        Ok(AuditState { checkpoint: checkpoint.to_owned(), head: cp.head, frontier, last_leaf_hash, last_integrated_ms })
+    }
+}
+
+/// An audit in progress from a known state to a newer checkpoint.
+pub struct Auditor {
+    state: AuditState,
+    target: Checkpoint,
+    target_note: String,
+}
+
+impl Auditor {
+    /// Checks `new_note` against `state`: signature, then rollback, fork and
+    /// consistency (with `consistency`, the proof from `state`'s size to the
+    /// new size, when both are non-zero and differ).
+    pub fn begin(state: AuditState, new_note: &str, consistency: &[Vec<u8>], log_key: &Verifier) -> Result<Self, AuditError> {
+        let target = Checkpoint::open(new_note, log_key).map_err(|e| invalid(format!("latest checkpoint: {e}")))?;
+        let (old, new) = (state.head, target.head);
+        let evidence = |kind| {
+            AuditError::Misbehaviour(Box::new(Evidence {
+                kind,
+                old_checkpoint: state.checkpoint.clone(),
+                new_checkpoint: new_note.to_owned(),
+                proof: consistency.to_vec(),
+            }))
+        };
+        if old.size > 0 {
+            if new.size < old.size {
+                return Err(evidence(Kind::Rollback));
+            }
+            if new.size == old.size && new.root != old.root {
+                return Err(evidence(Kind::Fork));
+            }
+            let refs: Vec<&[u8]> = consistency.iter().map(Vec::as_slice).collect();
+            if new.size > old.size && proof::verify_consistency(old.size, new.size, &refs, &old.root, &new.root).is_err() {
+                return Err(evidence(Kind::Inconsistent));
+            }
+        }
+        Ok(Auditor { state, target, target_note: new_note.to_owned() })
+    }
+
+    /// Index of the next entry to feed; entries up to the target size are needed.
+    pub fn next_index(&self) -> u64 {
+        self.state.frontier.size()
+    }
+
+    pub fn target(&self) -> TreeHead {
+        self.target.head
+    }
+
+    /// Verifies the next entries, given as leaf bytes in index order.
+    pub fn feed(&mut self, leaves: &[Vec<u8>]) -> Result<(), AuditError> {
+        let mut items = Vec::with_capacity(leaves.len());
+        let mut owners = Vec::with_capacity(leaves.len());
+        let mut st = self.state.clone();
+        for leaf in leaves {
+            let index = st.frontier.size();
+            if index >= self.target.head.size {
+                return Err(invalid(format!("entry {index} is beyond the checkpoint size {}", self.target.head.size)));
+            }
+            let entry = Entry::from_leaf(leaf).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            if entry.index != index {
+                return Err(invalid(format!("entry at position {index} says it is index {}", entry.index)));
+            }
+            if entry.prev_leaf_hash != st.last_leaf_hash {
+                return Err(invalid(format!("entry {index} breaks the hash chain: it names a previous leaf hash that is not entry {}'s", index.wrapping_sub(1))));
+            }
+            if entry.integrated_at_ms < st.last_integrated_ms {
+                return Err(invalid(format!("entry {index}: integration time goes backwards")));
+            }
+            entry.signed.validate(entry.integrated_at_ms / 1000).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            for item in entry.signed.signature_items() {
+                items.push(item);
+                owners.push(index);
+            }
+            let leaf_hash = merkle::leaf_hash(leaf);
+            st.frontier.push(leaf_hash, |_| {});
+            st.last_leaf_hash = leaf_hash;
+            st.last_integrated_ms = entry.integrated_at_ms;
+        }
+        if let Some((i, e)) = parallel::verify_all(&items).into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {
+            return Err(invalid(format!("entry {}: {e}", owners[i])));
+        }
+        self.state = st;
+        Ok(())
+    }
+
+    /// Checks that all entries arrived and reproduce the checkpoint's root;
+    /// returns the state to remember.
+    pub fn finish(mut self) -> Result<AuditState, AuditError> {
+        let (got, want) = (self.state.frontier.size(), self.target.head.size);
+        if got != want {
+            return Err(invalid(format!("received entries up to {got}, the checkpoint has {want}")));
+        }
+        if self.state.frontier.root() != self.target.head.root {
+            return Err(invalid(format!(
+                "the entries do not reproduce the checkpoint root: computed {}, signed {}",
+                B64.encode(self.state.frontier.root()),
+                B64.encode(self.target.head.root)
+            )));
+        }
+        self.state.head = self.target.head;
+        self.state.checkpoint = self.target_note;
+        Ok(self.state)
+    }
+}
