@@ -68,21 +68,46 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
 /// Runs one audit. With `state_dir`, takes an exclusive lock on it for the
 /// whole run (concurrent runs wait their turn), resumes from the saved state
 /// and saves the new one atomically.
-pub async fn audit(server: &str, vkey: &Verifier, state_dir: Option<&Path>, progress: bool) -> Result<Summary, CliError> {
+pub async fn audit(
+    server: &str,
+    vkey: &Verifier,
+    state_dir: Option<&Path>,
+    progress: bool,
+) -> Result<Summary, CliError> {
     let started = Instant::now();
-    let _lock = state_dir.map(lock_state).transpose()?;
+    // Waiting for the lock blocks, so it happens on the blocking pool.
+    let _lock = match state_dir {
+        Some(dir) => {
+            let dir = dir.to_owned();
+            let locked = tokio::task::spawn_blocking(move || lock_state(&dir)).await;
+            Some(locked.map_err(|e| CliError::usage(format!("locking the audit state: {e}")))??)
+        }
+        None => None,
+    };
     let state = match state_dir {
         Some(dir) => load_state(dir, vkey)?,
         None => AuditState::genesis(),
     };
     let mut c = client::connect(server).await?;
-    let note = c.get_checkpoint(proto::GetCheckpointRequest {}).await.map_err(client::status)?.into_inner().signed_note;
+    let note = c
+        .get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .map_err(client::status)?
+        .into_inner()
+        .signed_note;
     // The size only decides which proof to fetch; Auditor::begin verifies the note.
     let new = Checkpoint::open(&note, vkey).map_or(0, |cp| cp.head.size);
     let old = state.head.size;
     let consistency = if old > 0 && new > old {
-        let req = proto::GetConsistencyProofRequest { old_size: old, new_size: new };
-        c.get_consistency_proof(req).await.map_err(client::status)?.into_inner().hashes
+        let req = proto::GetConsistencyProofRequest {
+            old_size: old,
+            new_size: new,
+        };
+        c.get_consistency_proof(req)
+            .await
+            .map_err(client::status)?
+            .into_inner()
+            .hashes
     } else {
         Vec::new()
     };
@@ -99,7 +124,12 @@ pub async fn audit(server: &str, vkey: &Verifier, state_dir: Option<&Path>, prog
     };
     let ticker = progress.then(|| tokio::spawn(show_progress(done.clone(), start, target.size)));
     let fetched = fetch(&c, start, target.size, tx).await;
-    let verified = verifier.await.map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("verification thread failed: {e}")))?;
+    let verified = verifier.await.map_err(|e| {
+        CliError::new(
+            exit::VERIFY_FAILED,
+            format!("verification thread failed: {e}"),
+        )
+    })?;
     if let Some(t) = ticker {
         t.abort();
         eprint!("\r\x1b[K");
@@ -107,13 +137,22 @@ pub async fn audit(server: &str, vkey: &Verifier, state_dir: Option<&Path>, prog
     let new_state = match verified {
         Ok(s) => s,
         // A fetch error usually explains a short stream; report it first.
-        Err(e) => return Err(fetched.err().unwrap_or_else(|| audit_error(e, vkey, state_dir))),
+        Err(e) => {
+            return Err(fetched
+                .err()
+                .unwrap_or_else(|| audit_error(e, vkey, state_dir)))
+        }
     };
     fetched?;
     if let Some(dir) = state_dir {
         save_state(dir, &new_state.encode(vkey))?;
     }
-    Ok(Summary { checked: target.size - start, tree_size: target.size, root: target.root, elapsed: started.elapsed() })
+    Ok(Summary {
+        checked: target.size - start,
+        tree_size: target.size,
+        root: target.root,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Receives pages, feeds the auditor in chunks, and finishes it.
@@ -151,30 +190,53 @@ async fn fetch(
     loop {
         while in_flight.len() < IN_FLIGHT && next < end {
             let mut c = c.clone();
-            let req = proto::GetEntriesRequest { start: next, end: (next + PAGE).min(end) };
+            let req = proto::GetEntriesRequest {
+                start: next,
+                end: (next + PAGE).min(end),
+            };
             in_flight.push_back((next, tokio::spawn(async move { c.get_entries(req).await })));
             next = (next + PAGE).min(end);
         }
-        let Some((first, handle)) = in_flight.pop_front() else { return Ok(()) };
+        let Some((first, handle)) = in_flight.pop_front() else {
+            return Ok(());
+        };
         let page = handle
             .await
             .map_err(|e| CliError::new(exit::SERVER, format!("fetch task failed: {e}")))?
             .map_err(client::status)?
             .into_inner();
         if page.entries.is_empty() {
-            return Err(CliError::new(exit::VERIFY_FAILED, format!("the server returned no entries at {first} (tree size {end})")));
+            return Err(CliError::new(
+                exit::VERIFY_FAILED,
+                format!("the server returned no entries at {first} (tree size {end})"),
+            ));
         }
-        if page.entries.iter().enumerate().any(|(i, e)| e.index != first + i as u64) {
-            return Err(CliError::new(exit::VERIFY_FAILED, format!("the server returned entries out of order at {first}")));
+        if page
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.index != first + i as u64)
+        {
+            return Err(CliError::new(
+                exit::VERIFY_FAILED,
+                format!("the server returned entries out of order at {first}"),
+            ));
         }
         // Entries short of the page end are fetched by the next request.
         let got = first + page.entries.len() as u64;
         if got < (first + PAGE).min(end) {
             let mut c = c.clone();
-            let req = proto::GetEntriesRequest { start: got, end: (first + PAGE).min(end) };
+            let req = proto::GetEntriesRequest {
+                start: got,
+                end: (first + PAGE).min(end),
+            };
             in_flight.push_front((got, tokio::spawn(async move { c.get_entries(req).await })));
         }
-        if tx.send(page.entries.into_iter().map(|e| e.leaf).collect()).await.is_err() {
+        if tx
+            .send(page.entries.into_iter().map(|e| e.leaf).collect())
+            .await
+            .is_err()
+        {
             return Ok(()); // the verifier stopped on an error; it reports it
         }
     }
@@ -184,10 +246,18 @@ async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
     let total = end - start;
     loop {
         let d = done.load(Ordering::Relaxed);
-        let pct = if total == 0 { 100.0 } else { 100.0 * d as f64 / total as f64 };
+        let pct = if total == 0 {
+            100.0
+        } else {
+            100.0 * d as f64 / total as f64
+        };
         let width = 30;
         let filled = (pct / 100.0 * width as f64) as usize;
-        eprint!("\r[{}{}] {d}/{total} entries ({pct:.0}%)", "#".repeat(filled), " ".repeat(width - filled));
+        eprint!(
+            "\r[{}{}] {d}/{total} entries ({pct:.0}%)",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -195,17 +265,28 @@ async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
 /// Maps an audit failure to an exit code; writes evidence for misbehaviour.
 fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliError {
     match e {
-        AuditError::Invalid(why) => CliError::new(exit::VERIFY_FAILED, format!("audit FAILED: {why}")),
+        AuditError::Invalid(why) => {
+            CliError::new(exit::VERIFY_FAILED, format!("audit FAILED: {why}"))
+        }
         AuditError::Misbehaviour(evidence) => {
-            let summary = evidence.check(vkey).unwrap_or_else(|e| format!("unconfirmed: {e}"));
-            let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            let path = state_dir.unwrap_or(Path::new(".")).join(format!("evidence-{ms}.txt"));
+            let summary = evidence
+                .check(vkey)
+                .unwrap_or_else(|e| format!("unconfirmed: {e}"));
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let path = state_dir
+                .unwrap_or(Path::new("."))
+                .join(format!("evidence-{ms}.txt"));
             let written = std::fs::write(&path, evidence.format(vkey, &summary));
             let saved = match written {
                 Ok(()) => format!("evidence written to {}", path.display()),
                 Err(err) => format!("could not write evidence to {}: {err}", path.display()),
             };
-            CliError::new(exit::MISBEHAVIOUR, format!("LOG MISBEHAVIOUR: {summary}; {saved}"))
+            CliError::new(
+                exit::MISBEHAVIOUR,
+                format!("LOG MISBEHAVIOUR: {summary}; {saved}"),
+            )
         }
     }
 }
@@ -219,7 +300,12 @@ fn state_err(path: &Path, e: impl std::fmt::Display) -> CliError {
 fn lock_state(dir: &Path) -> Result<std::fs::File, CliError> {
     std::fs::create_dir_all(dir).map_err(|e| state_err(dir, e))?;
     let path = dir.join("lock");
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| state_err(&path, e))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| state_err(&path, e))?;
     f.lock().map_err(|e| state_err(&path, e))?;
     Ok(f)
 }

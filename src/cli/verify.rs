@@ -51,8 +51,10 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
 /// `accord check-evidence`: exit 0 if the file proves misbehaviour by the log.
 pub fn check_evidence(vkey: &str, path: &Path) -> Result<(), CliError> {
     let log_key = parse_vkey(vkey)?;
-    let text = String::from_utf8(read_file(path)?).map_err(|_| CliError::usage("evidence is not UTF-8"))?;
-    let evidence = crate::verifier::evidence::Evidence::parse(&text).map_err(|e| CliError::usage(e.to_string()))?;
+    let text = String::from_utf8(read_file(path)?)
+        .map_err(|_| CliError::usage("evidence is not UTF-8"))?;
+    let evidence = crate::verifier::evidence::Evidence::parse(&text)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let proven = evidence
         .check(&log_key)
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("evidence does not hold: {e}")))?;

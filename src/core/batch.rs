@@ -60,8 +60,14 @@ pub fn verify_all(items: &[SigItem]) -> Vec<Result<(), Error>> {
         }
     }
     for chunk in pending.chunks(BATCH) {
-        let messages: Vec<&[u8]> = chunk.iter().map(|(i, _)| items[*i].message.as_slice()).collect();
-        let signatures: Vec<Signature> = chunk.iter().map(|(i, _)| Signature::from_bytes(&items[*i].signature)).collect();
+        let messages: Vec<&[u8]> = chunk
+            .iter()
+            .map(|(i, _)| items[*i].message.as_slice())
+            .collect();
+        let signatures: Vec<Signature> = chunk
+            .iter()
+            .map(|(i, _)| Signature::from_bytes(&items[*i].signature))
+            .collect();
         let keys: Vec<VerifyingKey> = chunk.iter().map(|(_, k)| *k).collect();
         let batch_ok = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
         for (i, key) in chunk {
@@ -72,7 +78,10 @@ pub fn verify_all(items: &[SigItem]) -> Vec<Result<(), Error>> {
             });
         }
     }
-    results.into_iter().map(|r| r.expect("every item decided")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every item decided"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -82,24 +91,32 @@ mod tests {
 
     fn item(seed: u8, msg: &[u8]) -> SigItem {
         let k = SigningKey::from_bytes(&[seed; 32]);
-        SigItem { public_key: k.verifying_key().to_bytes(), message: msg.to_vec(), signature: k.sign(msg).to_bytes() }
+        SigItem {
+            public_key: k.verifying_key().to_bytes(),
+            message: msg.to_vec(),
+            signature: k.sign(msg).to_bytes(),
+        }
     }
 
     #[test]
     fn batch_verdicts_equal_strict_verdicts() {
-        let mut items: Vec<SigItem> = (0..520u32).map(|i| item((i % 250) as u8 + 1, &i.to_be_bytes())).collect();
+        let mut items: Vec<SigItem> = (0..520u32)
+            .map(|i| item((i % 250) as u8 + 1, &i.to_be_bytes()))
+            .collect();
         items[7].signature[3] ^= 1; // bad R
         items[300].message.push(0); // wrong message
         items[519].signature[40] ^= 1; // bad S
-        // R with a small-order (torsion) component: cofactored batch math
-        // would accept a crafted signature here; strict must decide.
+                                       // R with a small-order (torsion) component: cofactored batch math
+                                       // would accept a crafted signature here; strict must decide.
         let order2: [u8; 32] = {
             let mut b = [0xff; 32];
             b[0] = 0xec;
             b[31] = 0x7f;
             b
         };
-        let r = CompressedEdwardsY(items[9].signature[..32].try_into().unwrap()).decompress().unwrap();
+        let r = CompressedEdwardsY(items[9].signature[..32].try_into().unwrap())
+            .decompress()
+            .unwrap();
         let t = CompressedEdwardsY(order2).decompress().unwrap();
         items[9].signature[..32].copy_from_slice(&(r + t).compress().to_bytes());
         let got = verify_all(&items);

@@ -5,9 +5,9 @@
 //! chain). A version byte and a kind byte let later kinds (withdrawal, key
 //! rotation, commitment registration) join without touching existing leaves.
 
+use super::batch::SigItem;
 use super::encoding::{Reader, Writer};
 use super::endorsement::Endorsement;
-use super::batch::SigItem;
 use super::signature::SIGNATURE_LEN;
 use super::{merkle, sha256, Error, Hash};
 
@@ -78,7 +78,10 @@ impl Signed {
     /// (singly or in a batch: the verdicts are the same).
     pub fn signature_items(&self) -> Vec<SigItem> {
         match self {
-            Signed::Endorsement { endorsement, signature } => vec![SigItem {
+            Signed::Endorsement {
+                endorsement,
+                signature,
+            } => vec![SigItem {
                 public_key: endorsement.public_key,
                 message: endorsement.signed_message(),
                 signature: *signature,

@@ -36,6 +36,18 @@ impl MemoryStorage {
     }
 }
 
+impl MemoryStorage {
+    /// Replaces a stored Merkle node: proofs served from it go wrong while
+    /// the signed checkpoints stay as they were.
+    pub fn tamper_node(&self, level: u32, index: u64, hash: Hash) {
+        self.state
+            .lock()
+            .expect("poisoned")
+            .nodes
+            .insert((level, index), hash);
+    }
+}
+
 impl Storage for MemoryStorage {
     fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
         Ok(self.state.lock().expect("poisoned").meta.clone())

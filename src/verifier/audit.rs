@@ -52,7 +52,10 @@ impl AuditState {
     pub fn genesis() -> Self {
         AuditState {
             checkpoint: String::new(),
-            head: TreeHead { size: 0, root: EMPTY_ROOT },
+            head: TreeHead {
+                size: 0,
+                root: EMPTY_ROOT,
+            },
             frontier: Frontier::new(),
             last_leaf_hash: GENESIS_PREV,
             last_integrated_ms: 0,
@@ -75,7 +78,9 @@ impl AuditState {
     /// (signed checkpoint, frontier reproducing its root).
     pub fn decode(text: &str, log_key: &Verifier) -> Result<Self, Error> {
         let bad = |why: &str| Error::malformed("audit state", why.to_owned());
-        let (head, checkpoint) = text.split_once("checkpoint\n").ok_or_else(|| bad("no checkpoint"))?;
+        let (head, checkpoint) = text
+            .split_once("checkpoint\n")
+            .ok_or_else(|| bad("no checkpoint"))?;
         let mut lines = head.lines();
         if lines.next() != Some(STATE_HEADER) {
             return Err(bad("unknown format"));
@@ -84,7 +89,9 @@ impl AuditState {
             return Err(bad("it belongs to another log key"));
         }
         let hash = |s: Option<&str>| -> Result<Hash, Error> {
-            s.and_then(|h| hex::decode(h).ok()).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("bad hash"))
+            s.and_then(|h| hex::decode(h).ok())
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("bad hash"))
         };
         let last_leaf_hash = hash(lines.next().and_then(|l| l.strip_prefix("last-leaf-hash ")))?;
         let last_integrated_ms = lines
@@ -92,13 +99,22 @@ impl AuditState {
             .and_then(|l| l.strip_prefix("last-integrated-ms "))
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| bad("bad last-integrated-ms"))?;
-        let hashes = lines.map(|l| hash(l.strip_prefix("frontier "))).collect::<Result<Vec<_>, _>>()?;
+        let hashes = lines
+            .map(|l| hash(l.strip_prefix("frontier ")))
+            .collect::<Result<Vec<_>, _>>()?;
         let cp = Checkpoint::open(checkpoint, log_key)?;
-        let frontier = Frontier::from_parts(cp.head.size, hashes).ok_or_else(|| bad("frontier does not fit the size"))?;
+        let frontier = Frontier::from_parts(cp.head.size, hashes)
+            .ok_or_else(|| bad("frontier does not fit the size"))?;
         if frontier.root() != cp.head.root {
             return Err(bad("frontier does not reproduce the checkpoint root"));
         }
-        Ok(AuditState { checkpoint: checkpoint.to_owned(), head: cp.head, frontier, last_leaf_hash, last_integrated_ms })
+        Ok(AuditState {
+            checkpoint: checkpoint.to_owned(),
+            head: cp.head,
+            frontier,
+            last_leaf_hash,
+            last_integrated_ms,
+        })
     }
 }
 
@@ -113,8 +129,14 @@ impl Auditor {
     /// Checks `new_note` against `state`: signature, then rollback, fork and
     /// consistency (with `consistency`, the proof from `state`'s size to the
     /// new size, when both are non-zero and differ).
-    pub fn begin(state: AuditState, new_note: &str, consistency: &[Vec<u8>], log_key: &Verifier) -> Result<Self, AuditError> {
-        let target = Checkpoint::open(new_note, log_key).map_err(|e| invalid(format!("latest checkpoint: {e}")))?;
+    pub fn begin(
+        state: AuditState,
+        new_note: &str,
+        consistency: &[Vec<u8>],
+        log_key: &Verifier,
+    ) -> Result<Self, AuditError> {
+        let target = Checkpoint::open(new_note, log_key)
+            .map_err(|e| invalid(format!("latest checkpoint: {e}")))?;
         let (old, new) = (state.head, target.head);
         let evidence = |kind| {
             AuditError::Misbehaviour(Box::new(Evidence {
@@ -132,11 +154,18 @@ impl Auditor {
                 return Err(evidence(Kind::Fork));
             }
             let refs: Vec<&[u8]> = consistency.iter().map(Vec::as_slice).collect();
-            if new.size > old.size && proof::verify_consistency(old.size, new.size, &refs, &old.root, &new.root).is_err() {
+            if new.size > old.size
+                && proof::verify_consistency(old.size, new.size, &refs, &old.root, &new.root)
+                    .is_err()
+            {
                 return Err(evidence(Kind::Inconsistent));
             }
         }
-        Ok(Auditor { state, target, target_note: new_note.to_owned() })
+        Ok(Auditor {
+            state,
+            target,
+            target_note: new_note.to_owned(),
+        })
     }
 
     /// Index of the next entry to feed; entries up to the target size are needed.
@@ -156,19 +185,31 @@ impl Auditor {
         for leaf in leaves {
             let index = st.frontier.size();
             if index >= self.target.head.size {
-                return Err(invalid(format!("entry {index} is beyond the checkpoint size {}", self.target.head.size)));
+                return Err(invalid(format!(
+                    "entry {index} is beyond the checkpoint size {}",
+                    self.target.head.size
+                )));
             }
-            let entry = Entry::from_leaf(leaf).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            let entry =
+                Entry::from_leaf(leaf).map_err(|e| invalid(format!("entry {index}: {e}")))?;
             if entry.index != index {
-                return Err(invalid(format!("entry at position {index} says it is index {}", entry.index)));
+                return Err(invalid(format!(
+                    "entry at position {index} says it is index {}",
+                    entry.index
+                )));
             }
             if entry.prev_leaf_hash != st.last_leaf_hash {
                 return Err(invalid(format!("entry {index} breaks the hash chain: it names a previous leaf hash that is not entry {}'s", index.wrapping_sub(1))));
             }
             if entry.integrated_at_ms < st.last_integrated_ms {
-                return Err(invalid(format!("entry {index}: integration time goes backwards")));
+                return Err(invalid(format!(
+                    "entry {index}: integration time goes backwards"
+                )));
             }
-            entry.signed.validate(entry.integrated_at_ms / 1000).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            entry
+                .signed
+                .validate(entry.integrated_at_ms / 1000)
+                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
             for item in entry.signed.signature_items() {
                 items.push(item);
                 owners.push(index);
@@ -178,7 +219,11 @@ impl Auditor {
             st.last_leaf_hash = leaf_hash;
             st.last_integrated_ms = entry.integrated_at_ms;
         }
-        if let Some((i, e)) = parallel::verify_all(&items).into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {
+        if let Some((i, e)) = parallel::verify_all(&items)
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, r)| r.err().map(|e| (i, e)))
+        {
             return Err(invalid(format!("entry {}: {e}", owners[i])));
         }
         self.state = st;
@@ -190,7 +235,9 @@ impl Auditor {
     pub fn finish(mut self) -> Result<AuditState, AuditError> {
         let (got, want) = (self.state.frontier.size(), self.target.head.size);
         if got != want {
-            return Err(invalid(format!("received entries up to {got}, the checkpoint has {want}")));
+            return Err(invalid(format!(
+                "received entries up to {got}, the checkpoint has {want}"
+            )));
         }
         if self.state.frontier.root() != self.target.head.root {
             return Err(invalid(format!(

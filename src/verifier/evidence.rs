@@ -58,8 +58,13 @@ fn block(name: &str, body: &str) -> String {
 fn take_block<'a>(text: &'a str, name: &str) -> Result<&'a str, Error> {
     let begin = format!("-----BEGIN {name}-----\n");
     let end = format!("-----END {name}-----\n");
-    let start = text.find(&begin).ok_or_else(|| err(format!("missing {name}")))? + begin.len();
-    let len = text[start..].find(&end).ok_or_else(|| err(format!("unterminated {name}")))?;
+    let start = text
+        .find(&begin)
+        .ok_or_else(|| err(format!("missing {name}")))?
+        + begin.len();
+    let len = text[start..]
+        .find(&end)
+        .ok_or_else(|| err(format!("unterminated {name}")))?;
     Ok(&text[start..start + len])
 }
 
@@ -125,7 +130,9 @@ impl Evidence {
                     Ok(()) => Err(err("the consistency proof verifies: no misbehaviour shown")),
                 }
             }
-            _ => Err(err("the two checkpoints do not show the claimed misbehaviour")),
+            _ => Err(err(
+                "the two checkpoints do not show the claimed misbehaviour",
+            )),
         }
     }
 }

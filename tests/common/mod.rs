@@ -126,3 +126,66 @@ pub fn sign(key: &SigningKey, e: Endorsement) -> Signed {
 pub fn request(signed: &Signed) -> accord::proto::SubmitRequest {
     accord::service::convert::signed_to_proto(signed)
 }
+
+/// A real server over an in-memory store the test keeps a handle to, so it
+/// can inject storage faults under the running server.
+pub struct MemServer {
+    pub url: String,
+    pub storage: std::sync::Arc<accord::storage::MemoryStorage>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), server::ServerError>>>,
+}
+
+impl MemServer {
+    pub async fn start(
+        storage: std::sync::Arc<accord::storage::MemoryStorage>,
+        signer: accord::core::note::Signer,
+    ) -> MemServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run_with(listener, storage.clone(), signer, async {
+            let _ = rx.await;
+        }));
+        MemServer {
+            url,
+            storage,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn client(&self) -> RegistryClient<Channel> {
+        for _ in 0..100 {
+            if let Ok(c) = RegistryClient::connect(self.url.clone()).await {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("server did not come up");
+    }
+
+    /// Submits endorsements by organizations `ids`, in order.
+    pub async fn submit(&self, ids: impl IntoIterator<Item = u32>) {
+        let mut c = self.client().await;
+        for i in ids {
+            let key = org_key(i);
+            c.submit(request(&sign(
+                &key,
+                endorsement(&key, &format!("Organization {i}")),
+            )))
+            .await
+            .unwrap();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+/// A test log key (TEST FIXTURE seed).
+pub fn log_signer() -> accord::core::note::Signer {
+    accord::core::note::Signer::from_seed("test.example/log", &[0x5a; 32]).unwrap()
+}
