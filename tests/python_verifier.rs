@@ -1,0 +1,193 @@
+//! The second-language verifier (verifiers/python, written from SPEC.md)
+//! checks receipts and consistency proofs produced by the Rust server. Skipped
+//! where python3 with `cryptography` is missing, unless ACCORD_REQUIRE_PYTHON
+//! is set (as .ci/run does), in which case its absence is a failure.
+
+mod common;
+
+use accord::core::receipt::TlogProof;
+use accord::proto;
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/verifiers/python/accord_verify.py"
+);
+
+fn python_ready() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("ACCORD_REQUIRE_PYTHON").is_none(),
+            "python3 with `cryptography` is required (ACCORD_REQUIRE_PYTHON is set)"
+        );
+        eprintln!("SKIPPED: python3 with the `cryptography` package not found");
+    }
+    ok
+}
+
+fn python(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_verifies_what_the_rust_server_produces() {
+    if !python_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let server = TestServer::start(data.path()).await;
+    std::fs::write(dir.join("vkey"), server.verifier().to_string()).unwrap();
+    let mut c = server.client().await;
+    let mut checkpoints = Vec::new();
+    for i in 0..13u32 {
+        let key = org_key(i);
+        let mut e = endorsement(
+            &key,
+            &format!("Organisation n\u{b0}{i} \u{2014} Soci\u{e9}t\u{e9} civile"),
+        );
+        e.statement =
+            (i % 2 == 0).then(|| "Line one.\nLine two: \u{201c}quoted\u{201d}.".to_owned());
+        e.domain = (i % 3 == 0).then(|| "example.org".to_owned());
+        let resp = c
+            .submit(request(&sign(&key, e)))
+            .await
+            .unwrap()
+            .into_inner();
+        let receipt = TlogProof {
+            extra: None,
+            index: resp.index,
+            proof: resp
+                .inclusion_proof
+                .iter()
+                .map(|h| h.as_slice().try_into().unwrap())
+                .collect(),
+            checkpoint: resp.checkpoint.clone(),
+        };
+        std::fs::write(dir.join(format!("r{i}.entry")), &resp.leaf).unwrap();
+        std::fs::write(dir.join(format!("r{i}.tlog-proof")), receipt.format()).unwrap();
+        checkpoints.push(resp.checkpoint);
+    }
+    for i in 0..13 {
+        let (ok, out) = python(
+            dir,
+            &[
+                "receipt",
+                "--vkey",
+                "vkey",
+                "--entry",
+                &format!("r{i}.entry"),
+                "--proof",
+                &format!("r{i}.tlog-proof"),
+            ],
+        );
+        assert!(ok, "receipt {i}: {out}");
+    }
+    // Tampering is caught: a flipped byte in the entry, and a receipt for another entry.
+    let mut leaf = std::fs::read(dir.join("r4.entry")).unwrap();
+    leaf[60] ^= 1;
+    std::fs::write(dir.join("bad.entry"), leaf).unwrap();
+    assert!(
+        !python(
+            dir,
+            &[
+                "receipt",
+                "--vkey",
+                "vkey",
+                "--entry",
+                "bad.entry",
+                "--proof",
+                "r4.tlog-proof"
+            ]
+        )
+        .0
+    );
+    assert!(
+        !python(
+            dir,
+            &[
+                "receipt",
+                "--vkey",
+                "vkey",
+                "--entry",
+                "r5.entry",
+                "--proof",
+                "r4.tlog-proof"
+            ]
+        )
+        .0
+    );
+
+    // Consistency between checkpoints of sizes 4 and 13, and a wrong proof.
+    let cons = c
+        .get_consistency_proof(proto::GetConsistencyProofRequest {
+            old_size: 4,
+            new_size: 13,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let lines: String = cons.hashes.iter().map(|h| B64.encode(h) + "\n").collect();
+    std::fs::write(dir.join("old"), &checkpoints[3]).unwrap();
+    std::fs::write(dir.join("new"), &checkpoints[12]).unwrap();
+    std::fs::write(dir.join("proof"), &lines).unwrap();
+    let (ok, out) = python(
+        dir,
+        &[
+            "consistency",
+            "--vkey",
+            "vkey",
+            "--old",
+            "old",
+            "--new",
+            "new",
+            "--proof",
+            "proof",
+        ],
+    );
+    assert!(ok, "{out}");
+    let wrong = lines
+        .lines()
+        .skip(1)
+        .fold(B64.encode([0xff; 32]) + "\n", |acc, l| acc + l + "\n");
+    std::fs::write(dir.join("proof"), wrong).unwrap();
+    assert!(
+        !python(
+            dir,
+            &[
+                "consistency",
+                "--vkey",
+                "vkey",
+                "--old",
+                "old",
+                "--new",
+                "new",
+                "--proof",
+                "proof"
+            ]
+        )
+        .0
+    );
+    server.stop().await;
+}

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Independent verifier for Accord receipts and checkpoints, written from SPEC.md.
+
+Uses only the Python standard library and the `cryptography` package.
+
+    accord_verify.py receipt --vkey VKEY --entry FILE.entry --proof FILE.tlog-proof
+    accord_verify.py consistency --vkey VKEY --old OLD_CHECKPOINT --new NEW_CHECKPOINT --proof PROOF
+
+VKEY is the log's verifier key (name+keyid+base64) or a file holding it. A
+consistency PROOF file holds one base64 hash per line. Exit status: 0 if
+everything verifies, 1 if anything does not, 2 for bad usage.
+"""
+import argparse
+import base64
+import hashlib
+import os
+import struct
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class VerifyError(Exception):
+    pass
+
+
+def sha256(data):
+    return hashlib.sha256(data).digest()
+
+
+# --- Strict Ed25519 (SPEC.md §4) --------------------------------------------
+# cryptography (OpenSSL) checks S < L and the cofactorless equation, comparing
+# R by its encoding. SPEC §4 also requires canonical, non-small-order A and a
+# non-small-order R; those checks use the RFC 8032 curve arithmetic below.
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = -121665 * pow(121666, P - 2, P) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def _decode_point(b):
+    """RFC 8032 §5.1.3 point decoding; None if not a valid point encoding."""
+    y = int.from_bytes(b, "little") & ((1 << 255) - 1)
+    sign = b[31] >> 7
+    if y >= P:
+        return None
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    if x2 == 0:
+        if sign:
+            return None
+        return (0, y, 1, 0)
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P != 0:
+        x = x * SQRT_M1 % P
+    if (x * x - x2) % P != 0:
+        return None
+    if (x & 1) != sign:
+        x = P - x
+    return (x, y, 1, x * y % P)
+
+
+def _add(p, q):
+    a = (p[1] - p[0]) * (q[1] - q[0]) % P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % P
+    c = 2 * p[3] * q[3] * D % P
+    d = 2 * p[2] * q[2] % P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _is_small_order(pt):
+    for _ in range(3):  # [8]P
+        pt = _add(pt, pt)
+    return pt[0] % P == 0 and (pt[1] - pt[2]) % P == 0
+
+
+def parse_public_key(b):
+    """A canonical, non-weak Ed25519 key (SPEC §4 rule 1)."""
+    if len(b) != 32:
+        raise VerifyError("public key must be 32 bytes")
+    pt = _decode_point(b)
+    if pt is None:
+        raise VerifyError("public key is not a canonical curve point")
+    if _is_small_order(pt):
+        raise VerifyError("public key is a weak (small-order) key")
+    return b
+
+
+def verify_strict(public_key, message, signature):
+    parse_public_key(public_key)
+    if len(signature) != 64:
+        raise VerifyError("signature must be 64 bytes")
+    r = _decode_point(signature[:32])
+    if r is None or _is_small_order(r):
+        raise VerifyError("signature R is invalid or of small order")
+    if int.from_bytes(signature[32:], "little") >= L:
+        raise VerifyError("signature S is not canonical")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except InvalidSignature:
+        raise VerifyError("Ed25519 signature does not verify") from None
+
+
+# --- Signed notes and checkpoints (SPEC.md §7) -------------------------------
+def parse_vkey(s):
+    parts = s.strip().split("+", 2)
+    if len(parts) != 3:
+        raise VerifyError("verifier key must be name+keyid+key")
+    name, key_id, key_b64 = parts
+    raw = base64.b64decode(key_b64, validate=True)
+    if len(raw) != 33 or raw[0] != 1:
+        raise VerifyError("verifier key must be an Ed25519 key (0x01 + 32 bytes)")
+    want = sha256(name.encode() + b"\n" + raw)[:4]
+    if key_id != want.hex():
+        raise VerifyError("verifier key ID does not match name and key")
+    return name, want, parse_public_key(raw[1:])
+
+
+def open_note(note, vkey):
+    """Returns the note text if a signature line by vkey verifies."""
+    name, key_id, public_key = vkey
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise VerifyError("note has no blank line before its signatures")
+    text, sigs = note[: split + 1], note[split + 2 :]
+    if not sigs.endswith("\n"):
+        raise VerifyError("note signatures must end with a newline")
+    verified = False
+    for line in sigs[:-1].split("\n"):
+        if not line.startswith("\u2014 "):
+            raise VerifyError("malformed signature line")
+        signer, _, blob_b64 = line[2:].partition(" ")
+        blob = base64.b64decode(blob_b64, validate=True)
+        if signer != name or blob[:4] != key_id:
+            continue  # another key, e.g. a witness
+        verify_strict(public_key, text.encode(), blob[4:])
+        verified = True
+    if not verified:
+        raise VerifyError("no valid signature by the log key")
+    return text
+
+
+def parse_checkpoint(text, vkey):
+    lines = text.split("\n")
+    if len(lines) != 4 or lines[3] != "":
+        raise VerifyError("checkpoint must have exactly three lines")
+    origin, size, root_b64 = lines[:3]
+    if origin != vkey[0]:
+        raise VerifyError("checkpoint origin does not match the log key name")
+    if not size.isdigit() or (size != "0" and size.startswith("0")):
+        raise VerifyError("checkpoint size is not a canonical decimal")
+    root = base64.b64decode(root_b64, validate=True)
+    if len(root) != 32:
+        raise VerifyError("checkpoint root must be 32 bytes")
+    return int(size), root
+
+
+def open_checkpoint(note, vkey):
+    return parse_checkpoint(open_note(note, vkey), vkey)
+
+
+# --- Merkle proofs (SPEC.md §6, RFC 9162 §2.1.3.2 and §2.1.4.2) ---------------
+def leaf_hash(leaf):
+    return sha256(b"\x00" + leaf)
+
+
+def node_hash(left, right):
+    return sha256(b"\x01" + left + right)
+
+
+def _decompose(index, size):
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    if index >= size:
+        raise VerifyError("index is beyond the tree size")
+    inner, border = _decompose(index, size)
+    if len(proof) != inner + border:
+        raise VerifyError("inclusion proof has the wrong length")
+    h = leaf
+    for i, p in enumerate(proof):
+        if i < inner and (index >> i) & 1 == 0:
+            h = node_hash(h, p)
+        else:
+            h = node_hash(p, h)
+    if h != root:
+        raise VerifyError("inclusion proof does not lead to the checkpoint root")
+
+
+def verify_consistency(size1, size2, proof, root1, root2):
+    if size2 < size1:
+        raise VerifyError("the tree shrank")
+    if size1 == 0:
+        raise VerifyError("a consistency proof from the empty tree is meaningless")
+    if size1 == size2:
+        if proof or root1 != root2:
+            raise VerifyError("equal sizes need an empty proof and equal roots")
+        return
+    if not proof:
+        raise VerifyError("empty consistency proof")
+    inner, border = _decompose(size1 - 1, size2)
+    shift = (size1 & -size1).bit_length() - 1
+    inner -= shift
+    if size1 == 1 << shift:
+        seed, rest = root1, proof
+    else:
+        seed, rest = proof[0], proof[1:]
+    if len(rest) != inner + border:
+        raise VerifyError("consistency proof has the wrong length")
+    mask = (size1 - 1) >> shift
+    h1, h2 = seed, seed
+    for i, p in enumerate(rest[:inner]):
+        if (mask >> i) & 1:
+            h1 = node_hash(p, h1)
+            h2 = node_hash(p, h2)
+        else:
+            h2 = node_hash(h2, p)
+    for p in rest[inner:]:
+        h1 = node_hash(p, h1)
+        h2 = node_hash(p, h2)
+    if h1 != root1 or h2 != root2:
+        raise VerifyError("consistency proof does not lead to both roots")
+
+
+# --- Entries (SPEC.md §3 and §5) --------------------------------------------
+ENDORSEMENT_TAG = b"accord/v1/endorsement\x00"
+COUNTRIES = set(
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS "
+    "BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE "
+    "EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM "
+    "HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC "
+    "LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA "
+    "NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW "
+    "SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO "
+    "TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW".split()
+)
+
+
+class Reader:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise VerifyError("truncated")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def int(self, n):
+        return int.from_bytes(self.take(n), "big")
+
+    def str(self):
+        return self.take(self.int(2)).decode("utf-8")
+
+    def done(self):
+        if self.pos != len(self.data):
+            raise VerifyError("trailing bytes")
+
+
+def _no_controls(s, allow_newline=False):
+    return all(not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) or (allow_newline and c == "\n") for c in s)
+
+
+def check_endorsement(body, now):
+    """Parses an endorsement body and applies SPEC §3.1's rules; returns its fields."""
+    r = Reader(body)
+    e = {
+        "commitment_id": r.str(), "commitment_sha256": r.take(32), "organization_name": r.str(),
+        "stakeholder_group": r.u8(), "region": r.u8(), "country": r.str(), "domain": r.str(),
+        "statement": r.str(), "signed_at": r.int(8), "public_key": r.take(32),
+    }
+    r.done()
+    cid, name = e["commitment_id"], e["organization_name"]
+    if not (1 <= len(cid) <= 64) or cid[0] == "-" or cid[-1] == "-" or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in cid):
+        raise VerifyError("commitment_id is not a valid slug")
+    if not (1 <= len(name) <= 200) or not _no_controls(name) or name != name.strip():
+        raise VerifyError("organization_name breaks the rules")
+    if not (1 <= e["stakeholder_group"] <= 6) or not (1 <= e["region"] <= 6):
+        raise VerifyError("unknown stakeholder group or region code")
+    if e["country"] and e["country"] not in COUNTRIES:
+        raise VerifyError("country is not an ISO 3166-1 alpha-2 code")
+    d = e["domain"]
+    labels = d.split(".")
+    if d and (len(d) > 253 or len(labels) < 2 or any(
+            not (1 <= len(l) <= 63) or l[0] == "-" or l[-1] == "-" or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in l)
+            for l in labels)):
+        raise VerifyError("domain is not a lowercase domain name")
+    if e["statement"] and (len(e["statement"]) > 2000 or not _no_controls(e["statement"], True)):
+        raise VerifyError("statement breaks the rules")
+    if e["signed_at"] > now + 300:
+        raise VerifyError("signed_at is more than 300 s after integration")
+    parse_public_key(e["public_key"])
+    return e
+
+
+def check_entry(leaf):
+    """Parses a leaf (SPEC §5) and verifies its statement; returns (index, fields)."""
+    r = Reader(leaf)
+    version, kind = r.u8(), r.u8()
+    if version != 1 or kind != 1:
+        raise VerifyError(f"unsupported leaf version {version} or kind {kind}")
+    index, integrated_at_ms = r.int(8), r.int(8)
+    r.take(32)  # prev_leaf_hash: checked by auditors across consecutive entries
+    body = r.take(r.int(4))
+    if r.u8() != 1:
+        raise VerifyError("an endorsement carries exactly one signature")
+    signature = r.take(64)
+    r.done()
+    fields = check_endorsement(body, integrated_at_ms // 1000)
+    verify_strict(fields["public_key"], ENDORSEMENT_TAG + body, signature)
+    return index, fields
+
+
+# --- Receipts (SPEC.md §8) ----------------------------------------------------
+def verify_receipt(leaf, receipt, vkey):
+    head, sep, note = receipt.partition("\n\n")
+    lines = head.split("\n")
+    if not sep or lines[0] != "c2sp.org/tlog-proof@v1":
+        raise VerifyError("not a c2sp.org/tlog-proof@v1 receipt")
+    lines = lines[1:]
+    if lines and lines[0].startswith("extra "):
+        lines = lines[1:]  # unauthenticated; Accord writes none
+    if not lines or not lines[0].startswith("index "):
+        raise VerifyError("receipt has no index line")
+    idx = lines[0][6:]
+    if not idx.isdigit() or (idx != "0" and idx.startswith("0")):
+        raise VerifyError("receipt index is not a canonical decimal")
+    proof = [base64.b64decode(l, validate=True) for l in lines[1:]]
+    if any(len(p) != 32 for p in proof):
+        raise VerifyError("proof hashes must be 32 bytes")
+    size, root = open_checkpoint(note, vkey)
+    entry_index, fields = check_entry(leaf)
+    if entry_index != int(idx):
+        raise VerifyError("the entry's index differs from the receipt's")
+    verify_inclusion(int(idx), size, leaf_hash(leaf), proof, root)
+    return entry_index, size, fields
+
+
+def _read(path, binary=False):
+    with open(path, "rb" if binary else "r", encoding=None if binary else "utf-8", newline="" if not binary else None) as f:
+        return f.read()
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("receipt", help="verify an .entry + .tlog-proof receipt")
+    rec.add_argument("--vkey", required=True)
+    rec.add_argument("--entry", required=True)
+    rec.add_argument("--proof", required=True)
+    con = sub.add_parser("consistency", help="verify that one checkpoint extends another")
+    con.add_argument("--vkey", required=True)
+    con.add_argument("--old", required=True)
+    con.add_argument("--new", required=True)
+    con.add_argument("--proof", required=True)
+    args = ap.parse_args(argv)
+    try:
+        vkey = parse_vkey(_read(args.vkey) if os.path.isfile(args.vkey) else args.vkey)
+        if args.command == "receipt":
+            index, size, f = verify_receipt(_read(args.entry, True), _read(args.proof), vkey)
+            print(f"OK: entry {index} at tree size {size}: {f['organization_name']!r} endorses {f['commitment_id']}")
+        else:
+            size1, root1 = open_checkpoint(_read(args.old), vkey)
+            size2, root2 = open_checkpoint(_read(args.new), vkey)
+            proof = [base64.b64decode(l, validate=True) for l in _read(args.proof).split()]
+            if size1 > 0:
+                verify_consistency(size1, size2, proof, root1, root2)
+            print(f"OK: tree size {size2} extends tree size {size1}")
+    except (VerifyError, ValueError, struct.error) as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
