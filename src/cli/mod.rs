@@ -2,6 +2,7 @@
 //! and acceptance checks call them); each subcommand lives in its own module.
 
 pub mod audit;
+pub mod bench;
 mod client;
 mod endorse;
 mod keys;
@@ -47,6 +48,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Verify the whole log (or only what is new, with --state) against the log key.
     Audit(audit::AuditArgs),
+    /// Load generator: pre-signs N endorsements, sends them over C streams, reports rates and latencies.
+    Bench(bench::BenchArgs),
     /// Re-check a misbehaviour evidence file written by `accord audit`.
     CheckEvidence {
         #[arg(long)]
@@ -119,6 +122,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Verify(args) => verify::run(args),
         Command::Audit(args) => audit::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::CheckEvidence { vkey, evidence } => verify::check_evidence(&vkey, &evidence),
     }
 }

@@ -4,7 +4,7 @@
 
 use super::encoding::{Reader, Writer};
 use super::model::{Region, StakeholderGroup};
-use super::{country, signature, Error, Hash};
+use super::{country, Error, Hash};
 
 /// Domain separation: the signed message starts with this tag, so a signature
 /// over an endorsement can never be replayed as any other kind of message
@@ -82,8 +82,9 @@ impl Endorsement {
         [DOMAIN, &self.body()].concat()
     }
 
-    /// Checks every field rule of SPEC.md. `now` is the verifier's clock in
-    /// Unix seconds (the core never reads a clock itself).
+    /// Checks every field rule of SPEC.md §3.1 except the public key's, which
+    /// is checked when the signature is (`Signed::verify`). `now` is the
+    /// verifier's clock in Unix seconds (the core never reads a clock itself).
     pub fn validate(&self, now: u64) -> Result<(), Error> {
         validate_commitment_id(&self.commitment_id)?;
         validate_text(
@@ -121,7 +122,8 @@ impl Endorsement {
                 ),
             ));
         }
-        signature::parse_public_key(&self.public_key, "public_key")?;
+        // The public key is checked with the signature (see Signed::verify),
+        // so it is decoded once per verification.
         Ok(())
     }
 }

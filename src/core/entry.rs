@@ -67,7 +67,8 @@ impl Signed {
         sha256(&self.signed_message())
     }
 
-    /// Field rules (SPEC.md §3.1) judged at `now` (Unix seconds).
+    /// Field rules (SPEC.md §3.1) judged at `now` (Unix seconds), except the
+    /// keys' rules, which [`Signed::verify`] checks with the signatures.
     pub fn validate(&self, now: u64) -> Result<(), Error> {
         match self {
             Signed::Endorsement { endorsement, .. } => endorsement.validate(now),

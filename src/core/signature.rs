@@ -12,12 +12,21 @@
 //! These checks are deterministic, so every verifier reaches the same verdict.
 
 use super::Error;
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 /// Length of an Ed25519 public key and of a signature, in bytes (RFC 8032).
 pub const PUBLIC_KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
+
+/// True if `bytes` is the canonical encoding of its y coordinate, i.e.
+/// y < p = 2^255 − 19 (the sign bit aside). Checked on the bytes, because
+/// re-encoding a decoded point costs a field inversion. (The other
+/// non-canonical form, x = 0 with the sign bit set, only exists for the two
+/// small-order points y = ±1, which are refused as weak anyway.)
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    let top_ones = bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff);
+    !(top_ones && bytes[0] >= 0xed)
+}
 
 /// Decodes a public key, refusing non-canonical encodings and weak keys.
 /// `field` names the field in the error (e.g. `"public_key"`).
@@ -28,14 +37,11 @@ pub fn parse_public_key(bytes: &[u8], field: &'static str) -> Result<VerifyingKe
             format!("must be {PUBLIC_KEY_LEN} bytes, got {}", bytes.len()),
         )
     })?;
-    let point = CompressedEdwardsY(arr)
-        .decompress()
-        .ok_or_else(|| Error::invalid(field, "is not a valid Ed25519 point"))?;
-    if point.compress().to_bytes() != arr {
+    if !canonical_y(&arr) {
         return Err(Error::invalid(field, "is a non-canonical point encoding"));
     }
     let key = VerifyingKey::from_bytes(&arr)
-        .map_err(|_| Error::invalid(field, "is not a valid Ed25519 public key"))?;
+        .map_err(|_| Error::invalid(field, "is not a valid Ed25519 point"))?;
     if key.is_weak() {
         return Err(Error::invalid(
             field,
@@ -83,6 +89,18 @@ mod tests {
         non_canonical[31] = 0x7f;
         assert!(parse_public_key(&non_canonical, "public_key").is_err());
         assert!(parse_public_key(&[1; 31], "public_key").is_err());
+        // Every y in [p, 2^255) is refused, point or not, and canonical_y
+        // agrees with decode-then-re-encode on both sides of the boundary.
+        for low in 0xe0..=0xffu8 {
+            let mut b = [0xffu8; 32];
+            b[0] = low;
+            b[31] = 0x7f;
+            let reencodes = curve25519_dalek::edwards::CompressedEdwardsY(b)
+                .decompress()
+                .is_some_and(|p| p.compress().to_bytes() == b);
+            assert_eq!(canonical_y(&b), low < 0xed);
+            assert!(!reencodes || canonical_y(&b), "{low:#x}");
+        }
     }
 
     #[test]

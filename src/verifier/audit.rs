@@ -178,11 +178,18 @@ impl Auditor {
     }
 
     /// Verifies the next entries, given as leaf bytes in index order.
+    ///
+    /// The independent checks of each entry (parse, field rules, strict
+    /// signatures, leaf hash) run on all cores; then the order-dependent ones
+    /// (position, hash chain, time order) and the frontier run in sequence.
     pub fn feed(&mut self, leaves: &[Vec<u8>]) -> Result<(), AuditError> {
-        let mut items = Vec::with_capacity(leaves.len());
-        let mut owners = Vec::with_capacity(leaves.len());
+        let checked = parallel::map(leaves, |leaf| -> Result<(Entry, Hash), Error> {
+            let entry = Entry::from_leaf(leaf)?;
+            entry.signed.verify(entry.integrated_at_ms / 1000)?;
+            Ok((entry, merkle::leaf_hash(leaf)))
+        });
         let mut st = self.state.clone();
-        for leaf in leaves {
+        for result in checked {
             let index = st.frontier.size();
             if index >= self.target.head.size {
                 return Err(invalid(format!(
@@ -190,8 +197,7 @@ impl Auditor {
                     self.target.head.size
                 )));
             }
-            let entry =
-                Entry::from_leaf(leaf).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            let (entry, leaf_hash) = result.map_err(|e| invalid(format!("entry {index}: {e}")))?;
             if entry.index != index {
                 return Err(invalid(format!(
                     "entry at position {index} says it is index {}",
@@ -199,32 +205,19 @@ impl Auditor {
                 )));
             }
             if entry.prev_leaf_hash != st.last_leaf_hash {
-                return Err(invalid(format!("entry {index} breaks the hash chain: it names a previous leaf hash that is not entry {}'s", index.wrapping_sub(1))));
+                return Err(invalid(format!(
+                    "entry {index} breaks the hash chain: it names a previous leaf hash that is not entry {}'s",
+                    index.wrapping_sub(1)
+                )));
             }
             if entry.integrated_at_ms < st.last_integrated_ms {
                 return Err(invalid(format!(
                     "entry {index}: integration time goes backwards"
                 )));
             }
-            entry
-                .signed
-                .validate(entry.integrated_at_ms / 1000)
-                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
-            for item in entry.signed.signature_items() {
-                items.push(item);
-                owners.push(index);
-            }
-            let leaf_hash = merkle::leaf_hash(leaf);
             st.frontier.push(leaf_hash, |_| {});
             st.last_leaf_hash = leaf_hash;
             st.last_integrated_ms = entry.integrated_at_ms;
-        }
-        if let Some((i, e)) = parallel::verify_all(&items)
-            .into_iter()
-            .enumerate()
-            .find_map(|(i, r)| r.err().map(|e| (i, e)))
-        {
-            return Err(invalid(format!("entry {}: {e}", owners[i])));
         }
         self.state = st;
         Ok(())

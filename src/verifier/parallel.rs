@@ -1,27 +1,27 @@
-//! Signature verification spread over the machine's cores. Each thread runs
-//! [`batch::verify_all`](crate::core::batch::verify_all) on its share, so
-//! verdicts equal strict single verification whatever the split.
+//! Work spread over the machine's cores with scoped threads: the auditor's
+//! per-entry checks (parsing, field rules, strict signature verification,
+//! leaf hashing) are independent, so they split cleanly; only the hash chain
+//! and the Merkle frontier are sequential.
 
-use crate::core::batch::{self, SigItem};
-use crate::core::Error;
+/// Below this many items per thread, starting threads costs more than it saves.
+const MIN_PER_THREAD: usize = 64;
 
-/// Below this many items the cost of starting threads outweighs the gain.
-const MIN_PER_THREAD: usize = 256;
-
-pub fn verify_all(items: &[SigItem]) -> Vec<Result<(), Error>> {
+/// `items.iter().map(f).collect()`, computed on all cores, in order.
+pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = items.len().div_ceil(threads).max(MIN_PER_THREAD);
     if items.len() <= per_thread {
-        return batch::verify_all(items);
+        return items.iter().map(f).collect();
     }
+    let f = &f;
     std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || batch::verify_all(chunk)))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("verification thread panicked"))
+            .flat_map(|h| h.join().expect("worker thread panicked"))
             .collect()
     })
 }

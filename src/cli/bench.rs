@@ -1,0 +1,186 @@
+//! `accord bench`: a load generator. It signs every request before the clock
+//! starts (signing is the clients' cost, not the log's), then sends them over
+//! C concurrent streams and reports throughput and latency percentiles.
+//! Bounded in count and time; refuses non-loopback targets unless told.
+
+use super::{client, CliError};
+use crate::core::endorsement::Endorsement;
+use crate::core::entry::Signed;
+use crate::core::model::{Region, StakeholderGroup};
+use crate::proto;
+use ed25519_dalek::{Signer as _, SigningKey};
+use rand_core::{OsRng, RngCore};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long)]
+    server: String,
+    /// Number of submissions to send.
+    #[arg(long, default_value_t = 10_000)]
+    requests: u64,
+    /// Concurrent request streams.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Stop sending after this many seconds, whatever is left.
+    #[arg(long, default_value_t = 300)]
+    max_seconds: u64,
+    /// Allow a server that is not on the loopback interface.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+/// Refuses targets other than 127.0.0.0/8, ::1 and localhost.
+fn check_loopback(url: &str) -> Result<(), CliError> {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "{host} is not a loopback address; pass --allow-remote to load a remote server"
+        )))
+    }
+}
+
+/// `n` endorsements, each by its own fresh key, signed on all cores.
+pub fn generate(n: u64) -> Vec<Signed> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut run = [0u8; 8];
+    OsRng.fill_bytes(&mut run);
+    let run = hex::encode(run);
+    let make = |i: u64| {
+        let key = SigningKey::generate(&mut OsRng);
+        let e = Endorsement {
+            commitment_id: "global-commitment-dts".into(),
+            commitment_sha256: crate::core::sha256(b"benchmark commitment text\n"),
+            organization_name: format!("Benchmark organization {run}-{i}"),
+            stakeholder_group: StakeholderGroup::ALL[i as usize % 6],
+            region: Region::ALL[i as usize % 6],
+            country: None,
+            domain: None,
+            statement: None,
+            signed_at: now,
+            public_key: key.verifying_key().to_bytes(),
+        };
+        let signature = key.sign(&e.signed_message()).to_bytes();
+        Signed::Endorsement {
+            endorsement: e,
+            signature,
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()) as u64;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads as usize)
+                        .map(make)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let parts: Vec<Vec<Signed>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("signer thread"))
+            .collect();
+        // Interleave back into index order.
+        (0..n)
+            .map(|i| parts[(i % threads) as usize][(i / threads) as usize].clone())
+            .collect()
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), CliError> {
+    if !args.allow_remote {
+        check_loopback(&args.server)?;
+    }
+    let requests: Vec<proto::SubmitRequest> =
+        tokio::task::spawn_blocking(move || generate(args.requests))
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .iter()
+            .map(crate::service::convert::signed_to_proto)
+            .collect();
+    let client = client::connect(&args.server).await?;
+    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
+    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.concurrency.max(1))
+        .map(|_| {
+            let (queue, mut client) = (queue.clone(), client.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0u64);
+                while Instant::now() < deadline {
+                    let Some(req) = queue.lock().expect("queue").next() else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    match client.submit(req).await {
+                        Ok(_) => latencies.push(t.elapsed()),
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for w in workers {
+        let (l, e) = w.await.map_err(|e| CliError::usage(e.to_string()))?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let ok = latencies.len() as f64;
+    let (p50, p90, p99) = (
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+    );
+    let max = latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    let rate = ok / elapsed.max(1e-9);
+    if args.json {
+        println!(
+            "{{\"mode\":\"unary\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
+            args.requests, args.concurrency
+        );
+    } else {
+        println!(
+            "requests {}  ok {ok}  errors {errors}  concurrency {}",
+            args.requests, args.concurrency
+        );
+        println!("elapsed {elapsed:.2} s  throughput {rate:.0}/s");
+        println!("latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+    }
+    Ok(())
+}
