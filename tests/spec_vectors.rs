@@ -79,6 +79,11 @@ fn computed() -> BTreeMap<&'static str, String> {
         ("signature", hex::encode(signature)),
         ("leaf", hex::encode(&leaf)),
         ("leaf-hash", hex::encode(leaf_hash)),
+        (
+            "node-hash",
+            hex::encode(accord::core::merkle::node_hash(&leaf_hash, &leaf_hash)),
+        ),
+        ("empty-root", hex::encode(accord::core::merkle::EMPTY_ROOT)),
         ("log-vkey", log.verifier().to_string()),
         ("checkpoint", checkpoint),
         ("receipt", receipt),
