@@ -50,7 +50,11 @@ async fn audited_then(other: impl IntoIterator<Item = u32>) -> (tempfile::TempDi
     let state = tempfile::tempdir().unwrap();
     let honest = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     honest.submit(0..5).await;
-    assert_eq!(audit_code(&honest.url, state.path()).await, Ok(5));
+    assert_eq!(
+        audit_code(&honest.url, state.path()).await,
+        Ok(6),
+        "the registration and 5 endorsements"
+    );
     honest.stop().await;
     let liar = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     liar.submit(other).await;
@@ -62,7 +66,7 @@ async fn an_honest_log_audits_incrementally() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     server.submit(0..7).await;
-    assert_eq!(audit_code(&server.url, state.path()).await, Ok(7));
+    assert_eq!(audit_code(&server.url, state.path()).await, Ok(8));
     assert_eq!(
         audit_code(&server.url, state.path()).await,
         Ok(0),
@@ -82,17 +86,18 @@ async fn fault_1_altered_stored_entry() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     server.submit(0..6).await;
-    // Change the organization's name inside entry 2: the leaf still parses.
-    let mut leaf = server.storage.leaf(2).unwrap().unwrap();
+    // Change the organization's name inside entry 3 (Organization 2; entry 0
+    // is the commitment registration): the leaf still parses.
+    let mut leaf = server.storage.leaf(3).unwrap().unwrap();
     let at = leaf
         .windows(14)
         .position(|w| w == b"Organization 2")
         .unwrap();
     leaf[at..at + 14].copy_from_slice(b"Organization X");
-    server.storage.tamper_leaf(2, leaf);
+    server.storage.tamper_leaf(3, leaf);
     let (code, msg) = audit_code(&server.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::VERIFY_FAILED, "{msg}");
-    assert!(msg.contains("entry 2"), "{msg}");
+    assert!(msg.contains("entry 3"), "{msg}");
     server.stop().await;
 }
 
@@ -102,7 +107,7 @@ async fn fault_2_forked_tree() {
     let (state, liar) = audited_then([0, 1, 2, 50, 51, 52, 53]).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 5 to 7 fails"));
+    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 6 to 8 fails"));
     liar.stop().await;
 }
 
@@ -111,7 +116,7 @@ async fn fault_2b_fork_at_the_same_size() {
     let (state, liar) = audited_then([0, 1, 2, 3, 60]).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("two different roots for tree size 5"));
+    assert!(confirmed_evidence(state.path()).contains("two different roots for tree size 6"));
     liar.stop().await;
 }
 
@@ -120,7 +125,7 @@ async fn fault_3_rollback() {
     let (state, liar) = audited_then(0..3).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("tree size 3 after tree size 5"));
+    assert!(confirmed_evidence(state.path()).contains("tree size 4 after tree size 6"));
     liar.stop().await;
 }
 
@@ -134,17 +139,22 @@ async fn fault_4_broken_hash_chain() {
     let mut batch = Batch::default();
     let mut hashes = Vec::new();
     for i in 0..5u64 {
-        let key = org_key(i as u32);
         let prev = match i {
             0 => [0; 32],
             3 => hashes[1],
             _ => hashes[i as usize - 1],
         };
+        let key = org_key(i as u32);
+        let signed = if i == 0 {
+            registration(&operator_fixture())
+        } else {
+            sign(&key, endorsement(&key, "Chain"))
+        };
         let entry = Entry {
             index: i,
             integrated_at_ms: 1_000 * now(),
             prev_leaf_hash: prev,
-            signed: sign(&key, endorsement(&key, "Chain")),
+            signed,
         };
         let leaf = entry.to_leaf();
         hashes.push(merkle::leaf_hash(&leaf));
@@ -180,9 +190,9 @@ async fn fault_4_broken_hash_chain() {
 async fn fault_5_bad_consistency_proof() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
-    server.submit(0..3).await;
+    server.submit(0..2).await;
     assert_eq!(audit_code(&server.url, state.path()).await, Ok(3));
-    server.submit(3..8).await;
+    server.submit(2..7).await;
     // The proof from 3 to 8 is [h2, h3, node(1,0), node(2,1)]; corrupt the last.
     server.storage.tamper_node(2, 1, [0xee; 32]);
     let (code, msg) = audit_code(&server.url, state.path()).await.unwrap_err();
@@ -195,7 +205,7 @@ async fn fault_5_bad_consistency_proof() {
 async fn concurrent_runs_share_the_state_safely() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
-    server.submit(0..20).await;
+    server.submit(0..19).await;
     let (a, b) = tokio::join!(
         audit_code(&server.url, state.path()),
         audit_code(&server.url, state.path())

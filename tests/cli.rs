@@ -63,6 +63,27 @@ fn first_session_through_the_cli() {
     let (_server, url) = serve(dir);
     let digest = hex::encode(accord::core::sha256(b"Commitment text\n"));
 
+    // The operator registers the commitment (entry 0) with the key `serve` made.
+    std::fs::write(dir.join("commitment.txt"), b"Commitment text\n").unwrap();
+    let registered = ok(
+        dir,
+        &[
+            "commitment",
+            "register",
+            "--server",
+            &url,
+            "--data",
+            "data",
+            "--id",
+            "global-commitment-dts",
+            "--title",
+            "Global Commitment on Digital Trust and Security",
+            "--text",
+            "commitment.txt",
+        ],
+    );
+    assert_eq!(registered.trim(), "0");
+
     let pubkey = ok(dir, &["keygen", "--out", "org.pem"]);
     assert_eq!(pubkey.trim().len(), 64, "prints the public key in hex");
     let mode = std::fs::metadata(dir.join("org.pem")).unwrap();
@@ -94,10 +115,10 @@ fn first_session_through_the_cli() {
             "uruguay",
         ],
     );
-    assert_eq!(index.trim(), "0");
+    assert_eq!(index.trim(), "1");
     let checkpoint = ok(dir, &["checkpoint", "--server", &url]);
     assert!(
-        checkpoint.starts_with("accord.example/log\n1\n"),
+        checkpoint.starts_with("accord.example/log\n2\n"),
         "{checkpoint}"
     );
     let vkey = ok(dir, &["log-key", "--data", "data"]);
@@ -113,7 +134,7 @@ fn first_session_through_the_cli() {
             "uruguay.tlog-proof",
         ],
     );
-    assert!(verified.starts_with("OK: entry 0"), "{verified}");
+    assert!(verified.starts_with("OK: entry 1"), "{verified}");
 
     // A tampered entry fails with exit code 1.
     let mut leaf = std::fs::read(dir.join("uruguay.entry")).unwrap();
@@ -226,7 +247,7 @@ fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
         "ms",
     ];
     args.extend(fields);
-    assert_eq!(ok(dir, &args).trim(), "1");
+    assert_eq!(ok(dir, &args).trim(), "2");
     ok(
         dir,
         &[
@@ -244,5 +265,5 @@ fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
         "endorse", "--server", url, "--key", "ossl.pem", "--out", "ms2",
     ];
     args.extend(fields);
-    assert_eq!(ok(dir, &args).trim(), "1");
+    assert_eq!(ok(dir, &args).trim(), "2");
 }

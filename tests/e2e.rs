@@ -59,8 +59,8 @@ async fn submit_verify_restart_and_stay_consistent() {
     indices.sort();
     assert_eq!(
         indices,
-        (0..24).collect::<Vec<_>>(),
-        "consecutive indices, no gaps or repeats"
+        (1..25).collect::<Vec<_>>(),
+        "consecutive indices after the registration (entry 0), no gaps or repeats"
     );
 
     // Identical resubmission: same index, no new leaf.
@@ -75,15 +75,20 @@ async fn submit_verify_restart_and_stay_consistent() {
         &receipts
             .iter()
             .find(|(l, _)| {
-                let accord::core::entry::Signed::Endorsement { endorsement, .. } =
-                    &Entry::from_leaf(l).unwrap().signed;
-                endorsement.organization_name == "Organization 3"
+                Entry::from_leaf(l)
+                    .unwrap()
+                    .signed
+                    .describe()
+                    .contains("\"Organization 3\"")
             })
             .unwrap()
             .0,
     )
     .unwrap();
-    let accord::core::entry::Signed::Endorsement { endorsement: e, .. } = first.signed.clone();
+    let accord::core::entry::Signed::Endorsement { endorsement: e, .. } = first.signed.clone()
+    else {
+        unreachable!("an endorsement")
+    };
     let again = client
         .submit(request(&sign(&key, e)))
         .await
@@ -97,7 +102,7 @@ async fn submit_verify_restart_and_stay_consistent() {
         .unwrap()
         .into_inner();
     assert_eq!(before.size, after.size, "a duplicate appends nothing");
-    assert_eq!(before.size, 24);
+    assert_eq!(before.size, 25);
 
     // The hash chain: entry n names the leaf hash of entry n-1; entry 0 names zeros.
     let page = client
@@ -105,7 +110,7 @@ async fn submit_verify_restart_and_stay_consistent() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(page.entries.len(), 24);
+    assert_eq!(page.entries.len(), 25);
     let mut prev = [0u8; 32];
     for (i, e) in page.entries.iter().enumerate() {
         let entry = Entry::from_leaf(&e.leaf).unwrap();
@@ -156,7 +161,7 @@ async fn submit_verify_restart_and_stay_consistent() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(resp.index, 24 + u64::from(i - 100));
+        assert_eq!(resp.index, 25 + u64::from(i - 100));
         verify_receipt(&resp.leaf, &receipt(&resp), &vkey).unwrap();
     }
     let new = client
@@ -164,10 +169,10 @@ async fn submit_verify_restart_and_stay_consistent() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(new.size, 34);
+    assert_eq!(new.size, 35);
     let cons = client
         .get_consistency_proof(proto::GetConsistencyProofRequest {
-            old_size: 24,
+            old_size: 25,
             new_size: 0,
         })
         .await

@@ -139,11 +139,12 @@ async fn python_verifies_what_the_rust_server_produces() {
         .0
     );
 
-    // Consistency between checkpoints of sizes 4 and 13, and a wrong proof.
+    // Consistency between checkpoints of sizes 5 and 14 (entry 0 is the
+    // commitment registration), and a wrong proof.
     let cons = c
         .get_consistency_proof(proto::GetConsistencyProofRequest {
-            old_size: 4,
-            new_size: 13,
+            old_size: 5,
+            new_size: 14,
         })
         .await
         .unwrap()

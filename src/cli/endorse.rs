@@ -138,6 +138,16 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
         .await
         .map_err(client::status)?
         .into_inner();
+    let out = args.out.expect("clap requires --out without --message-out");
+    save_receipt(&resp, Some(&out))
+}
+
+/// Writes `PREFIX.entry` and `PREFIX.tlog-proof` (if `out` is given) and
+/// prints the entry's index.
+pub fn save_receipt(
+    resp: &crate::proto::SubmitResponse,
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let proof = resp
         .inclusion_proof
         .iter()
@@ -148,15 +158,16 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
         extra: None,
         index: resp.index,
         proof,
-        checkpoint: resp.checkpoint,
+        checkpoint: resp.checkpoint.clone(),
     };
-    let out = args.out.expect("clap requires --out without --message-out");
-    let with_ext = |ext: &str| PathBuf::from(format!("{}.{ext}", out.display()));
-    write_file(&with_ext("entry"), &resp.leaf)?;
-    write_file(&with_ext("tlog-proof"), receipt.format().as_bytes())?;
+    if let Some(out) = out {
+        let with_ext = |ext: &str| PathBuf::from(format!("{}.{ext}", out.display()));
+        write_file(&with_ext("entry"), &resp.leaf)?;
+        write_file(&with_ext("tlog-proof"), receipt.format().as_bytes())?;
+    }
     println!("{}", resp.index);
     if resp.duplicate {
-        eprintln!("already logged: this endorsement is entry {}", resp.index);
+        eprintln!("already logged: this statement is entry {}", resp.index);
     }
     Ok(())
 }

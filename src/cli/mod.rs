@@ -6,6 +6,7 @@ pub mod bench;
 mod client;
 mod endorse;
 mod keys;
+mod registry;
 mod serve;
 mod verify;
 
@@ -48,6 +49,41 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Verify the whole log (or only what is new, with --state) against the log key.
     Audit(audit::AuditArgs),
+    /// Commitments catalog (operator).
+    #[command(subcommand)]
+    Commitment(registry::CommitmentCommand),
+    /// Withdraw the organization's endorsement of a commitment.
+    Withdraw {
+        #[arg(long)]
+        server: String,
+        /// The organization's current key.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        commitment: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Replace the organization's key (signed by the current and the new key).
+    RotateKey {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        key: PathBuf,
+        /// The new key (make it with `accord keygen`).
+        #[arg(long)]
+        new_key: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the signatories of a commitment (table, or JSON lines with --json).
+    Signatories(registry::SignatoriesArgs),
+    /// Show an organization (by id or by a current or former public key, hex).
+    Org {
+        #[arg(long)]
+        server: String,
+        id: String,
+    },
     /// Load generator: pre-signs N endorsements, sends them over C streams, reports rates and latencies.
     Bench(bench::BenchArgs),
     /// Re-check a misbehaviour evidence file written by `accord audit`.
@@ -123,6 +159,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Audit(args) => audit::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Commitment(cmd) => registry::commitment(cmd).await,
+        Command::Withdraw {
+            server,
+            key,
+            commitment,
+            out,
+        } => registry::withdraw(server, key, commitment, out).await,
+        Command::RotateKey {
+            server,
+            key,
+            new_key,
+            out,
+        } => registry::rotate(server, key, new_key, out).await,
+        Command::Signatories(args) => registry::signatories(args).await,
+        Command::Org { server, id } => registry::org(server, id).await,
         Command::CheckEvidence { vkey, evidence } => verify::check_evidence(&vkey, &evidence),
     }
 }

@@ -35,15 +35,13 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
         .map_err(|_| CliError::new(exit::VERIFY_FAILED, "proof is not UTF-8 text"))?;
     let ok = crate::verifier::verify_receipt(&leaf, &proof, &log_key)
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("receipt does NOT verify: {e}")))?;
-    let crate::core::entry::Signed::Endorsement { endorsement: e, .. } = &ok.entry.signed;
     println!(
-        "OK: entry {} in {} at tree size {}: {:?} endorses {} (key {})",
+        "OK: entry {} in {} at tree size {}: {} (signed by {})",
         ok.entry.index,
         ok.checkpoint.origin,
         ok.checkpoint.head.size,
-        e.organization_name,
-        e.commitment_id,
-        hex::encode(e.public_key)
+        ok.entry.signed.describe(),
+        hex::encode(ok.entry.signed.signers()[0])
     );
     Ok(())
 }

@@ -2,13 +2,14 @@
 //!
 //! A leaf wraps one signed statement with what the log adds: its index, the
 //! time it was integrated and the leaf hash of the previous entry (the hash
-//! chain). A version byte and a kind byte let later kinds (withdrawal, key
-//! rotation, commitment registration) join without touching existing leaves.
+//! chain). A version byte and a kind byte let new kinds join without touching
+//! existing leaves.
 
 use super::batch::SigItem;
 use super::encoding::{Reader, Writer};
 use super::endorsement::Endorsement;
 use super::signature::SIGNATURE_LEN;
+use super::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use super::{merkle, sha256, Error, Hash};
 
 /// Leaf format version. Bumped only for an incompatible layout change.
@@ -16,20 +17,39 @@ pub const LEAF_VERSION: u8 = 1;
 /// The previous-leaf hash of entry 0: there is no previous leaf.
 pub const GENESIS_PREV: Hash = [0; 32];
 
-/// Entry kinds, by their code in the leaf's kind byte. Codes 2–4 are reserved
-/// for withdrawal, key rotation and commitment registration.
+/// Entry kinds, by their code in the leaf's kind byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
     Endorsement = 1,
+    Withdrawal = 2,
+    KeyRotation = 3,
+    Commitment = 4,
 }
+
+type Sig = [u8; SIGNATURE_LEN];
 
 /// A statement together with the signatures that authorize it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signed {
     Endorsement {
         endorsement: Endorsement,
-        signature: [u8; SIGNATURE_LEN],
+        signature: Sig,
+    },
+    Withdrawal {
+        withdrawal: Withdrawal,
+        signature: Sig,
+    },
+    /// Signed by the old key, then by the new key, over the same message.
+    KeyRotation {
+        rotation: KeyRotation,
+        old_signature: Sig,
+        new_signature: Sig,
+    },
+    /// Signed by the log operator's key.
+    Commitment {
+        registration: CommitmentRegistration,
+        signature: Sig,
     },
 }
 
@@ -37,6 +57,9 @@ impl Signed {
     pub fn kind(&self) -> Kind {
         match self {
             Signed::Endorsement { .. } => Kind::Endorsement,
+            Signed::Withdrawal { .. } => Kind::Withdrawal,
+            Signed::KeyRotation { .. } => Kind::KeyRotation,
+            Signed::Commitment { .. } => Kind::Commitment,
         }
     }
 
@@ -44,6 +67,9 @@ impl Signed {
     pub fn body(&self) -> Vec<u8> {
         match self {
             Signed::Endorsement { endorsement, .. } => endorsement.body(),
+            Signed::Withdrawal { withdrawal, .. } => withdrawal.body(),
+            Signed::KeyRotation { rotation, .. } => rotation.body(),
+            Signed::Commitment { registration, .. } => registration.body(),
         }
     }
 
@@ -51,12 +77,34 @@ impl Signed {
     pub fn signed_message(&self) -> Vec<u8> {
         match self {
             Signed::Endorsement { endorsement, .. } => endorsement.signed_message(),
+            Signed::Withdrawal { withdrawal, .. } => withdrawal.signed_message(),
+            Signed::KeyRotation { rotation, .. } => rotation.signed_message(),
+            Signed::Commitment { registration, .. } => registration.signed_message(),
         }
     }
 
-    pub fn signatures(&self) -> Vec<[u8; SIGNATURE_LEN]> {
+    pub fn signatures(&self) -> Vec<Sig> {
         match self {
-            Signed::Endorsement { signature, .. } => vec![*signature],
+            Signed::Endorsement { signature, .. }
+            | Signed::Withdrawal { signature, .. }
+            | Signed::Commitment { signature, .. } => vec![*signature],
+            Signed::KeyRotation {
+                old_signature,
+                new_signature,
+                ..
+            } => vec![*old_signature, *new_signature],
+        }
+    }
+
+    /// The keys that must have signed, in signature order.
+    pub fn signers(&self) -> Vec<[u8; 32]> {
+        match self {
+            Signed::Endorsement { endorsement, .. } => vec![endorsement.public_key],
+            Signed::Withdrawal { withdrawal, .. } => vec![withdrawal.public_key],
+            Signed::KeyRotation { rotation, .. } => {
+                vec![rotation.old_public_key, rotation.new_public_key]
+            }
+            Signed::Commitment { registration, .. } => vec![registration.public_key],
         }
     }
 
@@ -72,21 +120,51 @@ impl Signed {
     pub fn validate(&self, now: u64) -> Result<(), Error> {
         match self {
             Signed::Endorsement { endorsement, .. } => endorsement.validate(now),
+            Signed::Withdrawal { withdrawal, .. } => withdrawal.validate(now),
+            Signed::KeyRotation { rotation, .. } => rotation.validate(now),
+            Signed::Commitment { registration, .. } => registration.validate(now),
         }
     }
 
     /// The signatures that authorize this statement, as items to verify
     /// (singly or in a batch: the verdicts are the same).
     pub fn signature_items(&self) -> Vec<SigItem> {
-        match self {
-            Signed::Endorsement {
-                endorsement,
+        let message = self.signed_message();
+        self.signers()
+            .into_iter()
+            .zip(self.signatures())
+            .map(|(public_key, signature)| SigItem {
+                public_key,
+                message: message.clone(),
                 signature,
-            } => vec![SigItem {
-                public_key: endorsement.public_key,
-                message: endorsement.signed_message(),
-                signature: *signature,
-            }],
+            })
+            .collect()
+    }
+
+    /// One line for people: who says what.
+    pub fn describe(&self) -> String {
+        match self {
+            Signed::Endorsement { endorsement: e, .. } => {
+                format!("{:?} endorses {}", e.organization_name, e.commitment_id)
+            }
+            Signed::Withdrawal { withdrawal: w, .. } => format!(
+                "organization {} withdraws from {}",
+                hex::encode(w.organization_id),
+                w.commitment_id
+            ),
+            Signed::KeyRotation { rotation: r, .. } => format!(
+                "organization {} rotates its key to {}",
+                hex::encode(r.organization_id),
+                hex::encode(r.new_public_key)
+            ),
+            Signed::Commitment {
+                registration: c, ..
+            } => {
+                format!(
+                    "the operator registers {} version {:?}",
+                    c.commitment_id, c.version
+                )
+            }
         }
     }
 
@@ -153,14 +231,33 @@ impl Entry {
         }
         r.finish("leaf")?;
         let signed = match (kind, sigs.as_slice()) {
-            (1, [signature]) => Signed::Endorsement {
+            (1, &[signature]) => Signed::Endorsement {
                 endorsement: Endorsement::parse_body(body)?,
-                signature: *signature,
+                signature,
             },
-            (1, _) => {
+            (2, &[signature]) => Signed::Withdrawal {
+                withdrawal: Withdrawal::parse_body(body)?,
+                signature,
+            },
+            (3, &[old_signature, new_signature]) => Signed::KeyRotation {
+                rotation: KeyRotation::parse_body(body)?,
+                old_signature,
+                new_signature,
+            },
+            (4, &[signature]) => Signed::Commitment {
+                registration: CommitmentRegistration::parse_body(body)?,
+                signature,
+            },
+            (1 | 2 | 4, _) => {
                 return Err(Error::malformed(
                     "leaf",
-                    format!("an endorsement carries 1 signature, found {count}"),
+                    format!("kind {kind} carries 1 signature, found {count}"),
+                ))
+            }
+            (3, _) => {
+                return Err(Error::malformed(
+                    "leaf",
+                    format!("a key rotation carries 2 signatures, found {count}"),
                 ))
             }
             (k, _) => return Err(Error::malformed("leaf", format!("unknown kind {k}"))),
@@ -241,7 +338,9 @@ mod tests {
     #[test]
     fn absent_and_empty_optionals_do_not_collide() {
         let mut e = entry();
-        let Signed::Endorsement { endorsement, .. } = &mut e.signed;
+        let Signed::Endorsement { endorsement, .. } = &mut e.signed else {
+            unreachable!()
+        };
         endorsement.statement = Some(String::new());
         assert!(
             endorsement.validate(2_000_000_000).is_err(),

@@ -17,7 +17,9 @@ pub mod model;
 pub mod note;
 pub mod proof;
 pub mod receipt;
+pub mod registry;
 pub mod signature;
+pub mod statements;
 
 /// A SHA-256 digest: leaf hashes, node hashes, roots, commitment digests.
 pub type Hash = [u8; 32];

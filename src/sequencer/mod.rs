@@ -18,9 +18,10 @@ use state::State;
 use crate::core::checkpoint::TreeHead;
 use crate::core::entry::Signed;
 use crate::core::note::Signer;
+use crate::core::registry::Registry;
 use crate::core::Hash;
 use crate::storage::{Storage, StorageError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most entries per batch. Large enough to amortize the flush (one fsync
@@ -40,6 +41,10 @@ pub enum SequencerError {
     WrongLog(String),
     #[error("stored log does not match its checkpoint: {0}")]
     Inconsistent(String),
+    /// The statement is valid but the registry refuses it in the log's
+    /// current state (unknown commitment, replay, retired key…).
+    #[error("{0}")]
+    Rejected(#[from] crate::core::registry::RuleError),
 }
 
 /// The latest published checkpoint, shared with readers.
@@ -71,23 +76,39 @@ struct Job {
 pub struct Sequencer {
     tx: mpsc::Sender<Job>,
     published: watch::Receiver<Arc<Published>>,
+    registry: Arc<RwLock<Registry>>,
 }
 
 impl Sequencer {
     /// Opens (or initializes) the log in `storage`, checks it against its
     /// latest checkpoint, and starts the writer thread.
+    /// Commitment registrations must be signed by `operator_key`.
     pub fn start(
         storage: Arc<dyn Storage>,
         signer: Signer,
+        operator_key: [u8; 32],
     ) -> Result<(Self, std::thread::JoinHandle<()>), SequencerError> {
-        let state = State::open(storage, signer)?;
+        let state = State::open(storage, signer, operator_key)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (pub_tx, published) = watch::channel(state.published());
+        let registry = state.read_model();
         let handle = std::thread::Builder::new()
             .name("accord-sequencer".into())
             .spawn(move || state.run(rx, pub_tx))
             .expect("spawn sequencer thread");
-        Ok((Sequencer { tx, published }, handle))
+        Ok((
+            Sequencer {
+                tx,
+                published,
+                registry,
+            },
+            handle,
+        ))
+    }
+
+    /// The registry as of the latest published checkpoint (its `size`).
+    pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().expect("registry lock poisoned")
     }
 
     /// Queues a verified statement and waits until it is durably logged.

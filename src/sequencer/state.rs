@@ -7,16 +7,21 @@ use crate::core::entry::{Entry, GENESIS_PREV};
 use crate::core::frontier::Frontier;
 use crate::core::merkle::{self, NodeSource};
 use crate::core::note::Signer;
+use crate::core::registry::{Admission, Registry, RuleError};
 use crate::core::Hash;
 use crate::storage::{Batch, LogMeta, Nodes, Storage};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
 pub(super) struct State {
     storage: Arc<dyn Storage>,
     signer: Signer,
+    operator_key: [u8; 32],
+    /// The registry including this batch (decides admission), and the copy
+    /// readers see, updated only after a commit.
+    registry: Registry,
+    read_model: Arc<RwLock<Registry>>,
     frontier: Frontier,
     last_leaf_hash: Hash,
     last_time_ms: u64,
@@ -44,7 +49,11 @@ fn sign(signer: &Signer, head: TreeHead) -> Result<String, SequencerError> {
 impl State {
     /// Loads the log, refusing a database of another log and checking that
     /// the stored tree reproduces the latest signed checkpoint.
-    pub(super) fn open(storage: Arc<dyn Storage>, signer: Signer) -> Result<Self, SequencerError> {
+    pub(super) fn open(
+        storage: Arc<dyn Storage>,
+        signer: Signer,
+        operator_key: [u8; 32],
+    ) -> Result<Self, SequencerError> {
         let verifier = signer.verifier();
         let meta = match storage.meta()? {
             Some(meta) => meta,
@@ -112,7 +121,11 @@ impl State {
                 meta.size
             )));
         }
+        let registry = rebuild_registry(storage.as_ref(), meta.size)?;
         Ok(State {
+            read_model: Arc::new(RwLock::new(registry.clone())),
+            registry,
+            operator_key,
             storage,
             signer,
             frontier,
@@ -128,6 +141,10 @@ impl State {
 
     pub(super) fn published(&self) -> Arc<Published> {
         self.published.clone()
+    }
+
+    pub(super) fn read_model(&self) -> Arc<RwLock<Registry>> {
+        self.read_model.clone()
     }
 
     /// The thread body: take everything queued, commit it as one batch, repeat.
@@ -156,28 +173,30 @@ impl State {
             }
             return;
         }
-        let before = (
-            self.frontier.clone(),
-            self.last_leaf_hash,
-            self.last_time_ms,
-        );
         match self.append(&jobs) {
-            Ok(results) => {
+            Ok((outcomes, appended)) => {
+                // Readers see the batch only now that it is durable.
+                let mut model = self.read_model.write().expect("registry lock poisoned");
+                for (index, signed) in appended {
+                    model
+                        .apply(index, signed)
+                        .expect("the read model follows the same rules");
+                }
+                drop(model);
                 published.send_replace(self.published.clone());
-                for (job, (index, leaf_hash, duplicate)) in jobs.into_iter().zip(results) {
-                    let published = self.published.clone();
-                    // A submitter that gave up (cancelled) just misses its reply;
-                    // the entry is logged either way.
-                    let _ = job.reply.send(Ok(Accepted {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let reply = outcome.map(|(index, leaf_hash, duplicate)| Accepted {
                         index,
                         leaf_hash,
                         duplicate,
-                        published,
-                    }));
+                        published: self.published.clone(),
+                    });
+                    // A submitter that gave up (cancelled) just misses its reply;
+                    // the entry is logged either way.
+                    let _ = job.reply.send(reply.map_err(SequencerError::Rejected));
                 }
             }
             Err(e) => {
-                (self.frontier, self.last_leaf_hash, self.last_time_ms) = before;
                 let why = format!("a storage commit failed ({e}); restart the server");
                 self.failed = Some(why.clone());
                 for job in jobs {
@@ -187,42 +206,70 @@ impl State {
         }
     }
 
-    /// Builds and commits one batch; returns `(index, leaf hash, duplicate)`
-    /// per job, in job order.
-    fn append(&mut self, jobs: &[Job]) -> Result<Vec<(u64, Hash, bool)>, SequencerError> {
+    /// Decides each job against the registry, then builds and commits one
+    /// batch. Returns per job `(index, leaf hash, duplicate)` or the rule it
+    /// broke, and the new entries (for the read model).
+    #[allow(clippy::type_complexity)]
+    fn append<'j>(
+        &mut self,
+        jobs: &'j [Job],
+    ) -> Result<
+        (
+            Vec<Result<(u64, Hash, bool), RuleError>>,
+            Vec<(u64, &'j crate::core::entry::Signed)>,
+        ),
+        SequencerError,
+    > {
         // Integration times never go backwards, even if the wall clock does.
         let now = now_ms().max(self.last_time_ms);
         let mut batch = Batch::default();
-        let mut in_batch: HashMap<Hash, (u64, Hash)> = HashMap::new();
-        let mut results = Vec::with_capacity(jobs.len());
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut appended = Vec::new();
         for job in jobs {
-            let statement = job.signed.statement_hash();
-            if let Some(&(index, leaf_hash)) = in_batch.get(&statement) {
-                results.push((index, leaf_hash, true));
-                continue;
+            if let crate::core::entry::Signed::Commitment { registration, .. } = &job.signed {
+                if registration.public_key != self.operator_key {
+                    outcomes.push(Err(RuleError {
+                        field: "public_key",
+                        rule: "is not this log's operator key".into(),
+                    }));
+                    continue;
+                }
             }
-            if let Some(index) = self.storage.find_statement(&statement)? {
-                let leaf_hash = Nodes(self.storage.as_ref()).node(0, index)?;
-                results.push((index, leaf_hash, true));
-                continue;
+            let index = self.frontier.size();
+            match self.registry.apply(index, &job.signed) {
+                Err(rule) => outcomes.push(Err(rule)),
+                Ok(Admission::Duplicate(i)) => {
+                    let leaf_hash = Nodes(self.storage.as_ref()).node(0, i).or_else(|e| {
+                        // An entry of this very batch: not in storage yet.
+                        batch
+                            .nodes
+                            .iter()
+                            .find(|n| n.level == 0 && n.index == i)
+                            .map(|n| n.hash)
+                            .ok_or(e)
+                    })?;
+                    outcomes.push(Ok((i, leaf_hash, true)));
+                }
+                Ok(Admission::New) => {
+                    let entry = Entry {
+                        index,
+                        integrated_at_ms: now,
+                        prev_leaf_hash: self.last_leaf_hash,
+                        signed: job.signed.clone(),
+                    };
+                    let leaf = entry.to_leaf();
+                    let leaf_hash = merkle::leaf_hash(&leaf);
+                    self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
+                    self.last_leaf_hash = leaf_hash;
+                    batch.statements.push((job.signed.statement_hash(), index));
+                    batch.leaves.push((index, leaf));
+                    appended.push((index, &job.signed));
+                    outcomes.push(Ok((index, leaf_hash, false)));
+                }
             }
-            let entry = Entry {
-                index: self.frontier.size(),
-                integrated_at_ms: now,
-                prev_leaf_hash: self.last_leaf_hash,
-                signed: job.signed.clone(),
-            };
-            let leaf = entry.to_leaf();
-            let leaf_hash = merkle::leaf_hash(&leaf);
-            self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
-            self.last_leaf_hash = leaf_hash;
-            in_batch.insert(statement, (entry.index, leaf_hash));
-            batch.statements.push((statement, entry.index));
-            batch.leaves.push((entry.index, leaf));
-            results.push((entry.index, leaf_hash, false));
         }
         if batch.leaves.is_empty() {
-            return Ok(results); // only duplicates: nothing to write or sign
+            return Ok((outcomes, appended)); // nothing to write or sign
         }
         let head = TreeHead {
             size: self.frontier.size(),
@@ -242,6 +289,24 @@ impl State {
         self.storage.commit(batch)?;
         self.last_time_ms = now;
         self.published = Arc::new(Published { head, checkpoint });
-        Ok(results)
+        Ok((outcomes, appended))
     }
+}
+
+/// Rebuilds the registry by replaying the stored log (entries were verified
+/// at admission, so only their registry rules are applied). `accord reindex`
+/// measures this path.
+pub fn rebuild_registry(storage: &dyn Storage, size: u64) -> Result<Registry, SequencerError> {
+    let mut registry = Registry::new();
+    for index in 0..size {
+        let bad = |why: String| SequencerError::Inconsistent(format!("entry {index}: {why}"));
+        let leaf = storage.leaf(index)?.ok_or_else(|| bad("missing".into()))?;
+        let entry = Entry::from_leaf(&leaf).map_err(|e| bad(e.to_string()))?;
+        match registry.apply(index, &entry.signed) {
+            Ok(Admission::New) => {}
+            Ok(Admission::Duplicate(i)) => return Err(bad(format!("repeats entry {i}"))),
+            Err(rule) => return Err(bad(format!("breaks a registry rule: {rule}"))),
+        }
+    }
+    Ok(registry)
 }

@@ -1,8 +1,9 @@
 //! The data directory: the log's private key and its database.
 //!
 //! ```text
-//! DATA/log.key   the checkpoint signing key, C2SP signer-key form, mode 0600
-//! DATA/db/       the sled database
+//! DATA/log.key        the checkpoint signing key, C2SP signer-key form, mode 0600
+//! DATA/operator.pem   the operator key (PKCS#8 PEM, mode 0600): signs commitment registrations
+//! DATA/db/            the sled database
 //! ```
 //! The key's name is the log's origin, so the key file alone fixes which log
 //! a directory holds; the database repeats origin and verifier key and the
@@ -17,6 +18,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const KEY_FILE: &str = "log.key";
+/// The operator key signs commitment registrations; it is distinct from the
+/// log key so that the checkpoint key never signs anything but checkpoints.
+pub const OPERATOR_KEY_FILE: &str = "operator.pem";
 pub const DB_DIR: &str = "db";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -88,4 +92,51 @@ pub fn ensure_key(dir: &Path, origin: Option<&str>) -> Result<(Signer, bool), Se
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))?;
     Ok((signer, true))
+}
+
+/// Writes a new Ed25519 key as PKCS#8 v1 PEM — byte-for-byte the layout
+/// `openssl genpkey -algorithm ed25519` writes — with mode 0600, refusing to
+/// overwrite an existing file.
+pub fn write_new_key(path: &Path) -> Result<ed25519_dalek::SigningKey, ServerError> {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+    let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+    let pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(Default::default())
+    .map_err(|e| ServerError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(pem.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(path))?;
+    Ok(key)
+}
+
+/// Reads a PKCS#8 PEM Ed25519 private key (ours or OpenSSL's).
+pub fn read_key(path: &Path) -> Result<ed25519_dalek::SigningKey, ServerError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&text).map_err(|e| ServerError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(format!("not an Ed25519 PKCS#8 PEM private key: {e}")),
+    })
+}
+
+/// The operator key of the log in `dir`, created on first start.
+pub fn ensure_operator_key(dir: &Path) -> Result<ed25519_dalek::SigningKey, ServerError> {
+    let path = dir.join(OPERATOR_KEY_FILE);
+    if path.exists() {
+        read_key(&path)
+    } else {
+        write_new_key(&path)
+    }
 }

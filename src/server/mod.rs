@@ -59,18 +59,28 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let (signer, _) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
+    let operator = datadir::ensure_operator_key(&config.data_dir)?;
     let storage = SledStorage::open(&datadir::db_path(&config.data_dir))?;
-    run_with(listener, Arc::new(storage), signer, shutdown).await
+    run_with(
+        listener,
+        Arc::new(storage),
+        signer,
+        operator.verifying_key().to_bytes(),
+        shutdown,
+    )
+    .await
 }
 
-/// Serves a log kept in any [`Storage`] (tests use the in-memory one).
+/// Serves a log kept in any [`Storage`] (tests use the in-memory one);
+/// commitment registrations must be signed by `operator_key`.
 pub async fn run_with(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
     signer: Signer,
+    operator_key: [u8; 32],
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let (sequencer, writer) = Sequencer::start(storage.clone(), signer)?;
+    let (sequencer, writer) = Sequencer::start(storage.clone(), signer, operator_key)?;
     let service = RegistryService::new(storage, sequencer);
     let served = tonic::transport::Server::builder()
         .add_service(RegistryServer::new(service))

@@ -31,6 +31,7 @@ impl From<ApiError> for Status {
             ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Sequencer(SequencerError::Stopped(_)) => Code::Unavailable,
+            ApiError::Sequencer(SequencerError::Rejected(_)) => Code::FailedPrecondition,
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {

@@ -5,6 +5,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod queries;
 pub mod reader;
 
 use crate::proto::{self, registry_server::Registry};
@@ -166,5 +167,27 @@ impl Registry for RegistryService {
             new_size: new,
             hashes: hashes(proof),
         }))
+    }
+
+    async fn list_signatories(
+        &self,
+        req: Request<proto::ListSignatoriesRequest>,
+    ) -> Result<Response<proto::ListSignatoriesResponse>, Status> {
+        let req = req.into_inner();
+        let resp = self
+            .blocking(move |r| queries::list_signatories(&r.sequencer.registry(), req))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn get_organization(
+        &self,
+        req: Request<proto::GetOrganizationRequest>,
+    ) -> Result<Response<proto::Organization>, Status> {
+        let req = req.into_inner();
+        let resp = self
+            .blocking(move |r| queries::get_organization(&r.sequencer.registry(), req))
+            .await?;
+        Ok(Response::new(resp))
     }
 }

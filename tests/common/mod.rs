@@ -54,6 +54,10 @@ impl TestServer {
                     .is_ok()
                 {
                     let data_dir = data_dir.to_owned();
+                    // Entry 0: the commitment the tests endorse (a duplicate on restart).
+                    let operator_file = data_dir.join(server::datadir::OPERATOR_KEY_FILE);
+                    let operator = server::datadir::read_key(&operator_file).unwrap();
+                    c.submit(request(&registration(&operator))).await.unwrap();
                     return Ok(TestServer {
                         url,
                         data_dir,
@@ -98,12 +102,37 @@ pub fn org_key(i: u32) -> SigningKey {
     SigningKey::from_bytes(&seed)
 }
 
+/// The text of the commitment the tests endorse, registered as entry 0.
+pub const COMMITMENT_TEXT: &[u8] = b"Global Commitment on Digital Trust and Security\n";
+
+/// The registration of that commitment, deterministic so that registering
+/// again is an idempotent duplicate.
+pub fn registration(operator: &SigningKey) -> Signed {
+    let registration = accord::core::statements::CommitmentRegistration {
+        commitment_id: "global-commitment-dts".into(),
+        version: "1".into(),
+        title: "Global Commitment on Digital Trust and Security".into(),
+        text_sha256: accord::core::sha256(COMMITMENT_TEXT),
+        url: None,
+        signed_at: 1_764_000_000,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let signature = operator.sign(&registration.signed_message()).to_bytes();
+    Signed::Commitment {
+        registration,
+        signature,
+    }
+}
+
+/// The operator key of in-memory test logs (TEST FIXTURE seed).
+pub fn operator_fixture() -> SigningKey {
+    SigningKey::from_bytes(&[0x0b; 32])
+}
+
 pub fn endorsement(key: &SigningKey, name: &str) -> Endorsement {
     Endorsement {
         commitment_id: "global-commitment-dts".into(),
-        commitment_sha256: accord::core::sha256(
-            b"Global Commitment on Digital Trust and Security\n",
-        ),
+        commitment_sha256: accord::core::sha256(COMMITMENT_TEXT),
         organization_name: name.into(),
         stakeholder_group: StakeholderGroup::Government,
         region: Region::WesternEuropeanOthers,
@@ -144,15 +173,31 @@ impl MemServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run_with(listener, storage.clone(), signer, async {
-            let _ = rx.await;
-        }));
-        MemServer {
+        let operator = operator_fixture();
+        let operator_key = operator.verifying_key().to_bytes();
+        let task = tokio::spawn(server::run_with(
+            listener,
+            storage.clone(),
+            signer,
+            operator_key,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let server = MemServer {
             url,
             storage,
             shutdown: Some(tx),
             task: Some(task),
-        }
+        };
+        // Entry 0: the commitment the tests endorse (a duplicate if already there).
+        server
+            .client()
+            .await
+            .submit(request(&registration(&operator)))
+            .await
+            .unwrap();
+        server
     }
 
     pub async fn client(&self) -> RegistryClient<Channel> {

@@ -1,0 +1,369 @@
+//! Registry commands: registering commitments (operator), withdrawing,
+//! rotating keys, and querying signatories and organizations.
+
+use super::endorse::save_receipt;
+use super::{client, keys, read_file, CliError};
+use crate::core::entry::Signed;
+use crate::core::model::{Region, StakeholderGroup};
+use crate::core::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
+use crate::proto;
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Verifies locally (friendly errors before any network), submits, saves.
+async fn submit(
+    server: &str,
+    signed: Signed,
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    signed
+        .verify(now())
+        .map_err(|e| CliError::usage(format!("not submitted: {e}")))?;
+    let mut c = client::connect(server).await?;
+    let resp = c
+        .submit(crate::service::convert::signed_to_proto(&signed))
+        .await
+        .map_err(client::status)?
+        .into_inner();
+    save_receipt(&resp, out)
+}
+
+#[derive(clap::Subcommand)]
+pub enum CommitmentCommand {
+    /// Register a version of a commitment's text (log operator only).
+    Register {
+        #[arg(long)]
+        server: String,
+        /// The operator key; default: DATA/operator.pem of the server's data directory.
+        #[arg(long)]
+        operator_key: Option<PathBuf>,
+        #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Commitment id (slug), e.g. global-commitment-dts.
+        #[arg(long)]
+        id: String,
+        #[arg(long, default_value = "1")]
+        version: String,
+        #[arg(long)]
+        title: String,
+        /// File holding the exact text; its SHA-256 is what endorsements name.
+        #[arg(long)]
+        text: PathBuf,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub async fn commitment(cmd: CommitmentCommand) -> Result<(), CliError> {
+    let CommitmentCommand::Register {
+        server,
+        operator_key,
+        data,
+        id,
+        version,
+        title,
+        text,
+        url,
+        out,
+    } = cmd;
+    let key_path =
+        operator_key.unwrap_or_else(|| data.join(crate::server::datadir::OPERATOR_KEY_FILE));
+    let key = keys::read_key(&key_path)?;
+    let registration = CommitmentRegistration {
+        commitment_id: id,
+        version,
+        title,
+        text_sha256: crate::core::sha256(&read_file(&text)?),
+        url,
+        signed_at: now(),
+        public_key: key.verifying_key().to_bytes(),
+    };
+    let signature = key.sign(&registration.signed_message()).to_bytes();
+    submit(
+        &server,
+        Signed::Commitment {
+            registration,
+            signature,
+        },
+        out.as_deref(),
+    )
+    .await
+}
+
+/// The organization that `key` currently acts for.
+async fn organization_of(server: &str, key: &SigningKey) -> Result<[u8; 32], CliError> {
+    let mut c = client::connect(server).await?;
+    let req = proto::GetOrganizationRequest {
+        key: Some(proto::get_organization_request::Key::PublicKey(
+            key.verifying_key().to_bytes().to_vec(),
+        )),
+    };
+    let org = c
+        .get_organization(req)
+        .await
+        .map_err(client::status)?
+        .into_inner();
+    org.organization_id.try_into().map_err(|_| {
+        CliError::new(
+            super::exit::SERVER,
+            "server sent a malformed organization id",
+        )
+    })
+}
+
+pub async fn withdraw(
+    server: String,
+    key: PathBuf,
+    commitment: String,
+    out: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let key = keys::read_key(&key)?;
+    let withdrawal = Withdrawal {
+        organization_id: organization_of(&server, &key).await?,
+        commitment_id: commitment,
+        signed_at: now(),
+        public_key: key.verifying_key().to_bytes(),
+    };
+    let signature = key.sign(&withdrawal.signed_message()).to_bytes();
+    submit(
+        &server,
+        Signed::Withdrawal {
+            withdrawal,
+            signature,
+        },
+        out.as_deref(),
+    )
+    .await
+}
+
+pub async fn rotate(
+    server: String,
+    key: PathBuf,
+    new_key: PathBuf,
+    out: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let (old, new) = (keys::read_key(&key)?, keys::read_key(&new_key)?);
+    let rotation = KeyRotation {
+        organization_id: organization_of(&server, &old).await?,
+        old_public_key: old.verifying_key().to_bytes(),
+        new_public_key: new.verifying_key().to_bytes(),
+        signed_at: now(),
+    };
+    let message = rotation.signed_message();
+    let (old_signature, new_signature) =
+        (old.sign(&message).to_bytes(), new.sign(&message).to_bytes());
+    submit(
+        &server,
+        Signed::KeyRotation {
+            rotation,
+            old_signature,
+            new_signature,
+        },
+        out.as_deref(),
+    )
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct SignatoriesArgs {
+    #[arg(long)]
+    server: String,
+    #[arg(long)]
+    commitment: String,
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    country: Option<String>,
+    /// current (default), withdrawn or all.
+    #[arg(long, default_value = "current")]
+    status: String,
+    /// Case-insensitive substring of the organization's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out += "\\\"",
+            '\\' => out += "\\\\",
+            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
+
+fn label<T>(
+    code: i32,
+    f: fn(u8) -> Result<T, crate::core::Error>,
+    name: fn(T) -> &'static str,
+) -> &'static str {
+    u8::try_from(code)
+        .ok()
+        .and_then(|c| f(c).ok())
+        .map_or("?", name)
+}
+
+pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
+    let usage = |e: crate::core::Error| CliError::usage(e.to_string());
+    let status = match a.status.as_str() {
+        "current" => proto::SignatoryStatus::Current,
+        "withdrawn" => proto::SignatoryStatus::Withdrawn,
+        "all" => proto::SignatoryStatus::All,
+        other => {
+            return Err(CliError::usage(format!(
+                "--status {other:?}: expected current, withdrawn or all"
+            )))
+        }
+    };
+    let mut req = proto::ListSignatoriesRequest {
+        commitment_id: a.commitment.clone(),
+        stakeholder_group: a
+            .group
+            .as_deref()
+            .map(StakeholderGroup::from_slug)
+            .transpose()
+            .map_err(usage)?
+            .map_or(0, |g| g.code().into()),
+        region: a
+            .region
+            .as_deref()
+            .map(Region::from_slug)
+            .transpose()
+            .map_err(usage)?
+            .map_or(0, |r| r.code().into()),
+        country: a.country.unwrap_or_default(),
+        status: status as i32,
+        name_contains: a.name.unwrap_or_default(),
+        page_size: 1000,
+        page_token: String::new(),
+    };
+    let mut c = client::connect(&a.server).await?;
+    let mut rows = Vec::new();
+    let mut tree_size = 0;
+    loop {
+        let page = c
+            .list_signatories(req.clone())
+            .await
+            .map_err(client::status)?
+            .into_inner();
+        tree_size = tree_size.max(page.tree_size);
+        rows.extend(page.signatories);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = page.next_page_token;
+    }
+    for s in &rows {
+        let group = label(
+            s.stakeholder_group,
+            StakeholderGroup::from_code,
+            StakeholderGroup::slug,
+        );
+        let region = label(s.region, Region::from_code, Region::slug);
+        let status = if s.status == proto::SignatoryStatus::Withdrawn as i32 {
+            "withdrawn"
+        } else {
+            "current"
+        };
+        if a.json {
+            println!(
+                "{{\"organization_id\":\"{}\",\"name\":{},\"group\":\"{group}\",\"region\":\"{region}\",\"country\":{},\"status\":\"{status}\",\"first_index\":{},\"endorsed_index\":{},\"withdrawn_index\":{},\"tree_size\":{tree_size}}}",
+                hex::encode(&s.organization_id),
+                json_str(&s.name),
+                json_str(&s.country),
+                s.first_index,
+                s.endorsed_index,
+                s.withdrawn_index.map_or("null".into(), |i| i.to_string()),
+            );
+        } else {
+            println!(
+                "{:<48} {:<20} {:<17} {:<2} {:<9} entry {}",
+                s.name, group, region, s.country, status, s.endorsed_index
+            );
+        }
+    }
+    if !a.json {
+        eprintln!(
+            "{} signatories of {} at tree size {tree_size}",
+            rows.len(),
+            a.commitment
+        );
+    }
+    Ok(())
+}
+
+pub async fn org(server: String, id: String) -> Result<(), CliError> {
+    use proto::get_organization_request::Key;
+    let bytes = hex::decode(&id)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| {
+            CliError::usage("expected an organization id or public key: 64 hex digits")
+        })?;
+    let mut c = client::connect(&server).await?;
+    let by_id = c
+        .get_organization(proto::GetOrganizationRequest {
+            key: Some(Key::OrganizationId(bytes.clone())),
+        })
+        .await;
+    let o = match by_id {
+        Ok(o) => o.into_inner(),
+        Err(_) => c
+            .get_organization(proto::GetOrganizationRequest {
+                key: Some(Key::PublicKey(bytes)),
+            })
+            .await
+            .map_err(client::status)?
+            .into_inner(),
+    };
+    println!("organization {}", hex::encode(&o.organization_id));
+    println!("name         {}", o.name);
+    println!(
+        "group        {}",
+        label(
+            o.stakeholder_group,
+            StakeholderGroup::from_code,
+            StakeholderGroup::label
+        )
+    );
+    println!(
+        "region       {}",
+        label(o.region, Region::from_code, Region::label)
+    );
+    println!("country      {}", o.country);
+    println!("domain       {}", o.domain);
+    println!("current key  {}", hex::encode(&o.current_public_key));
+    for s in &o.commitments {
+        let status = if s.status == proto::SignatoryStatus::Withdrawn as i32 {
+            "withdrawn"
+        } else {
+            "current"
+        };
+        println!(
+            "commitment   {} ({status}, endorsed at entry {})",
+            s.commitment_id, s.endorsed_index
+        );
+    }
+    println!(
+        "history      entries {:?} (tree size {})",
+        o.history, o.tree_size
+    );
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Registry queries: the signatory listing and organization records, read
+//! from the registry read model. Every answer names the tree size it reflects
+//! and the entry indices it derives from, so each fact can be proven with an
+//! inclusion proof.
+
+use super::error::{invalid, ApiError};
+use crate::core::model::{Region, StakeholderGroup};
+use crate::core::registry::{Organization, Registry, Signatory, Status};
+use crate::proto;
+
+/// Default and largest page of ListSignatories. 1000 records ≈ 200 KiB.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+fn status(s: Status) -> i32 {
+    match s {
+        Status::Current => proto::SignatoryStatus::Current as i32,
+        Status::Withdrawn => proto::SignatoryStatus::Withdrawn as i32,
+    }
+}
+
+fn signatory(s: &Signatory, org: &Organization) -> proto::Signatory {
+    let p = &org.profile;
+    proto::Signatory {
+        organization_id: org.id.to_vec(),
+        name: p.name.clone(),
+        stakeholder_group: i32::from(p.group.code()),
+        region: i32::from(p.region.code()),
+        country: p.country.clone().unwrap_or_default(),
+        domain: p.domain.clone().unwrap_or_default(),
+        status: status(s.status),
+        first_index: s.first_index,
+        endorsed_index: s.endorsed_index,
+        withdrawn_index: s.withdrawn_index,
+        commitment_sha256: s.text_sha256.to_vec(),
+    }
+}
+
+pub fn list_signatories(
+    r: &Registry,
+    req: proto::ListSignatoriesRequest,
+) -> Result<proto::ListSignatoriesResponse, ApiError> {
+    let c = r.commitments.get(&req.commitment_id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "commitment_id: {:?} is not a registered commitment",
+            req.commitment_id
+        ))
+    })?;
+    let page = match req.page_size {
+        0 => DEFAULT_PAGE,
+        n if n > MAX_PAGE => {
+            return Err(invalid(
+                "page_size",
+                format!("must be at most {MAX_PAGE}, got {n}"),
+            ))
+        }
+        n => n,
+    } as usize;
+    let after: Option<u64> = match req.page_token.as_str() {
+        "" => None,
+        t => Some(
+            t.parse()
+                .map_err(|_| invalid("page_token", "is not a token from a previous page"))?,
+        ),
+    };
+    let group = match req.stakeholder_group {
+        0 => None,
+        g => Some(StakeholderGroup::from_code(
+            u8::try_from(g).unwrap_or(u8::MAX),
+        )?),
+    };
+    let region = match req.region {
+        0 => None,
+        g => Some(Region::from_code(u8::try_from(g).unwrap_or(u8::MAX))?),
+    };
+    let wanted: &[Status] = match proto::SignatoryStatus::try_from(req.status) {
+        Ok(proto::SignatoryStatus::Unspecified | proto::SignatoryStatus::Current) => {
+            &[Status::Current]
+        }
+        Ok(proto::SignatoryStatus::Withdrawn) => &[Status::Withdrawn],
+        Ok(proto::SignatoryStatus::All) => &[Status::Current, Status::Withdrawn],
+        Err(_) => return Err(invalid("status", format!("unknown value {}", req.status))),
+    };
+    let needle = req.name_contains.to_lowercase();
+    let start = after.map_or(0, |a| a.saturating_add(1));
+    let mut out = Vec::with_capacity(page);
+    let mut next = String::new();
+    for (&first, org_id) in c.order.range(start..) {
+        let s = &c.signatories[org_id];
+        let org = &r.organizations[org_id];
+        let p = &org.profile;
+        let keep = wanted.contains(&s.status)
+            && group.is_none_or(|g| g == p.group)
+            && region.is_none_or(|g| g == p.region)
+            && (req.country.is_empty() || p.country.as_deref() == Some(req.country.as_str()))
+            && (needle.is_empty() || p.name.to_lowercase().contains(&needle));
+        if !keep {
+            continue;
+        }
+        if out.len() == page {
+            next = out.last().map_or(String::new(), |l: &proto::Signatory| {
+                l.first_index.to_string()
+            });
+            break;
+        }
+        debug_assert_eq!(first, s.first_index);
+        out.push(signatory(s, org));
+    }
+    Ok(proto::ListSignatoriesResponse {
+        tree_size: r.size,
+        signatories: out,
+        next_page_token: next,
+    })
+}
+
+pub fn get_organization(
+    r: &Registry,
+    req: proto::GetOrganizationRequest,
+) -> Result<proto::Organization, ApiError> {
+    use proto::get_organization_request::Key;
+    let key32 = |b: &[u8], field| -> Result<[u8; 32], ApiError> {
+        b.try_into()
+            .map_err(|_| invalid(field, format!("must be 32 bytes, got {}", b.len())))
+    };
+    let org = match req.key {
+        Some(Key::OrganizationId(id)) => r.organizations.get(&key32(&id, "organization_id")?),
+        Some(Key::PublicKey(k)) => r.organization_by_key(&key32(&k, "public_key")?),
+        None => {
+            return Err(invalid(
+                "key",
+                "is required (set organization_id or public_key)",
+            ))
+        }
+    }
+    .ok_or_else(|| ApiError::NotFound("no such organization".into()))?;
+    let commitments = r
+        .commitments
+        .iter()
+        .filter_map(|(id, c)| c.signatories.get(&org.id).map(|s| (id, s)))
+        .map(|(id, s)| proto::Standing {
+            commitment_id: id.clone(),
+            status: status(s.status),
+            endorsed_index: s.endorsed_index,
+            withdrawn_index: s.withdrawn_index,
+        })
+        .collect();
+    let p = &org.profile;
+    Ok(proto::Organization {
+        tree_size: r.size,
+        organization_id: org.id.to_vec(),
+        current_public_key: org.current_key.to_vec(),
+        name: p.name.clone(),
+        stakeholder_group: i32::from(p.group.code()),
+        region: i32::from(p.region.code()),
+        country: p.country.clone().unwrap_or_default(),
+        domain: p.domain.clone().unwrap_or_default(),
+        history: org.history.clone(),
+        commitments,
+    })
+}
