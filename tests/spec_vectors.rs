@@ -10,6 +10,7 @@ use accord::core::model::{Region, StakeholderGroup};
 use accord::core::note::Signer;
 use accord::core::receipt::TlogProof;
 use accord::core::sha256;
+use accord::core::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use ed25519_dalek::{Signer as _, SigningKey};
 use std::collections::BTreeMap;
 
@@ -47,6 +48,45 @@ fn computed() -> BTreeMap<&'static str, String> {
     };
     let leaf = entry.to_leaf();
     let leaf_hash = entry.leaf_hash();
+    // Entries 1-3: one of each other kind, chained after the endorsement.
+    let org_id = accord::core::statements::organization_id(&key.verifying_key().to_bytes());
+    let new_key = SigningKey::from_bytes(&[0x07; 32]);
+    let operator = SigningKey::from_bytes(&[0x0b; 32]);
+    let withdrawal = Withdrawal {
+        organization_id: org_id,
+        commitment_id: "global-commitment-dts".into(),
+        signed_at: 1_764_000_100,
+        public_key: key.verifying_key().to_bytes(),
+    };
+    let rotation = KeyRotation {
+        organization_id: org_id,
+        old_public_key: key.verifying_key().to_bytes(),
+        new_public_key: new_key.verifying_key().to_bytes(),
+        signed_at: 1_764_000_200,
+    };
+    let registration = CommitmentRegistration {
+        commitment_id: "global-commitment-dts".into(),
+        version: "1".into(),
+        title: "Global Commitment on Digital Trust and Security".into(),
+        text_sha256: sha256(b"example commitment text\n"),
+        url: Some("https://example.org/gcdts".into()),
+        signed_at: 1_764_000_300,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let rm = rotation.signed_message();
+    let others = [
+        Signed::Withdrawal { signature: key.sign(&withdrawal.signed_message()).to_bytes(), withdrawal },
+        Signed::KeyRotation { old_signature: key.sign(&rm).to_bytes(), new_signature: new_key.sign(&rm).to_bytes(), rotation },
+        Signed::Commitment { signature: operator.sign(&registration.signed_message()).to_bytes(), registration },
+    ];
+    let mut prev = leaf_hash;
+    let mut other_leaves = Vec::new();
+    for (i, signed) in others.into_iter().enumerate() {
+        let e = Entry { index: i as u64 + 1, integrated_at_ms: 1_764_000_002_000 + 1000 * i as u64, prev_leaf_hash: prev, signed };
+        e.signed.verify(1_764_000_400).expect("vector statements verify");
+        prev = e.leaf_hash();
+        other_leaves.push(hex::encode(e.to_leaf()));
+    }
     let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
     let checkpoint = Checkpoint {
         origin: log.name.clone(),
@@ -79,6 +119,10 @@ fn computed() -> BTreeMap<&'static str, String> {
         ("signature", hex::encode(signature)),
         ("leaf", hex::encode(&leaf)),
         ("leaf-hash", hex::encode(leaf_hash)),
+        ("organization-id", hex::encode(org_id)),
+        ("withdrawal-leaf", other_leaves[0].clone()),
+        ("key-rotation-leaf", other_leaves[1].clone()),
+        ("commitment-leaf", other_leaves[2].clone()),
         (
             "node-hash",
             hex::encode(accord::core::merkle::node_hash(&leaf_hash, &leaf_hash)),
