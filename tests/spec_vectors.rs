@@ -75,15 +75,32 @@ fn computed() -> BTreeMap<&'static str, String> {
     };
     let rm = rotation.signed_message();
     let others = [
-        Signed::Withdrawal { signature: key.sign(&withdrawal.signed_message()).to_bytes(), withdrawal },
-        Signed::KeyRotation { old_signature: key.sign(&rm).to_bytes(), new_signature: new_key.sign(&rm).to_bytes(), rotation },
-        Signed::Commitment { signature: operator.sign(&registration.signed_message()).to_bytes(), registration },
+        Signed::Withdrawal {
+            signature: key.sign(&withdrawal.signed_message()).to_bytes(),
+            withdrawal,
+        },
+        Signed::KeyRotation {
+            old_signature: key.sign(&rm).to_bytes(),
+            new_signature: new_key.sign(&rm).to_bytes(),
+            rotation,
+        },
+        Signed::Commitment {
+            signature: operator.sign(&registration.signed_message()).to_bytes(),
+            registration,
+        },
     ];
     let mut prev = leaf_hash;
     let mut other_leaves = Vec::new();
     for (i, signed) in others.into_iter().enumerate() {
-        let e = Entry { index: i as u64 + 1, integrated_at_ms: 1_764_000_002_000 + 1000 * i as u64, prev_leaf_hash: prev, signed };
-        e.signed.verify(1_764_000_400).expect("vector statements verify");
+        let e = Entry {
+            index: i as u64 + 1,
+            integrated_at_ms: 1_764_000_002_000 + 1000 * i as u64,
+            prev_leaf_hash: prev,
+            signed,
+        };
+        e.signed
+            .verify(1_764_000_400)
+            .expect("vector statements verify");
         prev = e.leaf_hash();
         other_leaves.push(hex::encode(e.to_leaf()));
     }

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod error;
 pub mod queries;
 pub mod reader;
+pub mod watch;
 
 use crate::proto::{self, registry_server::Registry};
 use crate::sequencer::Sequencer;
@@ -189,5 +190,17 @@ impl Registry for RegistryService {
             .blocking(move |r| queries::get_organization(&r.sequencer.registry(), req))
             .await?;
         Ok(Response::new(resp))
+    }
+
+    type WatchEntriesStream = watch::EntryStream;
+
+    async fn watch_entries(
+        &self,
+        req: Request<proto::WatchEntriesRequest>,
+    ) -> Result<Response<Self::WatchEntriesStream>, Status> {
+        Ok(Response::new(watch::watch(
+            self.reader.clone(),
+            req.into_inner().start,
+        )))
     }
 }
