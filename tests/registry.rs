@@ -263,6 +263,24 @@ async fn every_kind_and_every_rejection() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
+
+    // The auditor recomputes the registry from the log alone, twice (the
+    // second run rebuilds it from its saved copy of the entries), and finds
+    // that the listings agree.
+    let state = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let vkey = log_signer().verifier();
+        let summary = accord::cli::audit::audit(&server.url, &vkey, Some(state.path()), false)
+            .await
+            .unwrap();
+        assert!(
+            summary
+                .signatories
+                .contains("2 records in 2 commitments agree"),
+            "{}",
+            summary.signatories
+        );
+    }
     server.stop().await;
 }
 

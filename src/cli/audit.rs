@@ -5,6 +5,7 @@
 //! runs on a blocking thread fed through a bounded channel, so downloading
 //! and checking overlap. Signatures are batch-verified across all cores.
 
+use super::audit_files::{append_entries, load_state, lock_state, save_state};
 use super::{client, exit, CliError};
 use crate::core::checkpoint::Checkpoint;
 use crate::core::note::Verifier;
@@ -47,6 +48,9 @@ pub struct Summary {
     pub tree_size: u64,
     pub root: [u8; 32],
     pub elapsed: Duration,
+    /// How the server's signatory listings compared with the registry
+    /// recomputed from the log.
+    pub signatories: String,
 }
 
 pub async fn run(args: AuditArgs) -> Result<(), CliError> {
@@ -62,6 +66,7 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         secs,
         s.checked as f64 / secs.max(1e-9)
     );
+    println!("{}", s.signatories);
     Ok(())
 }
 
@@ -84,9 +89,12 @@ pub async fn audit(
         }
         None => None,
     };
-    let state = match state_dir {
-        Some(dir) => load_state(dir, vkey)?,
-        None => AuditState::genesis(),
+    let (state, mut mirror) = match state_dir {
+        Some(dir) => {
+            let (state, file) = load_state(dir, vkey)?;
+            (state, Some(file))
+        }
+        None => (AuditState::genesis(), None),
     };
     let mut c = client::connect(server).await?;
     let note = c
@@ -120,7 +128,7 @@ pub async fn audit(
     let (start, target) = (auditor.next_index(), auditor.target());
     let verifier = {
         let done = done.clone();
-        tokio::task::spawn_blocking(move || verify_stream(auditor, rx, &done))
+        tokio::task::spawn_blocking(move || verify_stream(auditor, rx, &done, mirror.as_mut()))
     };
     let ticker = progress.then(|| tokio::spawn(show_progress(done.clone(), start, target.size)));
     let fetched = fetch(&c, start, target.size, tx).await;
@@ -136,14 +144,18 @@ pub async fn audit(
     }
     let new_state = match verified {
         Ok(s) => s,
+        Err(StreamError::Local(e)) => {
+            return Err(CliError::usage(format!("saving audited entries: {e}")))
+        }
         // A fetch error usually explains a short stream; report it first.
-        Err(e) => {
+        Err(StreamError::Audit(e)) => {
             return Err(fetched
                 .err()
                 .unwrap_or_else(|| audit_error(e, vkey, state_dir)))
         }
     };
     fetched?;
+    let registry_note = super::audit_registry::compare(&mut c, &new_state.registry).await?;
     if let Some(dir) = state_dir {
         save_state(dir, &new_state.encode(vkey))?;
     }
@@ -152,15 +164,18 @@ pub async fn audit(
         tree_size: target.size,
         root: target.root,
         elapsed: started.elapsed(),
+        signatories: registry_note,
     })
 }
 
-/// Receives pages, feeds the auditor in chunks, and finishes it.
+/// Receives pages, feeds the auditor in chunks (saving each verified chunk
+/// to `mirror`, the state directory's copy of the entries), and finishes it.
 fn verify_stream(
     mut auditor: Auditor,
     mut rx: tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>,
     done: &AtomicU64,
-) -> Result<AuditState, AuditError> {
+    mut mirror: Option<&mut std::fs::File>,
+) -> Result<AuditState, StreamError> {
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK + PAGE as usize);
     loop {
         let page = rx.blocking_recv();
@@ -168,12 +183,34 @@ fn verify_stream(
         chunk.extend(page.unwrap_or_default());
         if chunk.len() >= CHUNK || (finished && !chunk.is_empty()) {
             auditor.feed(&chunk)?;
+            if let Some(f) = mirror.as_deref_mut() {
+                append_entries(f, &chunk).map_err(|e| StreamError::Local(e.to_string()))?;
+            }
             done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             chunk.clear();
         }
         if finished {
-            return auditor.finish();
+            if let Some(f) = mirror {
+                // The entries must be on disk before the state that counts them.
+                f.sync_data()
+                    .map_err(|e| StreamError::Local(e.to_string()))?;
+            }
+            return Ok(auditor.finish()?);
         }
+    }
+}
+
+/// Why the verification thread stopped.
+#[derive(Debug)]
+enum StreamError {
+    Audit(AuditError),
+    /// Saving to the state directory failed (not the log's fault).
+    Local(String),
+}
+
+impl From<AuditError> for StreamError {
+    fn from(e: AuditError) -> Self {
+        StreamError::Audit(e)
     }
 }
 
@@ -289,46 +326,4 @@ fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliE
             )
         }
     }
-}
-
-fn state_err(path: &Path, e: impl std::fmt::Display) -> CliError {
-    CliError::usage(format!("audit state {}: {e}", path.display()))
-}
-
-/// An exclusive lock on `DIR/lock`, held until dropped. A second auditor on
-/// the same state waits for the first to finish rather than racing it.
-fn lock_state(dir: &Path) -> Result<std::fs::File, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| state_err(dir, e))?;
-    let path = dir.join("lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| state_err(&path, e))?;
-    f.lock().map_err(|e| state_err(&path, e))?;
-    Ok(f)
-}
-
-fn load_state(dir: &Path, vkey: &Verifier) -> Result<AuditState, CliError> {
-    let path = dir.join("state");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => AuditState::decode(&text, vkey).map_err(|e| state_err(&path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuditState::genesis()),
-        Err(e) => Err(state_err(&path, e)),
-    }
-}
-
-/// Writes the state atomically: temp file, fsync, rename, fsync the directory.
-/// A crash leaves either the old state or the new one, never a torn file.
-fn save_state(dir: &Path, text: &str) -> Result<(), CliError> {
-    let (tmp, path) = (dir.join("state.tmp"), dir.join("state"));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| state_err(&path, e))
 }

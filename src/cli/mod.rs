@@ -2,6 +2,8 @@
 //! and acceptance checks call them); each subcommand lives in its own module.
 
 pub mod audit;
+mod audit_files;
+mod audit_registry;
 pub mod bench;
 mod client;
 mod endorse;

@@ -16,6 +16,7 @@ use crate::core::entry::{Entry, GENESIS_PREV};
 use crate::core::frontier::Frontier;
 use crate::core::merkle::{self, EMPTY_ROOT};
 use crate::core::note::Verifier;
+use crate::core::registry::{Admission, Registry};
 use crate::core::{proof, Error, Hash};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
@@ -43,6 +44,10 @@ pub struct AuditState {
     pub frontier: Frontier,
     pub last_leaf_hash: Hash,
     pub last_integrated_ms: u64,
+    /// The registry derived from every entry so far (§5.4). Not part of the
+    /// encoded state: callers rebuild it from their copy of the entries with
+    /// [`AuditState::replay`].
+    pub registry: Registry,
 }
 
 const STATE_HEADER: &str = "accord audit state v1";
@@ -59,7 +64,36 @@ impl AuditState {
             frontier: Frontier::new(),
             last_leaf_hash: GENESIS_PREV,
             last_integrated_ms: 0,
+            registry: Registry::new(),
         }
+    }
+
+    /// Rebuilds `registry` from this state's entries `0..head.size`, taken
+    /// from the auditor's own copy (they were verified when first audited).
+    pub fn replay<'a>(&mut self, leaves: impl IntoIterator<Item = &'a [u8]>) -> Result<(), Error> {
+        let mut registry = Registry::new();
+        for leaf in leaves {
+            let entry = Entry::from_leaf(leaf)?;
+            let index = registry.size;
+            if registry
+                .apply(index, &entry.signed)
+                .map_err(|e| Error::malformed("saved entry", e.to_string()))?
+                != Admission::New
+            {
+                return Err(Error::malformed(
+                    "saved entry",
+                    format!("entry {index} repeats an earlier one"),
+                ));
+            }
+        }
+        if registry.size != self.head.size {
+            return Err(Error::malformed(
+                "saved entries",
+                format!("{} saved, the state has {}", registry.size, self.head.size),
+            ));
+        }
+        self.registry = registry;
+        Ok(())
     }
 
     pub fn encode(&self, log_key: &Verifier) -> String {
@@ -114,6 +148,7 @@ impl AuditState {
             frontier,
             last_leaf_hash,
             last_integrated_ms,
+            registry: Registry::new(),
         })
     }
 }
@@ -177,7 +212,8 @@ impl Auditor {
         self.target.head
     }
 
-    /// Verifies the next entries, given as leaf bytes in index order.
+    /// Verifies the next entries, given as leaf bytes in index order. On an
+    /// error the auditor is left mid-way and must be discarded.
     ///
     /// The independent checks of each entry (parse, field rules, strict
     /// signatures, leaf hash) run on all cores; then the order-dependent ones
@@ -188,7 +224,7 @@ impl Auditor {
             entry.signed.verify(entry.integrated_at_ms / 1000)?;
             Ok((entry, merkle::leaf_hash(leaf)))
         });
-        let mut st = self.state.clone();
+        let st = &mut self.state;
         for result in checked {
             let index = st.frontier.size();
             if index >= self.target.head.size {
@@ -215,11 +251,21 @@ impl Auditor {
                     "entry {index}: integration time goes backwards"
                 )));
             }
+            match st.registry.apply(index, &entry.signed) {
+                Ok(Admission::New) => {}
+                Ok(Admission::Duplicate(i)) => {
+                    return Err(invalid(format!("entry {index} repeats entry {i}")))
+                }
+                Err(rule) => {
+                    return Err(invalid(format!(
+                        "entry {index} breaks a registry rule: {rule}"
+                    )))
+                }
+            }
             st.frontier.push(leaf_hash, |_| {});
             st.last_leaf_hash = leaf_hash;
             st.last_integrated_ms = entry.integrated_at_ms;
         }
-        self.state = st;
         Ok(())
     }
 
