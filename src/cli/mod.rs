@@ -6,6 +6,7 @@ mod audit_files;
 mod audit_registry;
 pub mod bench;
 mod client;
+mod demo;
 mod endorse;
 mod keys;
 mod registry;
@@ -86,6 +87,14 @@ pub enum Command {
         server: String,
         id: String,
     },
+    /// Fill a fresh log with demonstration data (the Roundtable 4 champions and key constituents).
+    Demo {
+        #[arg(long)]
+        server: String,
+        /// The server's data directory (for the operator key).
+        #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
     /// Load generator: pre-signs N endorsements, sends them over C streams, reports rates and latencies.
     Bench(bench::BenchArgs),
     /// Re-check a misbehaviour evidence file written by `accord audit`.
@@ -162,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(args) => audit::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Commitment(cmd) => registry::commitment(cmd).await,
+        Command::Demo { server, data } => demo::run(&server, &data).await,
         Command::Withdraw {
             server,
             key,
