@@ -15,65 +15,304 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The example commitments: id, title, text (the files in commitments/, whose
-/// SHA-256 is what endorsements name), URL.
-const COMMITMENTS: &[(&str, &str, &[u8], &str)] = &[
+/// The example commitments: id, title and text (the files in commitments/,
+/// whose SHA-256 is what endorsements name). Registered exactly as README's
+/// `accord commitment register` commands do, so either order works.
+const COMMITMENTS: &[(&str, &str, &[u8])] = &[
     (
         "global-commitment-dts",
         "Global Commitment on Digital Trust and Security",
         include_bytes!("../../commitments/global-commitment-dts.txt"),
-        "https://www.un.org/en/sg-digital-cooperation-panel",
     ),
     (
         "paris-call",
         "Paris Call for Trust and Security in Cyberspace",
         include_bytes!("../../commitments/paris-call.txt"),
-        "https://pariscall.international/en/",
     ),
 ];
 
 /// Name, group, region, country, domain, and whether it also endorses the Paris Call.
-type Org = (&'static str, G, R, Option<&'static str>, Option<&'static str>, bool);
+type Org = (
+    &'static str,
+    G,
+    R,
+    Option<&'static str>,
+    Option<&'static str>,
+    bool,
+);
 
 /// Champions and key constituents (Roundtable 4 meeting note, 10 December 2019).
 const ORGANIZATIONS: &[Org] = &[
-    ("Government of Estonia", G::Government, R::EasternEuropean, Some("EE"), Some("valitsus.ee"), true),
-    ("Government of the Netherlands", G::Government, R::WesternEuropeanOthers, Some("NL"), Some("government.nl"), true),
-    ("Government of Uruguay", G::Government, R::LatinAmericanCaribbean, Some("UY"), Some("gub.uy"), false),
-    ("Microsoft", G::PrivateSector, R::Global, Some("US"), Some("microsoft.com"), true),
-    ("UN Office for Disarmament Affairs", G::Intergovernmental, R::Global, None, Some("un.org"), false),
-    ("Office of the Special Adviser", G::Intergovernmental, R::Global, None, Some("un.org"), false),
-    ("Government of France", G::Government, R::WesternEuropeanOthers, Some("FR"), Some("gouvernement.fr"), true),
-    ("Government of New Zealand", G::Government, R::WesternEuropeanOthers, Some("NZ"), Some("govt.nz"), true),
-    ("Government of Singapore", G::Government, R::AsiaPacific, Some("SG"), Some("gov.sg"), false),
-    ("Government of Switzerland", G::Government, R::WesternEuropeanOthers, Some("CH"), Some("admin.ch"), true),
-    ("Government of Bangladesh", G::Government, R::AsiaPacific, Some("BD"), Some("gov.bd"), false),
-    ("Government of Finland", G::Government, R::WesternEuropeanOthers, Some("FI"), Some("valtioneuvosto.fi"), true),
-    ("Government of Mexico", G::Government, R::LatinAmericanCaribbean, Some("MX"), Some("gob.mx"), true),
-    ("Government of Japan", G::Government, R::AsiaPacific, Some("JP"), Some("japan.go.jp"), true),
-    ("Government of Kiribati", G::Government, R::AsiaPacific, Some("KI"), None, false),
-    ("Government of Kenya", G::Government, R::African, Some("KE"), Some("go.ke"), false),
-    ("Government of Canada", G::Government, R::WesternEuropeanOthers, Some("CA"), Some("canada.ca"), true),
-    ("GovTech Lab", G::TechnicalCommunity, R::Global, None, None, false),
-    ("The Future of Life Institute", G::CivilSociety, R::Global, Some("US"), Some("futureoflife.org"), false),
-    ("Center for Strategic and International Studies (CSIS)", G::Academia, R::WesternEuropeanOthers, Some("US"), Some("csis.org"), false),
-    ("Konrad-Adenauer-Stiftung (KAS)", G::CivilSociety, R::WesternEuropeanOthers, Some("DE"), Some("kas.de"), true),
-    ("Internet Commission", G::CivilSociety, R::WesternEuropeanOthers, Some("GB"), None, false),
-    ("World Health Organization (WHO)", G::Intergovernmental, R::Global, None, Some("who.int"), false),
-    ("Facebook", G::PrivateSector, R::Global, Some("US"), Some("facebook.com"), true),
-    ("World Economic Forum (WEF)", G::CivilSociety, R::Global, Some("CH"), Some("weforum.org"), false),
-    ("Internet Society (ISOC)", G::TechnicalCommunity, R::Global, None, Some("internetsociety.org"), true),
-    ("World Bank", G::Intergovernmental, R::Global, None, Some("worldbank.org"), false),
-    ("IEEE", G::TechnicalCommunity, R::Global, None, Some("ieee.org"), false),
-    ("International Telecommunication Union (ITU)", G::Intergovernmental, R::Global, None, Some("itu.int"), false),
-    ("ICT4Peace", G::CivilSociety, R::Global, Some("CH"), Some("ict4peace.org"), true),
-    ("UNICRI", G::Intergovernmental, R::Global, None, Some("unicri.it"), false),
-    ("UN Secretary-General's Task Force on Digital Financing of the SDGs (DFTF)", G::Intergovernmental, R::Global, None, None, false),
-    ("UN Office on Drugs and Crime", G::Intergovernmental, R::Global, None, Some("unodc.org"), false),
+    (
+        "Government of Estonia",
+        G::Government,
+        R::EasternEuropean,
+        Some("EE"),
+        Some("valitsus.ee"),
+        true,
+    ),
+    (
+        "Government of the Netherlands",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("NL"),
+        Some("government.nl"),
+        true,
+    ),
+    (
+        "Government of Uruguay",
+        G::Government,
+        R::LatinAmericanCaribbean,
+        Some("UY"),
+        Some("gub.uy"),
+        false,
+    ),
+    (
+        "Microsoft",
+        G::PrivateSector,
+        R::Global,
+        Some("US"),
+        Some("microsoft.com"),
+        true,
+    ),
+    (
+        "UN Office for Disarmament Affairs",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("un.org"),
+        false,
+    ),
+    (
+        "Office of the Special Adviser",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("un.org"),
+        false,
+    ),
+    (
+        "Government of France",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("FR"),
+        Some("gouvernement.fr"),
+        true,
+    ),
+    (
+        "Government of New Zealand",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("NZ"),
+        Some("govt.nz"),
+        true,
+    ),
+    (
+        "Government of Singapore",
+        G::Government,
+        R::AsiaPacific,
+        Some("SG"),
+        Some("gov.sg"),
+        false,
+    ),
+    (
+        "Government of Switzerland",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("CH"),
+        Some("admin.ch"),
+        true,
+    ),
+    (
+        "Government of Bangladesh",
+        G::Government,
+        R::AsiaPacific,
+        Some("BD"),
+        Some("gov.bd"),
+        false,
+    ),
+    (
+        "Government of Finland",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("FI"),
+        Some("valtioneuvosto.fi"),
+        true,
+    ),
+    (
+        "Government of Mexico",
+        G::Government,
+        R::LatinAmericanCaribbean,
+        Some("MX"),
+        Some("gob.mx"),
+        true,
+    ),
+    (
+        "Government of Japan",
+        G::Government,
+        R::AsiaPacific,
+        Some("JP"),
+        Some("japan.go.jp"),
+        true,
+    ),
+    (
+        "Government of Kiribati",
+        G::Government,
+        R::AsiaPacific,
+        Some("KI"),
+        None,
+        false,
+    ),
+    (
+        "Government of Kenya",
+        G::Government,
+        R::African,
+        Some("KE"),
+        Some("go.ke"),
+        false,
+    ),
+    (
+        "Government of Canada",
+        G::Government,
+        R::WesternEuropeanOthers,
+        Some("CA"),
+        Some("canada.ca"),
+        true,
+    ),
+    (
+        "GovTech Lab",
+        G::TechnicalCommunity,
+        R::Global,
+        None,
+        None,
+        false,
+    ),
+    (
+        "The Future of Life Institute",
+        G::CivilSociety,
+        R::Global,
+        Some("US"),
+        Some("futureoflife.org"),
+        false,
+    ),
+    (
+        "Center for Strategic and International Studies (CSIS)",
+        G::Academia,
+        R::WesternEuropeanOthers,
+        Some("US"),
+        Some("csis.org"),
+        false,
+    ),
+    (
+        "Konrad-Adenauer-Stiftung (KAS)",
+        G::CivilSociety,
+        R::WesternEuropeanOthers,
+        Some("DE"),
+        Some("kas.de"),
+        true,
+    ),
+    (
+        "Internet Commission",
+        G::CivilSociety,
+        R::WesternEuropeanOthers,
+        Some("GB"),
+        None,
+        false,
+    ),
+    (
+        "World Health Organization (WHO)",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("who.int"),
+        false,
+    ),
+    (
+        "Facebook",
+        G::PrivateSector,
+        R::Global,
+        Some("US"),
+        Some("facebook.com"),
+        true,
+    ),
+    (
+        "World Economic Forum (WEF)",
+        G::CivilSociety,
+        R::Global,
+        Some("CH"),
+        Some("weforum.org"),
+        false,
+    ),
+    (
+        "Internet Society (ISOC)",
+        G::TechnicalCommunity,
+        R::Global,
+        None,
+        Some("internetsociety.org"),
+        true,
+    ),
+    (
+        "World Bank",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("worldbank.org"),
+        false,
+    ),
+    (
+        "IEEE",
+        G::TechnicalCommunity,
+        R::Global,
+        None,
+        Some("ieee.org"),
+        false,
+    ),
+    (
+        "International Telecommunication Union (ITU)",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("itu.int"),
+        false,
+    ),
+    (
+        "ICT4Peace",
+        G::CivilSociety,
+        R::Global,
+        Some("CH"),
+        Some("ict4peace.org"),
+        true,
+    ),
+    (
+        "UNICRI",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("unicri.it"),
+        false,
+    ),
+    (
+        "UN Secretary-General's Task Force on Digital Financing of the SDGs (DFTF)",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        None,
+        false,
+    ),
+    (
+        "UN Office on Drugs and Crime",
+        G::Intergovernmental,
+        R::Global,
+        None,
+        Some("unodc.org"),
+        false,
+    ),
 ];
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 struct Submitter {
@@ -83,7 +322,11 @@ struct Submitter {
 
 impl Submitter {
     async fn submit(&mut self, signed: Signed) -> Result<u64, CliError> {
-        let resp = self.client.submit(crate::service::convert::signed_to_proto(&signed)).await.map_err(client::status)?;
+        let resp = self
+            .client
+            .submit(crate::service::convert::signed_to_proto(&signed))
+            .await
+            .map_err(client::status)?;
         self.count += 1;
         Ok(resp.into_inner().index)
     }
@@ -91,26 +334,32 @@ impl Submitter {
 
 pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
     let operator = keys::read_key(&data.join(crate::server::datadir::OPERATOR_KEY_FILE))?;
-    let mut s = Submitter { client: client::connect(server).await?, count: 0 };
+    let mut s = Submitter {
+        client: client::connect(server).await?,
+        count: 0,
+    };
     let t0 = now() - 60;
-    for (id, title, text, url) in COMMITMENTS {
+    for (id, title, text) in COMMITMENTS {
         let registration = CommitmentRegistration {
             commitment_id: (*id).into(),
             version: "1".into(),
             title: (*title).into(),
             text_sha256: crate::core::sha256(text),
-            url: Some((*url).into()),
-            // Fixed, so that running the demo again is an idempotent duplicate.
-            signed_at: 1_764_000_000,
+            url: None,
+            signed_at: now(),
             public_key: operator.verifying_key().to_bytes(),
         };
         let signature = operator.sign(&registration.signed_message()).to_bytes();
-        s.submit(Signed::Commitment { registration, signature }).await?;
+        s.submit(Signed::Commitment {
+            registration,
+            signature,
+        })
+        .await?;
     }
     let mut keys = Vec::new();
     for (i, (name, group, region, country, domain, paris)) in ORGANIZATIONS.iter().enumerate() {
         let key = SigningKey::generate(&mut rand_core::OsRng);
-        for (c, (id, _, text, _)) in COMMITMENTS.iter().enumerate() {
+        for (c, (id, _, text)) in COMMITMENTS.iter().enumerate() {
             if c == 1 && !paris {
                 continue;
             }
@@ -127,12 +376,19 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
                 public_key: key.verifying_key().to_bytes(),
             };
             let signature = key.sign(&e.signed_message()).to_bytes();
-            s.submit(Signed::Endorsement { endorsement: e, signature }).await?;
+            s.submit(Signed::Endorsement {
+                endorsement: e,
+                signature,
+            })
+            .await?;
         }
         keys.push(key);
     }
     // Facebook withdraws from the Paris Call; Estonia rotates its key.
-    let fb = ORGANIZATIONS.iter().position(|o| o.0 == "Facebook").expect("listed");
+    let fb = ORGANIZATIONS
+        .iter()
+        .position(|o| o.0 == "Facebook")
+        .expect("listed");
     let withdrawal = Withdrawal {
         organization_id: organization_id(&keys[fb].verifying_key().to_bytes()),
         commitment_id: "paris-call".into(),
@@ -140,7 +396,11 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
         public_key: keys[fb].verifying_key().to_bytes(),
     };
     let signature = keys[fb].sign(&withdrawal.signed_message()).to_bytes();
-    s.submit(Signed::Withdrawal { withdrawal, signature }).await?;
+    s.submit(Signed::Withdrawal {
+        withdrawal,
+        signature,
+    })
+    .await?;
     let new_key = SigningKey::generate(&mut rand_core::OsRng);
     let rotation = KeyRotation {
         organization_id: organization_id(&keys[0].verifying_key().to_bytes()),
@@ -150,7 +410,12 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
     };
     let m = rotation.signed_message();
     let (old_signature, new_signature) = (keys[0].sign(&m).to_bytes(), new_key.sign(&m).to_bytes());
-    s.submit(Signed::KeyRotation { rotation, old_signature, new_signature }).await?;
+    s.submit(Signed::KeyRotation {
+        rotation,
+        old_signature,
+        new_signature,
+    })
+    .await?;
     println!(
         "demo: {} statements submitted ({} organizations, 2 commitments, 1 withdrawal, 1 key rotation) — demonstration data, keys generated on the spot",
         s.count,

@@ -97,7 +97,14 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
             ))
         }
     };
-    let e = endorsement(&args, public_key)?;
+    let mut e = endorsement(&args, public_key)?;
+    // An organization's statements must be strictly ordered in time: if its
+    // latest is not in the past, sign one second after it.
+    if let (None, Some(server), Some(key)) = (args.signed_at, &args.server, &key) {
+        if let Some((_, next)) = super::registry::organization_of(server, key).await? {
+            e.signed_at = e.signed_at.max(next);
+        }
+    }
     if let Some(path) = &args.message_out {
         write_file(path, &e.signed_message())?;
         eprintln!(

@@ -9,7 +9,7 @@ mod client;
 mod demo;
 mod endorse;
 mod keys;
-mod registry;
+pub(crate) mod registry;
 mod serve;
 mod verify;
 

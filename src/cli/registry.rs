@@ -99,23 +99,38 @@ pub async fn commitment(cmd: CommitmentCommand) -> Result<(), CliError> {
     .await
 }
 
-/// The organization that `key` currently acts for.
-async fn organization_of(server: &str, key: &SigningKey) -> Result<[u8; 32], CliError> {
+/// The organization that `key` acts for, and the `signed_at` to use for its
+/// next statement: now, or one second after its latest statement if that is
+/// not in the past (statements of one organization must be strictly ordered).
+pub async fn organization_of(
+    server: &str,
+    key: &SigningKey,
+) -> Result<Option<([u8; 32], u64)>, CliError> {
+    use proto::get_organization_request::Key;
     let mut c = client::connect(server).await?;
+    let public = key.verifying_key().to_bytes().to_vec();
     let req = proto::GetOrganizationRequest {
-        key: Some(proto::get_organization_request::Key::PublicKey(
-            key.verifying_key().to_bytes().to_vec(),
-        )),
+        key: Some(Key::PublicKey(public)),
     };
-    let org = c
-        .get_organization(req)
-        .await
-        .map_err(client::status)?
-        .into_inner();
-    org.organization_id.try_into().map_err(|_| {
+    let org = match c.get_organization(req).await {
+        Ok(org) => org.into_inner(),
+        Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
+        Err(s) => return Err(client::status(s)),
+    };
+    let id = org.organization_id.try_into().map_err(|_| {
         CliError::new(
             super::exit::SERVER,
             "server sent a malformed organization id",
+        )
+    })?;
+    Ok(Some((id, now().max(org.last_signed_at + 1))))
+}
+
+async fn existing_org(server: &str, key: &SigningKey) -> Result<([u8; 32], u64), CliError> {
+    organization_of(server, key).await?.ok_or_else(|| {
+        CliError::new(
+            super::exit::SERVER,
+            "no organization uses this key (endorse something first)",
         )
     })
 }
@@ -127,10 +142,11 @@ pub async fn withdraw(
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     let key = keys::read_key(&key)?;
+    let (organization_id, signed_at) = existing_org(&server, &key).await?;
     let withdrawal = Withdrawal {
-        organization_id: organization_of(&server, &key).await?,
+        organization_id,
         commitment_id: commitment,
-        signed_at: now(),
+        signed_at,
         public_key: key.verifying_key().to_bytes(),
     };
     let signature = key.sign(&withdrawal.signed_message()).to_bytes();
@@ -152,11 +168,12 @@ pub async fn rotate(
     out: Option<PathBuf>,
 ) -> Result<(), CliError> {
     let (old, new) = (keys::read_key(&key)?, keys::read_key(&new_key)?);
+    let (organization_id, signed_at) = existing_org(&server, &old).await?;
     let rotation = KeyRotation {
-        organization_id: organization_of(&server, &old).await?,
+        organization_id,
         old_public_key: old.verifying_key().to_bytes(),
         new_public_key: new.verifying_key().to_bytes(),
-        signed_at: now(),
+        signed_at,
     };
     let message = rotation.signed_message();
     let (old_signature, new_signature) =

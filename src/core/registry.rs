@@ -242,7 +242,15 @@ impl Registry {
                     .commitments
                     .get(&c.commitment_id)
                     .map_or(&[][..], |x| &x.versions[..]);
-                if let Some(v) = versions.iter().find(|v| v.statement == statement) {
+                // Registering the same version again (whatever its signed_at)
+                // is answered with the existing entry.
+                let same = |v: &&Version| {
+                    v.version == c.version
+                        && v.text_sha256 == c.text_sha256
+                        && v.title == c.title
+                        && v.url == c.url
+                };
+                if let Some(v) = versions.iter().find(same) {
                     return Ok(Admission::Duplicate(v.index));
                 }
                 if versions.iter().any(|v| v.version == c.version) {

@@ -156,5 +156,6 @@ pub fn get_organization(
         domain: p.domain.clone().unwrap_or_default(),
         history: org.history.clone(),
         commitments,
+        last_signed_at: org.last_signed_at,
     })
 }
