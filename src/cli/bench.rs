@@ -17,7 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct BenchArgs {
     #[arg(long)]
     server: String,
-    /// Number of submissions to send.
+    /// What to send: `unary` (signed submissions), or the registry queries
+    /// `list` (ListSignatories first page) and `org` (GetOrganization).
+    #[arg(long, default_value = "unary")]
+    mode: String,
+    /// Number of requests to send.
     #[arg(long, default_value_t = 10_000)]
     requests: u64,
     /// Concurrent request streams.
@@ -72,7 +76,10 @@ pub fn generate(n: u64) -> Vec<Signed> {
         let key = SigningKey::generate(&mut OsRng);
         let e = Endorsement {
             commitment_id: "global-commitment-dts".into(),
-            commitment_sha256: crate::core::sha256(b"benchmark commitment text\n"),
+            // The example commitment as README registers it.
+            commitment_sha256: crate::core::sha256(include_bytes!(
+                "../../commitments/global-commitment-dts.txt"
+            )),
             organization_name: format!("Benchmark organization {run}-{i}"),
             stakeholder_group: StakeholderGroup::ALL[i as usize % 6],
             region: Region::ALL[i as usize % 6],
@@ -123,30 +130,56 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     if !args.allow_remote {
         check_loopback(&args.server)?;
     }
-    let requests: Vec<proto::SubmitRequest> =
-        tokio::task::spawn_blocking(move || generate(args.requests))
+    let mut client = client::connect(&args.server).await?;
+    let ops: Vec<Op> = match args.mode.as_str() {
+        "unary" => tokio::task::spawn_blocking(move || generate(args.requests))
             .await
             .map_err(|e| CliError::usage(e.to_string()))?
             .iter()
-            .map(crate::service::convert::signed_to_proto)
-            .collect();
-    let client = client::connect(&args.server).await?;
-    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
+            .map(|s| Op::Submit(crate::service::convert::signed_to_proto(s)))
+            .collect(),
+        "list" => (0..args.requests).map(|_| Op::List(first_page())).collect(),
+        "org" => {
+            let ids = organization_ids(&mut client, args.requests).await?;
+            (0..args.requests as usize)
+                .map(|i| Op::Org(ids[i % ids.len()].clone()))
+                .collect()
+        }
+        other => {
+            return Err(CliError::usage(format!(
+                "--mode {other:?}: expected unary, list or org"
+            )))
+        }
+    };
+    let queue = Arc::new(std::sync::Mutex::new(ops.into_iter()));
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
-            let (queue, mut client) = (queue.clone(), client.clone());
+            let (queue, mut client, first_error) =
+                (queue.clone(), client.clone(), first_error.clone());
             tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0u64);
                 while Instant::now() < deadline {
-                    let Some(req) = queue.lock().expect("queue").next() else {
+                    let Some(op) = queue.lock().expect("queue").next() else {
                         break;
                     };
                     let t = Instant::now();
-                    match client.submit(req).await {
-                        Ok(_) => latencies.push(t.elapsed()),
-                        Err(_) => errors += 1,
+                    let result = match op {
+                        Op::Submit(r) => client.submit(r).await.map(drop),
+                        Op::List(r) => client.list_signatories(r).await.map(drop),
+                        Op::Org(r) => client.get_organization(r).await.map(drop),
+                    };
+                    match result {
+                        Ok(()) => latencies.push(t.elapsed()),
+                        Err(e) => {
+                            errors += 1;
+                            first_error
+                                .lock()
+                                .expect("lock")
+                                .get_or_insert_with(|| format!("{:?}: {}", e.code(), e.message()));
+                        }
                     }
                 }
                 (latencies, errors)
@@ -158,6 +191,9 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let (l, e) = w.await.map_err(|e| CliError::usage(e.to_string()))?;
         latencies.extend(l);
         errors += e;
+    }
+    if let Some(e) = first_error.lock().expect("lock").take() {
+        eprintln!("first error: {e}");
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
@@ -171,16 +207,68 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let rate = ok / elapsed.max(1e-9);
     if args.json {
         println!(
-            "{{\"mode\":\"unary\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
-            args.requests, args.concurrency
+            "{{\"mode\":\"{}\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
+            args.mode, args.requests, args.concurrency
         );
     } else {
         println!(
-            "requests {}  ok {ok}  errors {errors}  concurrency {}",
-            args.requests, args.concurrency
+            "mode {}  requests {}  ok {ok}  errors {errors}  concurrency {}",
+            args.mode, args.requests, args.concurrency
         );
         println!("elapsed {elapsed:.2} s  throughput {rate:.0}/s");
         println!("latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
     }
     Ok(())
+}
+
+/// One request of the load.
+enum Op {
+    Submit(proto::SubmitRequest),
+    List(proto::ListSignatoriesRequest),
+    Org(proto::GetOrganizationRequest),
+}
+
+fn first_page() -> proto::ListSignatoriesRequest {
+    proto::ListSignatoriesRequest {
+        commitment_id: "global-commitment-dts".into(),
+        ..Default::default()
+    }
+}
+
+/// Up to `n` organization ids, from the listing of global-commitment-dts.
+async fn organization_ids(
+    c: &mut crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    n: u64,
+) -> Result<Vec<proto::GetOrganizationRequest>, CliError> {
+    use proto::get_organization_request::Key;
+    let mut req = proto::ListSignatoriesRequest {
+        page_size: 1000,
+        status: proto::SignatoryStatus::All as i32,
+        ..first_page()
+    };
+    let mut ids = Vec::new();
+    while (ids.len() as u64) < n {
+        let page = c
+            .list_signatories(req.clone())
+            .await
+            .map_err(client::status)?
+            .into_inner();
+        ids.extend(
+            page.signatories
+                .into_iter()
+                .map(|s| proto::GetOrganizationRequest {
+                    key: Some(Key::OrganizationId(s.organization_id)),
+                }),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        req.page_token = page.next_page_token;
+    }
+    if ids.is_empty() {
+        return Err(CliError::usage(
+            "no organizations endorse global-commitment-dts yet: load some with --mode unary",
+        ));
+    }
+    Ok(ids)
 }

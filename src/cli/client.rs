@@ -19,6 +19,7 @@ pub async fn connect(url: &str) -> Result<RegistryClient<Channel>, CliError> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| CliError::usage(format!("--server {url:?}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
         .timeout(CALL_TIMEOUT);
     let channel = endpoint.connect().await.map_err(|e| {
         CliError::new(

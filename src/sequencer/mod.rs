@@ -13,6 +13,7 @@
 
 mod state;
 
+pub use state::rebuild_registry;
 use state::State;
 
 use crate::core::checkpoint::TreeHead;

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 
 /// Origin of a log created without `--origin`. It is also the checkpoint
 /// key's name; pick your own (e.g. `registry.example.org/accord`) for a real
@@ -82,9 +83,17 @@ pub async fn run_with(
 ) -> Result<(), ServerError> {
     let (sequencer, writer) = Sequencer::start(storage.clone(), signer, operator_key)?;
     let service = RegistryService::new(storage, sequencer);
+    // Answers (proofs, listings) must leave at once, not wait for Nagle's
+    // algorithm and the client's delayed ACK (≈ 40 ms per request). The
+    // builder's own tcp_nodelay only applies to listeners it binds itself.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(conn)
+    });
     let served = tonic::transport::Server::builder()
         .add_service(RegistryServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     // The router (and with it every sequencer handle) is dropped now; the
     // writer thread drains its queue and exits. Wait for it so that an

@@ -16,6 +16,11 @@ use crate::core::encoding::{Reader, Writer};
 use crate::core::Hash;
 use std::path::Path;
 
+/// sled's page cache. Its default (1 GiB) would dominate the server's memory;
+/// the hot data (recent leaves, upper tree nodes) is far smaller, and the OS
+/// page cache still holds the rest of the files.
+const CACHE_BYTES: u64 = 64 << 20;
+
 pub struct SledStorage {
     db: sled::Db,
 }
@@ -68,7 +73,10 @@ fn decode_index(v: sled::IVec) -> Result<u64, StorageError> {
 
 impl SledStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         Ok(SledStorage { db })
     }
 
