@@ -5,6 +5,7 @@
 
 mod common;
 
+use accord::core::entry::Signed;
 use accord::core::receipt::TlogProof;
 use accord::proto;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
@@ -89,7 +90,66 @@ async fn python_verifies_what_the_rust_server_produces() {
         std::fs::write(dir.join(format!("r{i}.tlog-proof")), receipt.format()).unwrap();
         checkpoints.push(resp.checkpoint);
     }
-    for i in 0..13 {
+    // The other kinds: a withdrawal (r13) and a key rotation (r14), and the
+    // commitment registration at entry 0 (r15), each with its receipt.
+    let later = now() + 1;
+    let (k0, k1, k2) = (org_key(0), org_key(1), org_key(500));
+    let withdrawal = accord::core::statements::Withdrawal {
+        organization_id: accord::core::statements::organization_id(&k0.verifying_key().to_bytes()),
+        commitment_id: "global-commitment-dts".into(),
+        signed_at: later,
+        public_key: k0.verifying_key().to_bytes(),
+    };
+    let rotation = accord::core::statements::KeyRotation {
+        organization_id: accord::core::statements::organization_id(&k1.verifying_key().to_bytes()),
+        old_public_key: k1.verifying_key().to_bytes(),
+        new_public_key: k2.verifying_key().to_bytes(),
+        signed_at: later,
+    };
+    use ed25519_dalek::Signer as _;
+    let m = rotation.signed_message();
+    let statements = [
+        Signed::Withdrawal {
+            signature: k0.sign(&withdrawal.signed_message()).to_bytes(),
+            withdrawal,
+        },
+        Signed::KeyRotation {
+            old_signature: k1.sign(&m).to_bytes(),
+            new_signature: k2.sign(&m).to_bytes(),
+            rotation,
+        },
+    ];
+    for (n, s) in statements.iter().enumerate() {
+        let resp = c.submit(request(s)).await.unwrap().into_inner();
+        write_receipt(
+            dir,
+            &format!("r{}", 13 + n),
+            &resp.leaf,
+            resp.index,
+            &resp.inclusion_proof,
+            &resp.checkpoint,
+        );
+    }
+    let cp = c
+        .get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let entry0 = c
+        .get_entry(proto::GetEntryRequest { index: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let proof0 = c
+        .get_inclusion_proof(proto::GetInclusionProofRequest {
+            leaf: Some(proto::get_inclusion_proof_request::Leaf::Index(0)),
+            tree_size: cp.size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    write_receipt(dir, "r15", &entry0.leaf, 0, &proof0.hashes, &cp.signed_note);
+    for i in 0..16 {
         let (ok, out) = python(
             dir,
             &[
@@ -191,4 +251,25 @@ async fn python_verifies_what_the_rust_server_produces() {
         .0
     );
     server.stop().await;
+}
+
+fn write_receipt(
+    dir: &Path,
+    name: &str,
+    leaf: &[u8],
+    index: u64,
+    proof: &[Vec<u8>],
+    checkpoint: &str,
+) {
+    let receipt = TlogProof {
+        extra: None,
+        index,
+        proof: proof
+            .iter()
+            .map(|h| h.as_slice().try_into().unwrap())
+            .collect(),
+        checkpoint: checkpoint.to_owned(),
+    };
+    std::fs::write(dir.join(format!("{name}.entry")), leaf).unwrap();
+    std::fs::write(dir.join(format!("{name}.tlog-proof")), receipt.format()).unwrap();
 }

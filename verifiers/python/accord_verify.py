@@ -227,7 +227,13 @@ def verify_consistency(size1, size2, proof, root1, root2):
 
 
 # --- Entries (SPEC.md §3 and §5) --------------------------------------------
-ENDORSEMENT_TAG = b"accord/v1/endorsement\x00"
+TAGS = {
+    1: b"accord/v1/endorsement\x00",
+    2: b"accord/v1/withdrawal\x00",
+    3: b"accord/v1/key-rotation\x00",
+    4: b"accord/v1/commitment\x00",
+}
+SLUG = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 COUNTRIES = set(
     "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS "
     "BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE "
@@ -278,9 +284,8 @@ def check_endorsement(body, now):
         "statement": r.str(), "signed_at": r.int(8), "public_key": r.take(32),
     }
     r.done()
-    cid, name = e["commitment_id"], e["organization_name"]
-    if not (1 <= len(cid) <= 64) or cid[0] == "-" or cid[-1] == "-" or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in cid):
-        raise VerifyError("commitment_id is not a valid slug")
+    check_slug(e["commitment_id"])
+    name = e["organization_name"]
     if not (1 <= len(name) <= 200) or not _no_controls(name) or name != name.strip():
         raise VerifyError("organization_name breaks the rules")
     if not (1 <= e["stakeholder_group"] <= 6) or not (1 <= e["region"] <= 6):
@@ -301,22 +306,88 @@ def check_endorsement(body, now):
     return e
 
 
+def check_slug(cid):
+    if not (1 <= len(cid) <= 64) or cid[0] == "-" or cid[-1] == "-" or any(c not in SLUG for c in cid):
+        raise VerifyError("commitment_id is not a valid slug")
+
+
+def check_time(signed_at, now):
+    if signed_at > now + 300:
+        raise VerifyError("signed_at is more than 300 s after integration")
+
+
+def check_label(s, limit, what):
+    if not (1 <= len(s) <= limit) or not _no_controls(s) or s != s.strip():
+        raise VerifyError(f"{what} breaks the rules")
+
+
+def check_withdrawal(body, now):
+    r = Reader(body)
+    f = {"organization_id": r.take(32), "commitment_id": r.str(), "signed_at": r.int(8), "public_key": r.take(32)}
+    r.done()
+    check_slug(f["commitment_id"])
+    check_time(f["signed_at"], now)
+    return f, [f["public_key"]]
+
+
+def check_rotation(body, now):
+    r = Reader(body)
+    f = {"organization_id": r.take(32), "old_public_key": r.take(32), "new_public_key": r.take(32), "signed_at": r.int(8)}
+    r.done()
+    if f["old_public_key"] == f["new_public_key"]:
+        raise VerifyError("a rotation must change the key")
+    check_time(f["signed_at"], now)
+    return f, [f["old_public_key"], f["new_public_key"]]
+
+
+def check_commitment(body, now):
+    r = Reader(body)
+    f = {"commitment_id": r.str(), "version": r.str(), "title": r.str(), "text_sha256": r.take(32),
+         "url": r.str(), "signed_at": r.int(8), "public_key": r.take(32)}
+    r.done()
+    check_slug(f["commitment_id"])
+    check_label(f["version"], 32, "version")
+    check_label(f["title"], 200, "title")
+    url = f["url"]
+    if url and (not url.startswith(("http://", "https://")) or len(url.encode()) > 2000
+                or any(c.isspace() for c in url) or not _no_controls(url)):
+        raise VerifyError("url breaks the rules")
+    check_time(f["signed_at"], now)
+    return f, [f["public_key"]]
+
+
 def check_entry(leaf):
-    """Parses a leaf (SPEC §5) and verifies its statement; returns (index, fields)."""
+    """Parses a leaf (SPEC §5) and verifies its statement; returns (index, kind, fields)."""
     r = Reader(leaf)
     version, kind = r.u8(), r.u8()
-    if version != 1 or kind != 1:
+    if version != 1 or kind not in TAGS:
         raise VerifyError(f"unsupported leaf version {version} or kind {kind}")
     index, integrated_at_ms = r.int(8), r.int(8)
     r.take(32)  # prev_leaf_hash: checked by auditors across consecutive entries
     body = r.take(r.int(4))
-    if r.u8() != 1:
-        raise VerifyError("an endorsement carries exactly one signature")
-    signature = r.take(64)
+    signatures = [r.take(64) for _ in range(r.u8())]
     r.done()
-    fields = check_endorsement(body, integrated_at_ms // 1000)
-    verify_strict(fields["public_key"], ENDORSEMENT_TAG + body, signature)
-    return index, fields
+    now = integrated_at_ms // 1000
+    if kind == 1:
+        fields = check_endorsement(body, now)
+        signers = [fields["public_key"]]
+    else:
+        fields, signers = {2: check_withdrawal, 3: check_rotation, 4: check_commitment}[kind](body, now)
+    if len(signatures) != len(signers):
+        raise VerifyError(f"kind {kind} carries {len(signers)} signature(s), found {len(signatures)}")
+    for key, signature in zip(signers, signatures):
+        verify_strict(key, TAGS[kind] + body, signature)
+    return index, kind, fields
+
+
+def describe(kind, f):
+    if kind == 1:
+        return f"{f['organization_name']!r} endorses {f['commitment_id']}"
+    if kind == 2:
+        return f"organization {f['organization_id'].hex()} withdraws from {f['commitment_id']}"
+    if kind == 3:
+        return f"organization {f['organization_id'].hex()} rotates its key to {f['new_public_key'].hex()}"
+    return f"the operator registers {f['commitment_id']} version {f['version']!r}"
 
 
 # --- Receipts (SPEC.md §8) ----------------------------------------------------
@@ -337,11 +408,11 @@ def verify_receipt(leaf, receipt, vkey):
     if any(len(p) != 32 for p in proof):
         raise VerifyError("proof hashes must be 32 bytes")
     size, root = open_checkpoint(note, vkey)
-    entry_index, fields = check_entry(leaf)
+    entry_index, kind, fields = check_entry(leaf)
     if entry_index != int(idx):
         raise VerifyError("the entry's index differs from the receipt's")
     verify_inclusion(int(idx), size, leaf_hash(leaf), proof, root)
-    return entry_index, size, fields
+    return entry_index, size, describe(kind, fields)
 
 
 def _read(path, binary=False):
@@ -365,8 +436,8 @@ def main(argv):
     try:
         vkey = parse_vkey(_read(args.vkey) if os.path.isfile(args.vkey) else args.vkey)
         if args.command == "receipt":
-            index, size, f = verify_receipt(_read(args.entry, True), _read(args.proof), vkey)
-            print(f"OK: entry {index} at tree size {size}: {f['organization_name']!r} endorses {f['commitment_id']}")
+            index, size, what = verify_receipt(_read(args.entry, True), _read(args.proof), vkey)
+            print(f"OK: entry {index} at tree size {size}: {what}")
         else:
             size1, root1 = open_checkpoint(_read(args.old), vkey)
             size2, root2 = open_checkpoint(_read(args.new), vkey)
