@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// Log origin (also the checkpoint key name); fixed when the log is created.
     #[arg(long)]
     origin: Option<String>,
+    /// Operator key (PKCS#8 PEM) for commitment registrations; default DATA/operator.pem, created if missing.
+    #[arg(long)]
+    operator_key: Option<PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -52,6 +55,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let config = Config {
         data_dir: args.data,
         origin: args.origin,
+        operator_key: args.operator_key,
     };
     server::run(listener, config, shutdown_signal())
         .await

@@ -175,7 +175,10 @@ impl State {
         }
         match self.append(&jobs) {
             Ok((outcomes, appended)) => {
-                // Readers see the batch only now that it is durable.
+                // Readers see the batch only now that it is durable: first the
+                // checkpoint, then the registry, so a registry answer never
+                // names a tree size beyond the published checkpoint.
+                published.send_replace(self.published.clone());
                 let mut model = self.read_model.write().expect("registry lock poisoned");
                 for (index, signed) in appended {
                     model
@@ -183,7 +186,6 @@ impl State {
                         .expect("the read model follows the same rules");
                 }
                 drop(model);
-                published.send_replace(self.published.clone());
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let reply = outcome.map(|(index, leaf_hash, duplicate)| Accepted {
                         index,

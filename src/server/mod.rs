@@ -28,6 +28,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Required to match the stored log, if given; used for a new log.
     pub origin: Option<String>,
+    /// The operator key (PKCS#8 PEM) that signs commitment registrations;
+    /// default `DATA/operator.pem`, created on first start.
+    pub operator_key: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +63,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let (signer, _) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
-    let operator = datadir::ensure_operator_key(&config.data_dir)?;
+    let operator = match &config.operator_key {
+        Some(path) => datadir::read_key(path)?,
+        None => datadir::ensure_operator_key(&config.data_dir)?,
+    };
     let storage = SledStorage::open(&datadir::db_path(&config.data_dir))?;
     run_with(
         listener,

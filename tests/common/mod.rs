@@ -39,6 +39,7 @@ impl TestServer {
         let config = Config {
             data_dir: data_dir.to_owned(),
             origin: origin.map(str::to_owned),
+            operator_key: None,
         };
         let task = tokio::spawn(server::run(listener, config, async {
             let _ = rx.await;
