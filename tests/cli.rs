@@ -184,6 +184,91 @@ fn first_session_through_the_cli() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("country"));
 
     openssl_signing(dir, &url, &digest, vkey.trim());
+    load_generator(dir, &url);
+}
+
+/// `accord bench`, a short bounded run in both submit modes (no timing is
+/// asserted: only that it works and reports what it promises).
+fn load_generator(dir: &Path, url: &str) {
+    // bench endorses the example text of commitments/, registered as version 2.
+    let text = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/commitments/global-commitment-dts.txt"
+    );
+    ok(
+        dir,
+        &[
+            "commitment",
+            "register",
+            "--server",
+            url,
+            "--data",
+            "data",
+            "--id",
+            "global-commitment-dts",
+            "--version",
+            "2",
+            "--title",
+            "Global Commitment on Digital Trust and Security",
+            "--text",
+            text,
+        ],
+    );
+    for mode in ["unary", "batch"] {
+        let out = ok(
+            dir,
+            &[
+                "bench",
+                "--server",
+                url,
+                "--mode",
+                mode,
+                "--requests",
+                "300",
+                "--concurrency",
+                "4",
+                "--batch-size",
+                "50",
+                "--max-seconds",
+                "60",
+                "--json",
+            ],
+        );
+        for field in [
+            "requests",
+            "errors",
+            "elapsed_s",
+            "throughput_per_sec",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+        ] {
+            assert!(
+                out.contains(&format!("\"{field}\":")),
+                "{mode}: {field} missing in {out}"
+            );
+        }
+        assert!(
+            out.contains("\"requests\":300,\"ok\":300,\"errors\":0"),
+            "{mode}: {out}"
+        );
+    }
+    let remote = accord(
+        dir,
+        &[
+            "bench",
+            "--server",
+            "http://192.0.2.1:50051",
+            "--requests",
+            "1",
+        ],
+    );
+    assert_eq!(
+        remote.status.code(),
+        Some(2),
+        "non-loopback targets are refused"
+    );
 }
 
 /// SPEC.md §3.3: a key made by OpenSSL, a message signed by OpenSSL.

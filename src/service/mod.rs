@@ -46,6 +46,27 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Most items per SubmitBatch call: bounds one request (≈ 0.5 MiB of
+/// statements) and its share of a sequencer batch (4096).
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// The reply to an accepted statement: its leaf and the inclusion proof to
+/// the checkpoint that includes it (O(log n) storage reads).
+fn answer(
+    r: &Reader,
+    accepted: &crate::sequencer::Accepted,
+) -> Result<proto::SubmitResponse, ApiError> {
+    let (index, size) = (accepted.index, accepted.published.head.size);
+    Ok(proto::SubmitResponse {
+        index,
+        leaf_hash: accepted.leaf_hash.to_vec(),
+        leaf: r.entry(index)?.0,
+        checkpoint: accepted.published.checkpoint.clone(),
+        inclusion_proof: hashes(r.inclusion_proof(index, size)?.1),
+        duplicate: accepted.duplicate,
+    })
+}
+
 fn hashes(v: Vec<crate::core::Hash>) -> Vec<Vec<u8>> {
     v.into_iter().map(|h| h.to_vec()).collect()
 }
@@ -69,18 +90,76 @@ impl Registry for RegistryService {
             .submit(signed)
             .await
             .map_err(ApiError::from)?;
-        let (index, size) = (accepted.index, accepted.published.head.size);
-        let (leaf, proof) = self
-            .blocking(move |r| Ok((r.entry(index)?.0, r.inclusion_proof(index, size)?.1)))
+        let resp = self.blocking(move |r| answer(r, &accepted)).await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn submit_batch(
+        &self,
+        req: Request<proto::SubmitBatchRequest>,
+    ) -> Result<Response<proto::SubmitBatchResponse>, Status> {
+        let items = req.into_inner().items;
+        if items.len() > MAX_BATCH_ITEMS {
+            let n = items.len();
+            return Err(error::invalid(
+                "items",
+                format!("at most {MAX_BATCH_ITEMS} per call, got {n}"),
+            )
+            .into());
+        }
+        // Convert and verify every item on all cores; a bad item only
+        // fails itself.
+        let now = unix_now();
+        let checked = self
+            .blocking(move |_| {
+                Ok(crate::verifier::parallel::map(&items, |item| {
+                    let signed = convert::signed_from_proto(item.clone())?;
+                    signed.verify(now)?;
+                    Ok::<_, ApiError>(signed)
+                }))
+            })
             .await?;
-        Ok(Response::new(proto::SubmitResponse {
-            index,
-            leaf_hash: accepted.leaf_hash.to_vec(),
-            leaf,
-            checkpoint: accepted.published.checkpoint.clone(),
-            inclusion_proof: hashes(proof),
-            duplicate: accepted.duplicate,
-        }))
+        // Queue all valid items at once: the sequencer commits them together.
+        let mut results: Vec<Option<Result<_, ApiError>>> =
+            (0..checked.len()).map(|_| None).collect();
+        let mut queued = tokio::task::JoinSet::new();
+        for (i, item) in checked.into_iter().enumerate() {
+            match item {
+                Ok(signed) => {
+                    let sequencer = self.reader.sequencer.clone();
+                    queued.spawn(async move { (i, sequencer.submit(signed).await) });
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        while let Some(done) = queued.join_next().await {
+            let (i, r) = done.map_err(|e| Status::internal(e.to_string()))?;
+            results[i] = Some(r.map_err(ApiError::from));
+        }
+        let results = self
+            .blocking(move |r| {
+                Ok(results
+                    .into_iter()
+                    .map(|res| {
+                        let result =
+                            match res.expect("every item decided").and_then(|a| answer(r, &a)) {
+                                Ok(ok) => proto::submit_batch_result::Result::Ok(ok),
+                                Err(e) => {
+                                    let status = Status::from(e);
+                                    proto::submit_batch_result::Result::Error(proto::ItemError {
+                                        code: status.code() as i32,
+                                        message: status.message().to_owned(),
+                                    })
+                                }
+                            };
+                        proto::SubmitBatchResult {
+                            result: Some(result),
+                        }
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(Response::new(proto::SubmitBatchResponse { results }))
     }
 
     async fn get_entry(
