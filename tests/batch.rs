@@ -57,17 +57,7 @@ async fn bad_items_fail_alone() {
                 assert!(e.message.starts_with("commitment_id"), "{}", e.message);
             }
             (_, Item::Ok(ok)) => {
-                let receipt = accord::core::receipt::TlogProof {
-                    extra: None,
-                    index: ok.index,
-                    proof: ok
-                        .inclusion_proof
-                        .iter()
-                        .map(|h| h.as_slice().try_into().unwrap())
-                        .collect(),
-                    checkpoint: ok.checkpoint.clone(),
-                };
-                verify_receipt(&ok.leaf, &receipt.format(), &vkey)
+                verify_receipt(&ok.leaf, &receipt(ok), &vkey)
                     .expect("each item's receipt verifies");
                 if !ok.duplicate {
                     indices.push(ok.index);

@@ -7,24 +7,9 @@ mod common;
 
 use accord::core::entry::Entry;
 use accord::core::merkle;
-use accord::core::receipt::TlogProof;
 use accord::proto;
 use accord::verifier::{verify_checkpoint_consistency, verify_receipt};
 use common::*;
-
-fn receipt(resp: &proto::SubmitResponse) -> String {
-    TlogProof {
-        extra: None,
-        index: resp.index,
-        proof: resp
-            .inclusion_proof
-            .iter()
-            .map(|h| h.as_slice().try_into().unwrap())
-            .collect(),
-        checkpoint: resp.checkpoint.clone(),
-    }
-    .format()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_verify_restart_and_stay_consistent() {

@@ -6,7 +6,6 @@
 mod common;
 
 use accord::core::entry::Signed;
-use accord::core::receipt::TlogProof;
 use accord::proto;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use common::*;
@@ -76,18 +75,14 @@ async fn python_verifies_what_the_rust_server_produces() {
             .await
             .unwrap()
             .into_inner();
-        let receipt = TlogProof {
-            extra: None,
-            index: resp.index,
-            proof: resp
-                .inclusion_proof
-                .iter()
-                .map(|h| h.as_slice().try_into().unwrap())
-                .collect(),
-            checkpoint: resp.checkpoint.clone(),
-        };
-        std::fs::write(dir.join(format!("r{i}.entry")), &resp.leaf).unwrap();
-        std::fs::write(dir.join(format!("r{i}.tlog-proof")), receipt.format()).unwrap();
+        write_receipt(
+            dir,
+            &format!("r{i}"),
+            &resp.leaf,
+            resp.index,
+            &resp.inclusion_proof,
+            &resp.checkpoint,
+        );
         checkpoints.push(resp.checkpoint);
     }
     // The other kinds: a withdrawal (r13) and a key rotation (r14), and the
@@ -261,15 +256,10 @@ fn write_receipt(
     proof: &[Vec<u8>],
     checkpoint: &str,
 ) {
-    let receipt = TlogProof {
-        extra: None,
-        index,
-        proof: proof
-            .iter()
-            .map(|h| h.as_slice().try_into().unwrap())
-            .collect(),
-        checkpoint: checkpoint.to_owned(),
-    };
     std::fs::write(dir.join(format!("{name}.entry")), leaf).unwrap();
-    std::fs::write(dir.join(format!("{name}.tlog-proof")), receipt.format()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.tlog-proof")),
+        receipt_text(index, proof, checkpoint),
+    )
+    .unwrap();
 }

@@ -235,3 +235,22 @@ impl MemServer {
 pub fn log_signer() -> accord::core::note::Signer {
     accord::core::note::Signer::from_seed("test.example/log", &[0x5a; 32]).unwrap()
 }
+
+/// The c2sp.org/tlog-proof text of a receipt from its parts.
+pub fn receipt_text(index: u64, proof: &[Vec<u8>], checkpoint: &str) -> String {
+    accord::core::receipt::TlogProof {
+        extra: None,
+        index,
+        proof: proof
+            .iter()
+            .map(|h| h.as_slice().try_into().unwrap())
+            .collect(),
+        checkpoint: checkpoint.to_owned(),
+    }
+    .format()
+}
+
+/// The receipt of a Submit answer.
+pub fn receipt(resp: &accord::proto::SubmitResponse) -> String {
+    receipt_text(resp.index, &resp.inclusion_proof, &resp.checkpoint)
+}
