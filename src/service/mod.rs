@@ -1,7 +1,9 @@
 //! gRPC handlers for `accord.v1.Registry`. Each handler converts the request,
 //! calls the sequencer or the [`Reader`], and converts the answer; errors
-//! become statuses in one place ([`error`]). Storage reads, proof generation
-//! and signature checks run on the blocking pool, off the async executor.
+//! become statuses in one place ([`error`]). Reads, proofs and listings run
+//! on the blocking pool, off the async executor; a single submission's
+//! verification and answer run inline, where a handoff would cost more than
+//! the work (BENCHMARKS.md), and SubmitBatch verifies on all cores.
 
 pub mod convert;
 pub mod error;
