@@ -172,7 +172,12 @@ impl Registry {
 
     /// Decides whether `signed` may be appended now, without changing anything.
     pub fn check(&self, signed: &Signed) -> Result<Admission, RuleError> {
-        let statement = signed.statement_hash();
+        self.check_hashed(signed, &signed.statement_hash())
+    }
+
+    /// [`Registry::check`] with the statement hash already computed.
+    fn check_hashed(&self, signed: &Signed, statement: &Hash) -> Result<Admission, RuleError> {
+        let statement = *statement;
         match signed {
             Signed::Endorsement { endorsement: e, .. } => {
                 let Some(c) = self.commitments.get(&e.commitment_id) else {
@@ -277,17 +282,27 @@ impl Registry {
     /// `Duplicate` without changing anything if the statement is already
     /// current: a log never contains that, so auditors treat it as an error.
     pub fn apply(&mut self, index: u64, signed: &Signed) -> Result<Admission, RuleError> {
+        self.apply_hashed(index, signed, signed.statement_hash())
+    }
+
+    /// [`Registry::apply`] with `statement` = `signed.statement_hash()`
+    /// already computed (the sequencer needs it anyway).
+    pub fn apply_hashed(
+        &mut self,
+        index: u64,
+        signed: &Signed,
+        statement: Hash,
+    ) -> Result<Admission, RuleError> {
         if index != self.size {
             return refuse(
                 "index",
                 format!("expected entry {}, got {index}", self.size),
             );
         }
-        let admission = self.check(signed)?;
+        let admission = self.check_hashed(signed, &statement)?;
         if admission != Admission::New {
             return Ok(admission);
         }
-        let statement = signed.statement_hash();
         match signed {
             Signed::Endorsement { endorsement: e, .. } => self.endorse(index, e, statement),
             Signed::Withdrawal { withdrawal: w, .. } => {

@@ -180,9 +180,9 @@ impl State {
                 // names a tree size beyond the published checkpoint.
                 published.send_replace(self.published.clone());
                 let mut model = self.read_model.write().expect("registry lock poisoned");
-                for (index, signed) in appended {
+                for (index, signed, statement) in appended {
                     model
-                        .apply(index, signed)
+                        .apply_hashed(index, signed, statement)
                         .expect("the read model follows the same rules");
                 }
                 drop(model);
@@ -218,7 +218,7 @@ impl State {
     ) -> Result<
         (
             Vec<Result<(u64, Hash, bool), RuleError>>,
-            Vec<(u64, &'j crate::core::entry::Signed)>,
+            Vec<(u64, &'j crate::core::entry::Signed, Hash)>,
         ),
         SequencerError,
     > {
@@ -238,7 +238,8 @@ impl State {
                 }
             }
             let index = self.frontier.size();
-            match self.registry.apply(index, &job.signed) {
+            let statement = job.signed.statement_hash();
+            match self.registry.apply_hashed(index, &job.signed, statement) {
                 Err(rule) => outcomes.push(Err(rule)),
                 Ok(Admission::Duplicate(i)) => {
                     let leaf_hash = Nodes(self.storage.as_ref()).node(0, i).or_else(|e| {
@@ -253,19 +254,13 @@ impl State {
                     outcomes.push(Ok((i, leaf_hash, true)));
                 }
                 Ok(Admission::New) => {
-                    let entry = Entry {
-                        index,
-                        integrated_at_ms: now,
-                        prev_leaf_hash: self.last_leaf_hash,
-                        signed: job.signed.clone(),
-                    };
-                    let leaf = entry.to_leaf();
+                    let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &job.signed);
                     let leaf_hash = merkle::leaf_hash(&leaf);
                     self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
                     self.last_leaf_hash = leaf_hash;
-                    batch.statements.push((job.signed.statement_hash(), index));
+                    batch.statements.push((statement, index));
                     batch.leaves.push((index, leaf));
-                    appended.push((index, &job.signed));
+                    appended.push((index, &job.signed, statement));
                     outcomes.push(Ok((index, leaf_hash, false)));
                 }
             }
