@@ -115,3 +115,33 @@ async fn a_consumer_that_stops_reading_is_told_where_to_resume() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_streams_with_a_resume_index() {
+    let server = MemServer::start(
+        Arc::new(accord::storage::MemoryStorage::new()),
+        log_signer(),
+    )
+    .await;
+    let mut c = server.client().await;
+    let mut stream = c
+        .watch_entries(proto::WatchEntriesRequest { start: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().index, 0);
+    // Graceful shutdown must not wait for the open stream forever.
+    tokio::time::timeout(std::time::Duration::from_secs(30), server.stop())
+        .await
+        .expect("the server stops although a watcher is connected");
+    let status = stream
+        .message()
+        .await
+        .expect_err("the stream ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("start = 1"),
+        "{}",
+        status.message()
+    );
+}

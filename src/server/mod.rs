@@ -88,7 +88,14 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let (sequencer, writer) = Sequencer::start(storage.clone(), signer, operator_key)?;
-    let service = RegistryService::new(storage, sequencer);
+    // Streams (WatchEntries) end when shutdown begins; otherwise graceful
+    // shutdown would wait for them forever.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let service = RegistryService::new(storage, sequencer, stopping);
     // Answers (proofs, listings) must leave at once, not wait for Nagle's
     // algorithm and the client's delayed ACK (≈ 40 ms per request). The
     // builder's own tcp_nodelay only applies to listeners it binds itself.

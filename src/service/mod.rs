@@ -22,12 +22,20 @@ use tonic::{Request, Response, Status};
 
 pub struct RegistryService {
     reader: Reader,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RegistryService {
-    pub fn new(storage: Arc<dyn Storage>, sequencer: Sequencer) -> Self {
+    /// `stopping` turns true when the server shuts down: long-lived streams
+    /// then end, so graceful shutdown does not wait for them forever.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        sequencer: Sequencer,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         RegistryService {
             reader: Reader { storage, sequencer },
+            stopping,
         }
     }
 
@@ -279,6 +287,7 @@ impl Registry for RegistryService {
         Ok(Response::new(watch::watch(
             self.reader.clone(),
             req.into_inner().start,
+            self.stopping.clone(),
         )))
     }
 }

@@ -8,7 +8,7 @@
 use super::reader::Reader;
 use crate::proto;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
 /// Entries buffered per watcher (≈ 0.5 MiB of leaves).
@@ -21,14 +21,19 @@ const STEP: u64 = 256;
 pub type EntryStream = tokio_stream::wrappers::ReceiverStream<Result<proto::Entry, Status>>;
 
 /// Starts the feeding task and returns the stream to hand to tonic.
-pub fn watch(reader: Reader, start: u64) -> EntryStream {
+pub fn watch(reader: Reader, start: u64, stopping: watch::Receiver<bool>) -> EntryStream {
     // One extra slot so the final status always fits.
     let (tx, rx) = mpsc::channel(BUFFER + 1);
-    tokio::spawn(feed(reader, start, tx));
+    tokio::spawn(feed(reader, start, tx, stopping));
     EntryStream::new(rx)
 }
 
-async fn feed(reader: Reader, mut next: u64, tx: mpsc::Sender<Result<proto::Entry, Status>>) {
+async fn feed(
+    reader: Reader,
+    mut next: u64,
+    tx: mpsc::Sender<Result<proto::Entry, Status>>,
+    mut stopping: watch::Receiver<bool>,
+) {
     let mut published = reader.sequencer.subscribe();
     loop {
         let size = published.borrow_and_update().head.size;
@@ -67,10 +72,18 @@ async fn feed(reader: Reader, mut next: u64, tx: mpsc::Sender<Result<proto::Entr
                 next = index + 1;
             }
         }
-        // Caught up: wait for the next checkpoint (or the client leaving).
+        // Caught up: wait for the next checkpoint, the client leaving, or
+        // the server shutting down (then tell the client where to resume).
         tokio::select! {
             changed = published.changed() => if changed.is_err() { return },
             _ = tx.closed() => return,
+            stopped = stopping.changed() => if stopped.is_err() { return },
+        }
+        if *stopping.borrow() {
+            let msg =
+                format!("the server is shutting down; resume with WatchEntries(start = {next})");
+            let _ = tx.send(Err(Status::unavailable(msg))).await;
+            return;
         }
     }
 }
