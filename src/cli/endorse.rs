@@ -129,24 +129,34 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
         endorsement: e,
         signature,
     };
+    let server = args
+        .server
+        .as_deref()
+        .ok_or_else(|| CliError::usage("--server is required to submit"))?;
+    let out = args.out.expect("clap requires --out without --message-out");
+    submit(server, signed, Some(&out)).await
+}
+
+/// Verifies a statement locally (friendly errors before any network),
+/// submits it, and saves the receipt: the common end of every signing command.
+pub async fn submit(
+    server: &str,
+    signed: Signed,
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     signed
         .verify(now)
         .map_err(|e| CliError::usage(format!("not submitted: {e}")))?;
-    let server = args
-        .server
-        .as_deref()
-        .ok_or_else(|| CliError::usage("--server is required to submit"))?;
     let mut c = client::connect(server).await?;
     let resp = c
         .submit(crate::service::convert::signed_to_proto(&signed))
         .await
         .map_err(client::status)?
         .into_inner();
-    let out = args.out.expect("clap requires --out without --message-out");
-    save_receipt(&resp, Some(&out))
+    save_receipt(&resp, out)
 }
 
 /// Writes `PREFIX.entry` and `PREFIX.tlog-proof` (if `out` is given) and

@@ -1,7 +1,7 @@
 //! Registry commands: registering commitments (operator), withdrawing,
 //! rotating keys, and querying signatories and organizations.
 
-use super::endorse::save_receipt;
+use super::endorse::submit;
 use super::{client, keys, read_file, CliError};
 use crate::core::entry::Signed;
 use crate::core::model::{Region, StakeholderGroup};
@@ -15,24 +15,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Verifies locally (friendly errors before any network), submits, saves.
-async fn submit(
-    server: &str,
-    signed: Signed,
-    out: Option<&std::path::Path>,
-) -> Result<(), CliError> {
-    signed
-        .verify(now())
-        .map_err(|e| CliError::usage(format!("not submitted: {e}")))?;
-    let mut c = client::connect(server).await?;
-    let resp = c
-        .submit(crate::service::convert::signed_to_proto(&signed))
-        .await
-        .map_err(client::status)?
-        .into_inner();
-    save_receipt(&resp, out)
 }
 
 #[derive(clap::Subcommand)]
