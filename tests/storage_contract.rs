@@ -3,7 +3,7 @@
 
 use accord::core::frontier::Frontier;
 use accord::core::merkle;
-use accord::storage::{Batch, LogMeta, MemoryStorage, SledStorage, Storage};
+use accord::storage::{Batch, LogMeta, MemoryStorage, Nodes, SledStorage, Storage};
 
 fn meta(size: u64) -> LogMeta {
     LogMeta {
@@ -25,7 +25,6 @@ fn contract(s: &dyn Storage) {
         for i in start..start + batch_len {
             let leaf = format!("leaf {i}").into_bytes();
             frontier.push(merkle::leaf_hash(&leaf), |n| batch.nodes.push(n));
-            batch.statements.push(([i as u8; 32], i));
             batch.leaves.push((i, leaf));
         }
         start += batch_len;
@@ -39,10 +38,8 @@ fn contract(s: &dyn Storage) {
         let h = merkle::leaf_hash(&leaf);
         assert_eq!(s.node(0, i).unwrap(), Some(h));
         assert_eq!(s.find_leaf_hash(&h).unwrap(), Some(i));
-        assert_eq!(s.find_statement(&[i as u8; 32]).unwrap(), Some(i));
     }
     assert_eq!(s.leaf(16).unwrap(), None);
-    assert_eq!(s.find_statement(&[99; 32]).unwrap(), None);
     assert!(
         s.node(4, 0).unwrap().is_some(),
         "the complete 16-leaf subtree is stored"
@@ -75,4 +72,49 @@ fn sled_storage_keeps_the_contract_and_persists() {
     let reopened = SledStorage::open(&dir.path().join("db")).unwrap();
     assert_eq!(reopened.meta().unwrap(), Some(meta(16)));
     assert_eq!(reopened.leaf(3).unwrap(), Some(b"leaf 3".to_vec()));
+}
+
+/// SledStorage keeps upper tree levels in memory: proofs served through that
+/// copy, before and after a reopen, equal proofs from the in-memory store.
+#[test]
+fn sled_node_cache_serves_the_same_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = MemoryStorage::new();
+    let same_proofs = |s: &SledStorage, size: u64| {
+        for index in (0..size).step_by(13) {
+            for tree in [index + 1, size / 2 + 1, size] {
+                if index < tree {
+                    assert_eq!(
+                        merkle::inclusion_proof(index, tree, &Nodes(s)).unwrap(),
+                        merkle::inclusion_proof(index, tree, &Nodes(&reference)).unwrap(),
+                        "proof of {index} in {tree}"
+                    );
+                }
+            }
+        }
+    };
+    let size = {
+        let s = SledStorage::open(&dir.path().join("db")).unwrap();
+        let mut frontier = Frontier::new();
+        for batch_len in [1u64, 37, 100, 255, 300, 7] {
+            let (mut a, mut b) = (Batch::default(), Batch::default());
+            for _ in 0..batch_len {
+                let i = frontier.size();
+                let leaf = format!("leaf {i}").into_bytes();
+                frontier.push(merkle::leaf_hash(&leaf), |n| {
+                    a.nodes.push(n);
+                    b.nodes.push(n);
+                });
+                a.leaves.push((i, leaf.clone()));
+                b.leaves.push((i, leaf));
+            }
+            a.meta = Some(meta(frontier.size()));
+            b.meta = a.meta.clone();
+            s.commit(a).unwrap();
+            reference.commit(b).unwrap();
+        }
+        same_proofs(&s, frontier.size());
+        frontier.size()
+    };
+    same_proofs(&SledStorage::open(&dir.path().join("db")).unwrap(), size);
 }

@@ -11,7 +11,6 @@ struct State {
     meta: Option<LogMeta>,
     leaves: HashMap<u64, Vec<u8>>,
     nodes: HashMap<(u32, u64), Hash>,
-    statements: HashMap<Hash, u64>,
     leaf_hashes: HashMap<Hash, u64>,
 }
 
@@ -63,7 +62,6 @@ impl Storage for MemoryStorage {
                 s.leaf_hashes.insert(n.hash, n.index);
             }
         }
-        s.statements.extend(batch.statements);
         if batch.meta.is_some() {
             s.meta = batch.meta;
         }
@@ -87,16 +85,6 @@ impl Storage for MemoryStorage {
             .expect("poisoned")
             .nodes
             .get(&(level, index))
-            .copied())
-    }
-
-    fn find_statement(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
-        Ok(self
-            .state
-            .lock()
-            .expect("poisoned")
-            .statements
-            .get(h)
             .copied())
     }
 

@@ -44,8 +44,6 @@ pub struct Batch {
     pub leaves: Vec<(u64, Vec<u8>)>,
     /// Perfect-subtree nodes completed by the new leaves (level 0 = leaf hashes).
     pub nodes: Vec<NewNode>,
-    /// Statement hash → index, for idempotent resubmission.
-    pub statements: Vec<(Hash, u64)>,
     pub meta: Option<LogMeta>,
 }
 
@@ -56,8 +54,6 @@ pub trait Storage: Send + Sync + 'static {
     fn commit(&self, batch: Batch) -> Result<(), StorageError>;
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError>;
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
-    /// Index of the entry whose statement has this hash.
-    fn find_statement(&self, statement_hash: &Hash) -> Result<Option<u64>, StorageError>;
     /// Index of the entry with this RFC 6962 leaf hash.
     fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
 }
