@@ -102,6 +102,26 @@ pub enum Admission {
     Duplicate(u64),
 }
 
+/// A part of the registry one statement's admission depends on or changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Key([u8; 32]),
+    /// The organization's record and its standing on every commitment.
+    Organization(Hash),
+    /// A commitment's catalog of versions.
+    Commitment(String),
+    /// Which key may register commitments.
+    Operator,
+}
+
+/// What a statement's admission reads and what appending it writes (see
+/// [`Registry::footprint`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub reads: Vec<Resource>,
+    pub writes: Vec<Resource>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registry {
     /// Number of entries applied (the tree size this registry reflects).
@@ -170,13 +190,53 @@ impl Registry {
         Ok(org)
     }
 
+    /// The resources `signed`'s admission reads and its application writes.
+    ///
+    /// Why: the sequencer decides a whole batch against the registry as it
+    /// was before the batch (one shared copy, changed only after the commit).
+    /// That equals deciding the statements one after another exactly when no
+    /// statement reads or writes what an earlier one in the batch writes; a
+    /// statement that would is held for the next batch.
+    pub fn footprint(&self, signed: &Signed) -> Footprint {
+        use Resource::{Commitment, Key, Operator, Organization};
+        let org_of = |key: &[u8; 32]| {
+            self.keys
+                .get(key)
+                .map_or_else(|| organization_id(key), |k| k.org)
+        };
+        match signed {
+            Signed::Endorsement { endorsement: e, .. } => Footprint {
+                reads: vec![Commitment(e.commitment_id.clone())],
+                writes: vec![Key(e.public_key), Organization(org_of(&e.public_key))],
+            },
+            Signed::Withdrawal { withdrawal: w, .. } => Footprint {
+                reads: vec![Commitment(w.commitment_id.clone())],
+                writes: vec![Key(w.public_key), Organization(w.organization_id)],
+            },
+            Signed::KeyRotation { rotation: r, .. } => Footprint {
+                reads: vec![],
+                writes: vec![
+                    Key(r.old_public_key),
+                    Key(r.new_public_key),
+                    Organization(r.organization_id),
+                ],
+            },
+            Signed::Commitment {
+                registration: c, ..
+            } => Footprint {
+                reads: vec![],
+                writes: vec![Commitment(c.commitment_id.clone()), Operator],
+            },
+        }
+    }
+
     /// Decides whether `signed` may be appended now, without changing anything.
     pub fn check(&self, signed: &Signed) -> Result<Admission, RuleError> {
         self.check_hashed(signed, &signed.statement_hash())
     }
 
     /// [`Registry::check`] with the statement hash already computed.
-    fn check_hashed(&self, signed: &Signed, statement: &Hash) -> Result<Admission, RuleError> {
+    pub fn check_hashed(&self, signed: &Signed, statement: &Hash) -> Result<Admission, RuleError> {
         let statement = *statement;
         match signed {
             Signed::Endorsement { endorsement: e, .. } => {

@@ -12,6 +12,8 @@
 //! checkpoint per size, each consistent with the last, with no locking.
 
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use state::rebuild_registry;
 use state::State;
@@ -92,7 +94,7 @@ impl Sequencer {
         let state = State::open(storage, signer, operator_key)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (pub_tx, published) = watch::channel(state.published());
-        let registry = state.read_model();
+        let registry = state.registry();
         let handle = std::thread::Builder::new()
             .name("accord-sequencer".into())
             .spawn(move || state.run(rx, pub_tx))

@@ -7,9 +7,10 @@ use crate::core::entry::{Entry, GENESIS_PREV};
 use crate::core::frontier::Frontier;
 use crate::core::merkle::{self, NodeSource};
 use crate::core::note::Signer;
-use crate::core::registry::{Admission, Registry, RuleError};
+use crate::core::registry::{Admission, Registry, Resource, RuleError};
 use crate::core::Hash;
 use crate::storage::{Batch, LogMeta, Nodes, Storage};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -18,10 +19,13 @@ pub(super) struct State {
     storage: Arc<dyn Storage>,
     signer: Signer,
     operator_key: [u8; 32],
-    /// The registry including this batch (decides admission), and the copy
-    /// readers see, updated only after a commit.
-    registry: Registry,
-    read_model: Arc<RwLock<Registry>>,
+    /// The registry as of the published checkpoint: admission decides
+    /// against it, readers query it, and the sequencer changes it only after
+    /// a commit (one copy: at 1M organizations each costs about 1 GiB).
+    registry: Arc<RwLock<Registry>>,
+    /// Jobs held back because an earlier job of their batch changes what
+    /// they depend on (see [`Registry::footprint`]); they lead the next batch.
+    pub(super) held: Vec<Job>,
     frontier: Frontier,
     last_leaf_hash: Hash,
     last_time_ms: u64,
@@ -123,8 +127,8 @@ impl State {
         }
         let registry = rebuild_registry(storage.as_ref(), meta.size)?;
         Ok(State {
-            read_model: Arc::new(RwLock::new(registry.clone())),
-            registry,
+            registry: Arc::new(RwLock::new(registry)),
+            held: Vec::new(),
             operator_key,
             storage,
             signer,
@@ -143,8 +147,8 @@ impl State {
         self.published.clone()
     }
 
-    pub(super) fn read_model(&self) -> Arc<RwLock<Registry>> {
-        self.read_model.clone()
+    pub(super) fn registry(&self) -> Arc<RwLock<Registry>> {
+        self.registry.clone()
     }
 
     /// The thread body: take everything queued, commit it as one batch, repeat.
@@ -154,8 +158,14 @@ impl State {
         mut rx: mpsc::Receiver<Job>,
         published: watch::Sender<Arc<Published>>,
     ) {
-        while let Some(first) = rx.blocking_recv() {
-            let mut jobs = vec![first];
+        loop {
+            let mut jobs = std::mem::take(&mut self.held);
+            if jobs.is_empty() {
+                match rx.blocking_recv() {
+                    Some(first) => jobs.push(first),
+                    None => return,
+                }
+            }
             while jobs.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(job) => jobs.push(job),
@@ -166,7 +176,7 @@ impl State {
         }
     }
 
-    fn process(&mut self, jobs: Vec<Job>, published: &watch::Sender<Arc<Published>>) {
+    pub(super) fn process(&mut self, jobs: Vec<Job>, published: &watch::Sender<Arc<Published>>) {
         if let Some(why) = &self.failed {
             for job in jobs {
                 let _ = job.reply.send(Err(SequencerError::Stopped(why.clone())));
@@ -179,14 +189,18 @@ impl State {
                 // checkpoint, then the registry, so a registry answer never
                 // names a tree size beyond the published checkpoint.
                 published.send_replace(self.published.clone());
-                let mut model = self.read_model.write().expect("registry lock poisoned");
+                let mut registry = self.registry.write().expect("registry lock poisoned");
                 for (index, signed, statement) in appended {
-                    model
+                    registry
                         .apply_hashed(index, signed, statement)
-                        .expect("the read model follows the same rules");
+                        .expect("admission decided against this registry");
                 }
-                drop(model);
+                drop(registry);
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let Some(outcome) = outcome else {
+                        self.held.push(job);
+                        continue;
+                    };
                     let reply = outcome.map(|(index, leaf_hash, duplicate)| Accepted {
                         index,
                         leaf_hash,
@@ -209,15 +223,16 @@ impl State {
     }
 
     /// Decides each job against the registry, then builds and commits one
-    /// batch. Returns per job `(index, leaf hash, duplicate)` or the rule it
-    /// broke, and the new entries (for the read model).
+    /// batch. Returns per job `(index, leaf hash, duplicate)`, the rule it
+    /// broke, or `None` if it is held for the next batch; and the new
+    /// entries (to apply to the registry after the commit).
     #[allow(clippy::type_complexity)]
     fn append<'j>(
         &mut self,
         jobs: &'j [Job],
     ) -> Result<
         (
-            Vec<Result<(u64, Hash, bool), RuleError>>,
+            Vec<Option<Result<(u64, Hash, bool), RuleError>>>,
             Vec<(u64, &'j crate::core::entry::Signed, Hash)>,
         ),
         SequencerError,
@@ -227,44 +242,57 @@ impl State {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut appended = Vec::new();
+        let registry = self.registry.clone();
+        let registry = registry.read().expect("registry lock poisoned");
+        // A job decided now is ordered before every job held back, so it must
+        // commute with them and with this batch's new entries (see
+        // Registry::footprint): it may touch nothing they write, and write
+        // nothing held jobs read.
+        let mut written: HashSet<Resource> = HashSet::new();
+        let mut held_reads: HashSet<Resource> = HashSet::new();
         for job in jobs {
+            let footprint = registry.footprint(&job.signed);
+            let mut touched = footprint.reads.iter().chain(&footprint.writes);
+            if touched.any(|r| written.contains(r))
+                || footprint.writes.iter().any(|r| held_reads.contains(r))
+            {
+                outcomes.push(None); // decided in the next batch
+                written.extend(footprint.writes);
+                held_reads.extend(footprint.reads);
+                continue;
+            }
             if let crate::core::entry::Signed::Commitment { registration, .. } = &job.signed {
                 if registration.public_key != self.operator_key {
-                    outcomes.push(Err(RuleError {
+                    outcomes.push(Some(Err(RuleError {
                         field: "public_key",
                         rule: "is not this log's operator key".into(),
-                    }));
+                    })));
                     continue;
                 }
             }
             let index = self.frontier.size();
             let statement = job.signed.statement_hash();
-            match self.registry.apply_hashed(index, &job.signed, statement) {
-                Err(rule) => outcomes.push(Err(rule)),
+            match registry.check_hashed(&job.signed, &statement) {
+                Err(rule) => outcomes.push(Some(Err(rule))),
                 Ok(Admission::Duplicate(i)) => {
-                    let leaf_hash = Nodes(self.storage.as_ref()).node(0, i).or_else(|e| {
-                        // An entry of this very batch: not in storage yet.
-                        batch
-                            .nodes
-                            .iter()
-                            .find(|n| n.level == 0 && n.index == i)
-                            .map(|n| n.hash)
-                            .ok_or(e)
-                    })?;
-                    outcomes.push(Ok((i, leaf_hash, true)));
+                    // Committed before this batch: no earlier job of the
+                    // batch touches this organization.
+                    let leaf_hash = Nodes(self.storage.as_ref()).node(0, i)?;
+                    outcomes.push(Some(Ok((i, leaf_hash, true))));
                 }
                 Ok(Admission::New) => {
                     let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &job.signed);
                     let leaf_hash = merkle::leaf_hash(&leaf);
                     self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
                     self.last_leaf_hash = leaf_hash;
-                    batch.statements.push((statement, index));
                     batch.leaves.push((index, leaf));
                     appended.push((index, &job.signed, statement));
-                    outcomes.push(Ok((index, leaf_hash, false)));
+                    outcomes.push(Some(Ok((index, leaf_hash, false))));
+                    written.extend(footprint.writes);
                 }
             }
         }
+        drop(registry);
         if batch.leaves.is_empty() {
             return Ok((outcomes, appended)); // nothing to write or sign
         }

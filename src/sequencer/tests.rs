@@ -1,0 +1,153 @@
+//! The sequencer decides a whole batch against the registry as of the last
+//! commit, holding back jobs that depend on an earlier job of the batch.
+//! These tests hand it batches directly, so what shares a batch is certain.
+
+use super::state::State;
+use super::{Job, Published, SequencerError};
+use crate::core::endorsement::Endorsement;
+use crate::core::entry::Signed;
+use crate::core::model::{Region, StakeholderGroup};
+use crate::core::note::Signer;
+use crate::core::statements::{organization_id, CommitmentRegistration, KeyRotation};
+use crate::storage::MemoryStorage;
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch};
+
+const TEXT: &[u8] = b"commitment text\n";
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32]) // TEST FIXTURE keys
+}
+
+fn registration(operator: &SigningKey) -> Signed {
+    let registration = CommitmentRegistration {
+        commitment_id: "c".into(),
+        version: "1".into(),
+        title: "C".into(),
+        text_sha256: crate::core::sha256(TEXT),
+        url: None,
+        signed_at: 1_764_000_000,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let signature = operator.sign(&registration.signed_message()).to_bytes();
+    Signed::Commitment {
+        registration,
+        signature,
+    }
+}
+
+fn endorse(k: &SigningKey, signed_at: u64) -> Signed {
+    let endorsement = Endorsement {
+        commitment_id: "c".into(),
+        commitment_sha256: crate::core::sha256(TEXT),
+        organization_name: "Org".into(),
+        stakeholder_group: StakeholderGroup::Academia,
+        region: Region::AsiaPacific,
+        country: None,
+        domain: None,
+        statement: None,
+        signed_at,
+        public_key: k.verifying_key().to_bytes(),
+    };
+    let signature = k.sign(&endorsement.signed_message()).to_bytes();
+    Signed::Endorsement {
+        endorsement,
+        signature,
+    }
+}
+
+fn rotate(old: &SigningKey, new: &SigningKey, signed_at: u64) -> Signed {
+    let rotation = KeyRotation {
+        organization_id: organization_id(&old.verifying_key().to_bytes()),
+        old_public_key: old.verifying_key().to_bytes(),
+        new_public_key: new.verifying_key().to_bytes(),
+        signed_at,
+    };
+    let m = rotation.signed_message();
+    Signed::KeyRotation {
+        old_signature: old.sign(&m).to_bytes(),
+        new_signature: new.sign(&m).to_bytes(),
+        rotation,
+    }
+}
+
+type Reply = oneshot::Receiver<Result<super::Accepted, SequencerError>>;
+
+fn jobs(statements: Vec<Signed>) -> (Vec<Job>, Vec<Reply>) {
+    statements
+        .into_iter()
+        .map(|signed| {
+            let (reply, rx) = oneshot::channel();
+            (Job { signed, reply }, rx)
+        })
+        .unzip()
+}
+
+/// Index of an accepted reply (and whether it was a duplicate).
+fn index(rx: &mut Reply) -> Option<(u64, bool)> {
+    match rx.try_recv() {
+        Ok(Ok(a)) => Some((a.index, a.duplicate)),
+        Ok(Err(e)) => panic!("refused: {e}"),
+        Err(_) => None, // not answered yet (held)
+    }
+}
+
+#[test]
+fn dependent_jobs_wait_for_the_next_batch() {
+    let operator = key(1);
+    let signer = Signer::from_seed("test.example/log", &[0x5a; 32]).unwrap();
+    let mut state = State::open(
+        Arc::new(MemoryStorage::new()),
+        signer,
+        operator.verifying_key().to_bytes(),
+    )
+    .unwrap();
+    let (tx, _published) = watch::channel(Arc::new(Published {
+        head: state.published().head,
+        checkpoint: String::new(),
+    }));
+    let (a, b, a2) = (key(2), key(3), key(4));
+    let t = 1_764_000_100;
+    // One batch: the registration, then statements that each depend on it
+    // or on each other, and one (b's endorsement) that is independent of
+    // the others but not of the registration.
+    let (batch, mut replies) = jobs(vec![
+        registration(&operator),
+        endorse(&a, t),
+        endorse(&a, t),
+        rotate(&a, &a2, t + 1),
+        endorse(&a2, t + 2),
+        endorse(&b, t),
+    ]);
+    state.process(batch, &tx);
+    let answered: Vec<_> = replies.iter_mut().map(index).collect();
+    assert_eq!(answered, [Some((0, false)), None, None, None, None, None]);
+    // Each following batch settles what the previous one made possible.
+    let mut rounds = 0;
+    while !state.held.is_empty() {
+        let held = std::mem::take(&mut state.held);
+        state.process(held, &tx);
+        rounds += 1;
+    }
+    // Batch 2: a's endorsement and b's; 3: the copy (a duplicate) and the
+    // rotation; 4: the endorsement with a's new key.
+    assert_eq!(rounds, 3);
+    let answered: Vec<_> = replies[1..].iter_mut().map(index).collect();
+    assert_eq!(
+        answered,
+        [
+            Some((1, false)),
+            Some((1, true)), // the identical copy: answered with entry 1
+            Some((3, false)),
+            Some((4, false)),
+            Some((2, false)),
+        ]
+    );
+    let registry = state.registry();
+    let registry = registry.read().unwrap();
+    assert_eq!(registry.size, 5);
+    let org = &registry.organizations[&organization_id(&a.verifying_key().to_bytes())];
+    assert_eq!(org.history, [1, 3, 4]);
+    assert_eq!(org.current_key, a2.verifying_key().to_bytes());
+}
