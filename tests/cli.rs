@@ -187,7 +187,7 @@ fn first_session_through_the_cli() {
     load_generator(dir, &url);
 }
 
-/// `accord bench`, a short bounded run in both submit modes (no timing is
+/// `accord bench`, a short bounded run in the submit and proof modes (no timing is
 /// asserted: only that it works and reports what it promises).
 fn load_generator(dir: &Path, url: &str) {
     // bench endorses the example text of commitments/, registered as version 2.
@@ -214,7 +214,8 @@ fn load_generator(dir: &Path, url: &str) {
             text,
         ],
     );
-    for mode in ["unary", "batch"] {
+    // `proof` runs last: it asks for proofs of the entries the others added.
+    for mode in ["unary", "batch", "proof"] {
         let out = ok(
             dir,
             &[

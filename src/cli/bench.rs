@@ -19,7 +19,8 @@ pub struct BenchArgs {
     server: String,
     /// What to send: `unary` (signed submissions, one per call),
     /// `batch` (SubmitBatch calls of --batch-size), or the registry queries
-    /// `list` (ListSignatories first page) and `org` (GetOrganization).
+    /// `list` (ListSignatories first page), `org` (GetOrganization) and
+    /// `proof` (GetInclusionProof of random entries at the current size).
     #[arg(long, default_value = "unary")]
     mode: String,
     /// Statements per SubmitBatch call in `--mode batch` (at most 1000).
@@ -166,9 +167,10 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                 .map(|i| Op::Org(ids[i % ids.len()].clone()))
                 .collect()
         }
+        "proof" => inclusion_requests(&mut client, args.requests).await?,
         other => {
             return Err(CliError::usage(format!(
-                "--mode {other:?}: expected unary, batch, list or org"
+                "--mode {other:?}: expected unary, batch, list, org or proof"
             )))
         }
     };
@@ -205,6 +207,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                         }),
                         Op::List(r) => client.list_signatories(r).await.map(|_| 1),
                         Op::Org(r) => client.get_organization(r).await.map(|_| 1),
+                        Op::Proof(r) => client.get_inclusion_proof(r).await.map(|_| 1),
                     };
                     match result {
                         Ok(n) => {
@@ -267,6 +270,39 @@ enum Op {
     Batch(proto::SubmitBatchRequest),
     List(proto::ListSignatoriesRequest),
     Org(proto::GetOrganizationRequest),
+    Proof(proto::GetInclusionProofRequest),
+}
+
+/// `n` inclusion-proof requests for pseudo-random entries (xorshift, so runs
+/// are repeatable) at the log's current size.
+async fn inclusion_requests(
+    c: &mut crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    n: u64,
+) -> Result<Vec<Op>, CliError> {
+    use proto::get_inclusion_proof_request::Leaf;
+    let size = c
+        .get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .map_err(client::status)?
+        .into_inner()
+        .size;
+    if size == 0 {
+        return Err(CliError::usage(
+            "the log is empty: load some entries with --mode batch first",
+        ));
+    }
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    Ok((0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Op::Proof(proto::GetInclusionProofRequest {
+                leaf: Some(Leaf::Index(x % size)),
+                tree_size: size,
+            })
+        })
+        .collect())
 }
 
 fn first_page() -> proto::ListSignatoriesRequest {
