@@ -133,6 +133,23 @@ async fn submit_verify_restart_and_stay_consistent() {
         restarted.signed_note, old_checkpoint,
         "same checkpoint after restart"
     );
+    // The registry is rebuilt in the background after a restart; a query
+    // made at once waits for it and sees every organization.
+    let listed = client
+        .list_signatories(proto::ListSignatoriesRequest {
+            commitment_id: "global-commitment-dts".into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.tree_size, restarted.size);
+    assert_eq!(
+        listed.signatories.len() as u64,
+        restarted.size - 1,
+        "all but entry 0 (the registration) are endorsements by distinct organizations"
+    );
     for (leaf, proof) in &receipts {
         verify_receipt(leaf, proof, &vkey).expect("old receipts still verify");
     }

@@ -50,6 +50,18 @@ pub enum SequencerError {
     Rejected(#[from] crate::core::registry::RuleError),
 }
 
+/// Where the registry rebuild at start-up stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loading {
+    InProgress,
+    Ready,
+    Failed(String),
+}
+
+/// How long a registry query waits for the start-up rebuild before it is
+/// answered UNAVAILABLE (the rebuild takes ≈ 5 s per million entries).
+const LOADING_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The latest published checkpoint, shared with readers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
@@ -80,6 +92,7 @@ pub struct Sequencer {
     tx: mpsc::Sender<Job>,
     published: watch::Receiver<Arc<Published>>,
     registry: Arc<RwLock<Registry>>,
+    loaded: watch::Receiver<Loading>,
 }
 
 impl Sequencer {
@@ -95,23 +108,48 @@ impl Sequencer {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (pub_tx, published) = watch::channel(state.published());
         let registry = state.registry();
+        let (loaded_tx, loaded) = watch::channel(Loading::InProgress);
         let handle = std::thread::Builder::new()
             .name("accord-sequencer".into())
-            .spawn(move || state.run(rx, pub_tx))
+            .spawn(move || state.run(rx, pub_tx, loaded_tx))
             .expect("spawn sequencer thread");
         Ok((
             Sequencer {
                 tx,
                 published,
                 registry,
+                loaded,
             },
             handle,
         ))
     }
 
     /// The registry as of the latest published checkpoint (its `size`).
+    /// Empty until the start-up rebuild is done: await [`Sequencer::registry_ready`] first.
     pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         self.registry.read().expect("registry lock poisoned")
+    }
+
+    /// Waits (up to 30 s) until the registry has been rebuilt from the log.
+    pub async fn registry_ready(&self) -> Result<(), SequencerError> {
+        let mut loaded = self.loaded.clone();
+        let waited =
+            tokio::time::timeout(LOADING_WAIT, loaded.wait_for(|l| *l != Loading::InProgress))
+                .await;
+        let state = match waited {
+            Ok(Ok(state)) => state.clone(),
+            Ok(Err(_)) => Loading::Failed("the sequencer has shut down".into()),
+            Err(_) => {
+                return Err(SequencerError::Stopped(format!(
+                    "the registry is still being rebuilt from the log after {} s; retry shortly",
+                    LOADING_WAIT.as_secs()
+                )))
+            }
+        };
+        match state {
+            Loading::Failed(why) => Err(SequencerError::Stopped(why)),
+            _ => Ok(()),
+        }
     }
 
     /// Queues a verified statement and waits until it is durably logged.

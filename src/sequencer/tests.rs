@@ -107,6 +107,7 @@ fn dependent_jobs_wait_for_the_next_batch() {
         head: state.published().head,
         checkpoint: String::new(),
     }));
+    state.load_registry(&watch::channel(super::Loading::InProgress).0);
     let (a, b, a2) = (key(2), key(3), key(4));
     let t = 1_764_000_100;
     // One batch: the registration, then statements that each depend on it

@@ -28,10 +28,12 @@ use std::sync::RwLock;
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// Lowest node level held in memory. Levels ≥ L hold about 2N/2^L nodes, so
-/// L = 4 costs N/8 hashes (4 MiB at 1M entries, loaded at open in tens of
-/// milliseconds) and leaves 4 sled reads per inclusion proof instead of
-/// log2(N) ≈ 20.
-pub const MEMORY_LEVEL: u32 = 4;
+/// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded at open in about
+/// 0.2 s) and leaves 2 sled reads per inclusion proof instead of
+/// log2(N) ≈ 20. Measured at 1M entries (BENCHMARKS.md): L = 4 left proofs
+/// dominated by sled page reads (pread and page decoding) for the 4 lowest
+/// levels, which sled's cache cannot hold beside the leaves.
+pub const MEMORY_LEVEL: u32 = 2;
 
 pub struct SledStorage {
     db: sled::Db,
