@@ -74,29 +74,16 @@ fn sled_storage_keeps_the_contract_and_persists() {
     assert_eq!(reopened.leaf(3).unwrap(), Some(b"leaf 3".to_vec()));
 }
 
-/// SledStorage keeps upper tree levels in memory: proofs served through that
-/// copy, before and after a reopen, equal proofs from the in-memory store.
+/// SledStorage keeps upper tree levels in memory, loaded in the background
+/// at open: proofs served through that copy, before and after a reopen and
+/// with commits racing the load, equal proofs from the in-memory store.
 #[test]
 fn sled_node_cache_serves_the_same_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let reference = MemoryStorage::new();
-    let same_proofs = |s: &SledStorage, size: u64| {
-        for index in (0..size).step_by(13) {
-            for tree in [index + 1, size / 2 + 1, size] {
-                if index < tree {
-                    assert_eq!(
-                        merkle::inclusion_proof(index, tree, &Nodes(s)).unwrap(),
-                        merkle::inclusion_proof(index, tree, &Nodes(&reference)).unwrap(),
-                        "proof of {index} in {tree}"
-                    );
-                }
-            }
-        }
-    };
-    let size = {
-        let s = SledStorage::open(&dir.path().join("db")).unwrap();
-        let mut frontier = Frontier::new();
-        for batch_len in [1u64, 37, 100, 255, 300, 7] {
+    let mut frontier = Frontier::new();
+    let mut append = |s: &SledStorage, batches: &[u64]| {
+        for &batch_len in batches {
             let (mut a, mut b) = (Batch::default(), Batch::default());
             for _ in 0..batch_len {
                 let i = frontier.size();
@@ -113,8 +100,31 @@ fn sled_node_cache_serves_the_same_proofs() {
             s.commit(a).unwrap();
             reference.commit(b).unwrap();
         }
-        same_proofs(&s, frontier.size());
         frontier.size()
     };
-    same_proofs(&SledStorage::open(&dir.path().join("db")).unwrap(), size);
+    let same_proofs = |s: &SledStorage, size: u64, reference: &MemoryStorage| {
+        s.wait_for_node_cache();
+        for index in (0..size).step_by(13) {
+            for tree in [index + 1, size / 2 + 1, size] {
+                if index < tree {
+                    assert_eq!(
+                        merkle::inclusion_proof(index, tree, &Nodes(s)).unwrap(),
+                        merkle::inclusion_proof(index, tree, &Nodes(reference)).unwrap(),
+                        "proof of {index} in {tree}"
+                    );
+                }
+            }
+        }
+    };
+    let path = dir.path().join("db");
+    let s = SledStorage::open(&path).unwrap();
+    let size = append(&s, &[1, 37, 100, 255, 300, 7, 4096, 4096]);
+    drop(s);
+    // Commits right after the reopen race the background load.
+    let s = SledStorage::open(&path).unwrap();
+    let size2 = append(&s, &[3, 500, 64]);
+    assert!(size2 > size);
+    same_proofs(&s, size2, &reference);
+    drop(s);
+    same_proofs(&SledStorage::open(&path).unwrap(), size2, &reference);
 }

@@ -68,7 +68,13 @@ pub async fn run(
         Some(path) => datadir::read_key(path)?,
         None => datadir::ensure_operator_key(&config.data_dir)?,
     };
+    let opening = std::time::Instant::now();
     let storage = SledStorage::open(&datadir::db_path(&config.data_dir))?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "database opened in {:.2} s",
+        opening.elapsed().as_secs_f64()
+    );
     run_with(
         listener,
         Arc::new(storage),

@@ -13,14 +13,16 @@
 //! (Databases written before 2026-11-23 also hold `s` ‖ statement hash →
 //! index records; nothing reads them: the registry answers resubmissions.)
 //!
-//! Nodes at level [`MEMORY_LEVEL`] and above are also kept in memory, so an
-//! inclusion proof reads only its few lowest siblings from sled.
+//! Nodes at level [`MEMORY_LEVEL`] and above are also kept in memory (loaded
+//! in the background at open), so an inclusion proof reads only its lowest
+//! siblings from sled.
 
 use super::{Batch, LogMeta, Storage, StorageError};
 use crate::core::encoding::{Reader, Writer};
 use crate::core::Hash;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// sled's page cache. Its default (1 GiB) would dominate the server's memory;
 /// the hot data (recent leaves, upper tree nodes) is far smaller, and the OS
@@ -28,8 +30,8 @@ use std::sync::RwLock;
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// Lowest node level held in memory. Levels ≥ L hold about 2N/2^L nodes, so
-/// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded at open in about
-/// 0.2 s) and leaves 2 sled reads per inclusion proof instead of
+/// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded in the background
+/// at open in about 0.5 s) and leaves 2 sled reads per inclusion proof instead of
 /// log2(N) ≈ 20. Measured at 1M entries (BENCHMARKS.md): L = 4 left proofs
 /// dominated by sled page reads (pread and page decoding) for the 4 lowest
 /// levels, which sled's cache cannot hold beside the leaves.
@@ -39,7 +41,18 @@ pub struct SledStorage {
     db: sled::Db,
     /// `upper[l - MEMORY_LEVEL][i]` = node `(l, i)`: every stored node of
     /// those levels, appended in index order by each commit.
-    upper: RwLock<Vec<Vec<Hash>>>,
+    upper: Arc<RwLock<Vec<Vec<Hash>>>>,
+    loader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tells the loader to give up: it holds a handle to the database, which
+    /// stays locked until the loader is gone.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for SledStorage {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wait_for_node_cache();
+    }
 }
 
 fn leaf_key(index: u64) -> [u8; 9] {
@@ -80,6 +93,61 @@ fn decode_meta(bytes: &[u8]) -> Result<LogMeta, StorageError> {
     Ok(meta)
 }
 
+/// Appends to `levels[l]` every stored node of level `MEMORY_LEVEL + l`
+/// from index `levels[l].len()` on, checking they are contiguous.
+/// Stops early (leaving the copy incomplete) once `stop` is set.
+fn scan_upper(
+    db: &sled::Db,
+    levels: &mut Vec<Vec<Hash>>,
+    stop: &AtomicBool,
+) -> Result<(), StorageError> {
+    for level in MEMORY_LEVEL..64 {
+        let l = (level - MEMORY_LEVEL) as usize;
+        if levels.len() <= l {
+            levels.push(Vec::new());
+        }
+        let hashes = &mut levels[l];
+        let from = node_key(level, hashes.len() as u64);
+        let to = node_key(level, u64::MAX);
+        for kv in db.range(from..=to) {
+            if stop.load(Ordering::Relaxed) {
+                return Err(StorageError::Corrupt("closed while loading".into()));
+            }
+            let (k, v) = kv?;
+            let index = u64::from_be_bytes(k[2..].try_into().map_err(|_| corrupt_node())?);
+            if index != hashes.len() as u64 {
+                return Err(StorageError::Corrupt(format!(
+                    "Merkle node ({level}, {}) is missing",
+                    hashes.len()
+                )));
+            }
+            hashes.push(v.as_ref().try_into().map_err(|_| corrupt_node())?);
+        }
+        if hashes.is_empty() {
+            levels.truncate(l);
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the upper levels without blocking commits, then, holding the lock
+/// that commits take to extend the copy, reads what they stored meanwhile.
+/// A commit's nodes are in sled before it takes the lock, so after this
+/// the copy holds every stored node of those levels.
+fn load_upper(
+    db: &sled::Db,
+    upper: &RwLock<Vec<Vec<Hash>>>,
+    stop: &AtomicBool,
+) -> Result<(), StorageError> {
+    let mut levels = Vec::new();
+    scan_upper(db, &mut levels, stop)?;
+    let mut guard = upper.write().expect("node cache lock poisoned");
+    scan_upper(db, &mut levels, stop)?;
+    *guard = levels;
+    Ok(())
+}
+
 fn corrupt_node() -> StorageError {
     StorageError::Corrupt("a Merkle node record is malformed".into())
 }
@@ -98,29 +166,41 @@ impl SledStorage {
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        let mut upper = Vec::new();
-        for level in MEMORY_LEVEL..64 {
-            let mut hashes = Vec::new();
-            for kv in db.scan_prefix([b'n', level as u8]) {
-                let (k, v) = kv?;
-                let index = u64::from_be_bytes(k[2..].try_into().map_err(|_| corrupt_node())?);
-                if index != hashes.len() as u64 {
-                    return Err(StorageError::Corrupt(format!(
-                        "Merkle node ({level}, {}) is missing",
-                        hashes.len()
-                    )));
-                }
-                hashes.push(v.as_ref().try_into().map_err(|_| corrupt_node())?);
-            }
-            if hashes.is_empty() {
-                break;
-            }
-            upper.push(hashes);
-        }
+        // The memory copy of the upper levels (≈ 0.5 s to read at 1M
+        // entries) is loaded in the background, so the log is served at
+        // once; until it is complete, those nodes are read from sled.
+        let upper = Arc::new(RwLock::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let loader = {
+            let (db, upper, stop) = (db.clone(), upper.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("accord-node-cache".into())
+                .spawn(move || {
+                    match load_upper(&db, &upper, &stop) {
+                        Err(_) if stop.load(Ordering::Relaxed) => {}
+                        // Proofs stay correct (served from sled); say why
+                        // they are slower.
+                        Err(e) => eprintln!("accord: Merkle node cache not loaded: {e}"),
+                        Ok(()) => {}
+                    }
+                })
+                .map_err(|e| StorageError::Corrupt(format!("cannot start a thread: {e}")))?
+        };
         Ok(SledStorage {
             db,
-            upper: RwLock::new(upper),
+            upper,
+            loader: Mutex::new(Some(loader)),
+            stop,
         })
+    }
+
+    /// Waits until the memory copy of the upper tree levels is loaded
+    /// (tests and benchmarks; the server never needs to wait).
+    pub fn wait_for_node_cache(&self) {
+        let loader = self.loader.lock().expect("loader lock poisoned").take();
+        if let Some(handle) = loader {
+            let _ = handle.join();
+        }
     }
 
     /// Bytes sled occupies on disk (for operators and benchmarks).
