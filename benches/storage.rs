@@ -57,7 +57,7 @@ fn next_batch(frontier: &mut Frontier, n: usize) -> Batch {
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("sled_commit");
     g.sample_size(20);
-    for n in [1usize, 16, 256, 4096] {
+    for n in [1usize, 16, 256, 1024, 4096] {
         let Appender {
             store, frontier, ..
         } = &mut Appender::new();

@@ -35,6 +35,11 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Send at most this many requests per second (open loop: request i
+    /// leaves at i/RATE s), to measure latency below the peak; 0 = as fast
+    /// as the streams go.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Stop sending after this many seconds, whatever is left.
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
@@ -174,7 +179,14 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             )))
         }
     };
-    let queue = Arc::new(std::sync::Mutex::new(ops.into_iter()));
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        return Err(CliError::usage(format!(
+            "--rate {}: expected a number of requests per second, 0 for no limit",
+            args.rate
+        )));
+    }
+    let queue = Arc::new(std::sync::Mutex::new(ops.into_iter().enumerate()));
+    let pace = args.rate;
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let started = Instant::now();
@@ -185,9 +197,13 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             tokio::spawn(async move {
                 let (mut latencies, mut errors, mut done) = (Vec::new(), 0u64, 0u64);
                 while Instant::now() < deadline {
-                    let Some(op) = queue.lock().expect("queue").next() else {
+                    let Some((i, op)) = queue.lock().expect("queue").next() else {
                         break;
                     };
+                    if pace > 0.0 {
+                        let due = started + Duration::from_secs_f64(i as f64 / pace);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     let t = Instant::now();
                     let result = match op {
                         Op::Submit(r) => client.submit(r).await.map(|_| 1),
@@ -250,8 +266,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let rate = ok / elapsed.max(1e-9);
     if args.json {
         println!(
-            "{{\"mode\":\"{}\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
-            args.mode, args.requests, args.concurrency
+            "{{\"mode\":\"{}\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"rate_limit\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
+            args.mode, args.requests, args.concurrency, args.rate
         );
     } else {
         println!(
