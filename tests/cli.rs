@@ -232,6 +232,9 @@ fn load_generator(dir: &Path, url: &str) {
                 "50",
                 "--max-seconds",
                 "60",
+                // Paced (open loop): 300 requests over about 0.1 s.
+                "--rate",
+                "3000",
                 "--json",
             ],
         );

@@ -14,6 +14,8 @@
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_random;
 
 pub use state::rebuild_registry;
 use state::State;

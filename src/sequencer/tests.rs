@@ -16,11 +16,11 @@ use tokio::sync::{oneshot, watch};
 
 const TEXT: &[u8] = b"commitment text\n";
 
-fn key(seed: u8) -> SigningKey {
+pub(super) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32]) // TEST FIXTURE keys
 }
 
-fn registration(operator: &SigningKey) -> Signed {
+pub(super) fn registration(operator: &SigningKey) -> Signed {
     let registration = CommitmentRegistration {
         commitment_id: "c".into(),
         version: "1".into(),
@@ -37,7 +37,7 @@ fn registration(operator: &SigningKey) -> Signed {
     }
 }
 
-fn endorse(k: &SigningKey, signed_at: u64) -> Signed {
+pub(super) fn endorse(k: &SigningKey, signed_at: u64) -> Signed {
     let endorsement = Endorsement {
         commitment_id: "c".into(),
         commitment_sha256: crate::core::sha256(TEXT),
@@ -57,7 +57,7 @@ fn endorse(k: &SigningKey, signed_at: u64) -> Signed {
     }
 }
 
-fn rotate(old: &SigningKey, new: &SigningKey, signed_at: u64) -> Signed {
+pub(super) fn rotate(old: &SigningKey, new: &SigningKey, signed_at: u64) -> Signed {
     let rotation = KeyRotation {
         organization_id: organization_id(&old.verifying_key().to_bytes()),
         old_public_key: old.verifying_key().to_bytes(),

@@ -1,0 +1,213 @@
+//! Randomized check of batch admission: whatever the batch boundaries, every
+//! answer the sequencer gives equals the answer of applying the statements
+//! one by one, in the order it decided them, to a fresh registry; and
+//! statements that touch the same organization, key or commitment are
+//! decided in the order they were submitted.
+
+use super::state::State;
+use super::tests::{endorse, key, registration, rotate};
+use super::{Job, Loading, Published, SequencerError};
+use crate::core::entry::Signed;
+use crate::core::note::Signer;
+use crate::core::registry::{Admission, Registry, Resource};
+use crate::core::statements::{organization_id, CommitmentRegistration, Withdrawal};
+use crate::storage::MemoryStorage;
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch};
+
+/// xorshift64: repeatable without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn withdraw(k: &SigningKey, org: [u8; 32], signed_at: u64) -> Signed {
+    let withdrawal = Withdrawal {
+        organization_id: org,
+        commitment_id: "c".into(),
+        signed_at,
+        public_key: k.verifying_key().to_bytes(),
+    };
+    let signature = k.sign(&withdrawal.signed_message()).to_bytes();
+    Signed::Withdrawal {
+        withdrawal,
+        signature,
+    }
+}
+
+/// A second version of the commitment, by the operator.
+fn new_version(operator: &SigningKey, v: u64) -> Signed {
+    let registration = CommitmentRegistration {
+        commitment_id: "c".into(),
+        version: format!("v{v}"),
+        title: "C".into(),
+        text_sha256: crate::core::sha256(format!("{v}").as_bytes()),
+        url: None,
+        signed_at: 1_764_000_000 + v,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let signature = operator.sign(&registration.signed_message()).to_bytes();
+    Signed::Commitment {
+        registration,
+        signature,
+    }
+}
+
+/// Statements over a few organizations: valid ones, replays, stale times,
+/// retired keys, rotations, withdrawals and exact copies.
+fn statements(rng: &mut Rng, operator: &SigningKey, n: usize) -> Vec<Signed> {
+    // (organization id, keys it has used, latest key)
+    let mut orgs: Vec<([u8; 32], Vec<SigningKey>)> = Vec::new();
+    let mut out = vec![registration(operator)];
+    let mut next_seed = 10u8;
+    let mut fresh = |rng: &mut Rng| {
+        next_seed = next_seed.wrapping_add(1 + rng.below(3) as u8);
+        key(next_seed)
+    };
+    while out.len() < n {
+        let t = 1_764_000_100 + rng.below(40);
+        let pick = rng.below(orgs.len().max(1) as u64) as usize;
+        let s = match (rng.below(8), orgs.get(pick)) {
+            (0, _) | (_, None) => {
+                let k = fresh(rng);
+                orgs.push((
+                    organization_id(&k.verifying_key().to_bytes()),
+                    vec![k.clone()],
+                ));
+                endorse(&k, t)
+            }
+            (1 | 2, Some((_, keys))) => endorse(keys.last().expect("a key"), t),
+            (3, Some((_, keys))) => endorse(&keys[rng.below(keys.len() as u64) as usize], t),
+            (4, Some((org, keys))) => withdraw(keys.last().expect("a key"), *org, t),
+            (5, Some((_, keys))) => {
+                let (old, new) = (keys.last().expect("a key").clone(), fresh(rng));
+                orgs[pick].1.push(new.clone());
+                rotate(&old, &new, t)
+            }
+            (6, _) => out[rng.below(out.len() as u64) as usize].clone(),
+            _ => new_version(operator, rng.below(3)),
+        };
+        out.push(s);
+    }
+    out
+}
+
+#[test]
+fn any_batching_equals_one_by_one() {
+    // How often each case came up over all seeds: [held, new, duplicate, refused].
+    let mut seen = [0usize; 4];
+    for seed in 1..=12u64 {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+        let operator = key(1);
+        let all = statements(&mut rng, &operator, 160);
+        let signer = Signer::from_seed("test.example/log", &[0x5a; 32]).unwrap();
+        let storage = Arc::new(MemoryStorage::new());
+        let mut state = State::open(storage, signer, operator.verifying_key().to_bytes()).unwrap();
+        let (tx, _rx) = watch::channel(Arc::new(Published {
+            head: state.published().head,
+            checkpoint: String::new(),
+        }));
+        state.load_registry(&watch::channel(Loading::InProgress).0);
+
+        // Feed the statements in random batches, held jobs first, as `run` does.
+        type Reply = oneshot::Receiver<Result<super::Accepted, SequencerError>>;
+        let mut replies: Vec<Option<Reply>> = Vec::new();
+        let mut decided: Vec<usize> = Vec::new(); // submission numbers, in decision order
+        let mut pending: Vec<usize> = Vec::new(); // submission number of each held job
+        let mut next = 0;
+        while next < all.len() || !state.held.is_empty() {
+            let take = (1 + rng.below(12) as usize).min(all.len() - next);
+            let mut ids = std::mem::take(&mut pending);
+            let mut jobs = std::mem::take(&mut state.held);
+            for (i, s) in all.iter().enumerate().skip(next).take(take) {
+                let (reply, rx) = oneshot::channel();
+                jobs.push(Job {
+                    signed: s.clone(),
+                    reply,
+                });
+                replies.push(Some(rx));
+                ids.push(i);
+            }
+            next += take;
+            state.process(jobs, &tx);
+            for id in ids {
+                let answered = replies[id].as_mut().is_some_and(|r| !r.is_empty());
+                if answered {
+                    decided.push(id)
+                } else {
+                    seen[0] += 1;
+                    pending.push(id)
+                }
+            }
+        }
+
+        // Replay in decision order, one by one.
+        let mut registry = Registry::new();
+        for &id in &decided {
+            let got = replies[id].take().unwrap().try_recv().unwrap();
+            let want = registry.apply(registry.size, &all[id]);
+            seen[match &want {
+                Ok(Admission::New) => 1,
+                Ok(Admission::Duplicate(_)) => 2,
+                Err(_) => 3,
+            }] += 1;
+            match (got, want) {
+                (Ok(a), Ok(Admission::New)) => assert_eq!(
+                    (a.index, a.duplicate),
+                    (registry.size - 1, false),
+                    "seed {seed}, statement {id}"
+                ),
+                (Ok(a), Ok(Admission::Duplicate(i))) => assert_eq!(
+                    (a.index, a.duplicate),
+                    (i, true),
+                    "seed {seed}, statement {id}"
+                ),
+                (Err(SequencerError::Rejected(g)), Err(w)) => {
+                    assert_eq!(g, w, "seed {seed}, statement {id}")
+                }
+                (got, want) => {
+                    panic!("seed {seed}, statement {id}: sequencer {got:?}, one by one {want:?}")
+                }
+            }
+        }
+        assert_eq!(decided.len(), all.len(), "every statement is answered");
+
+        // Statements that touch the same part of the registry keep their order.
+        let touched = |s: &Signed| -> HashSet<Resource> {
+            let f = registry.footprint(s);
+            f.reads.into_iter().chain(f.writes).collect()
+        };
+        let position: Vec<usize> = {
+            let mut p = vec![0; all.len()];
+            for (at, &id) in decided.iter().enumerate() {
+                p[id] = at;
+            }
+            p
+        };
+        for a in 0..all.len() {
+            for b in a + 1..all.len() {
+                let shared = touched(&all[a])
+                    .intersection(&touched(&all[b]))
+                    .any(|r| !matches!(r, Resource::Commitment(_)));
+                if shared {
+                    assert!(
+                        position[a] < position[b],
+                        "seed {seed}: statement {a} was decided after {b}"
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("held, new, duplicate, refused: {seen:?}");
+    assert!(
+        seen.iter().all(|&n| n > 10),
+        "the statements exercise holding, appending, duplicates and refusals: {seen:?}"
+    );
+}
