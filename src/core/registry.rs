@@ -225,7 +225,12 @@ impl Registry {
                 registration: c, ..
             } => Footprint {
                 reads: vec![],
-                writes: vec![Commitment(c.commitment_id.clone()), Operator],
+                // The operator key is set once, by the first registration,
+                // and never changes after.
+                writes: match self.operator_key {
+                    None => vec![Commitment(c.commitment_id.clone()), Operator],
+                    Some(_) => vec![Commitment(c.commitment_id.clone())],
+                },
             },
         }
     }

@@ -17,7 +17,8 @@ mod tests;
 #[cfg(test)]
 mod tests_random;
 
-pub use state::rebuild_registry;
+mod replay;
+pub use replay::rebuild_registry;
 use state::State;
 
 use crate::core::checkpoint::TreeHead;

@@ -1,6 +1,7 @@
 //! The sequencer thread's state: opening and checking the stored log, and
 //! turning a batch of jobs into one durable commit.
 
+use super::replay::rebuild_registry;
 use super::{Accepted, Job, Loading, Published, SequencerError, MAX_BATCH};
 use crate::core::checkpoint::{Checkpoint, TreeHead};
 use crate::core::entry::{Entry, GENESIS_PREV};
@@ -163,14 +164,25 @@ impl State {
     ) {
         self.load_registry(&loaded);
         loop {
+            // Held jobs lead the batch, and up to MAX_BATCH new ones follow,
+            // so a chain of one organization's statements (decided one per
+            // batch) does not starve everyone else. Past MAX_BATCH held
+            // jobs, new ones wait in the channel (backpressure, bounded
+            // memory). Deciding such chains in one batch would need a
+            // batch-local overlay of the touched records.
             let mut jobs = std::mem::take(&mut self.held);
+            let limit = if jobs.len() < MAX_BATCH {
+                jobs.len() + MAX_BATCH
+            } else {
+                jobs.len()
+            };
             if jobs.is_empty() {
                 match rx.blocking_recv() {
                     Some(first) => jobs.push(first),
                     None => return,
                 }
             }
-            while jobs.len() < MAX_BATCH {
+            while jobs.len() < limit {
                 match rx.try_recv() {
                     Ok(job) => jobs.push(job),
                     Err(_) => break,
@@ -347,22 +359,4 @@ impl State {
         self.published = Arc::new(Published { head, checkpoint });
         Ok((outcomes, appended))
     }
-}
-
-/// Rebuilds the registry by replaying the stored log (entries were verified
-/// at admission, so only their registry rules are applied). `accord reindex`
-/// measures this path.
-pub fn rebuild_registry(storage: &dyn Storage, size: u64) -> Result<Registry, SequencerError> {
-    let mut registry = Registry::new();
-    for index in 0..size {
-        let bad = |why: String| SequencerError::Inconsistent(format!("entry {index}: {why}"));
-        let leaf = storage.leaf(index)?.ok_or_else(|| bad("missing".into()))?;
-        let entry = Entry::from_leaf(&leaf).map_err(|e| bad(e.to_string()))?;
-        match registry.apply(index, &entry.signed) {
-            Ok(Admission::New) => {}
-            Ok(Admission::Duplicate(i)) => return Err(bad(format!("repeats entry {i}"))),
-            Err(rule) => return Err(bad(format!("breaks a registry rule: {rule}"))),
-        }
-    }
-    Ok(registry)
 }

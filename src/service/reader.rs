@@ -58,9 +58,13 @@ impl Reader {
             )));
         }
         let end = end.min(size).min(start + MAX_ENTRIES_PER_CALL);
-        (start..end)
-            .map(|i| self.entry(i).map(|(leaf, hash)| (i, leaf, hash)))
-            .collect()
+        Ok((start..)
+            .zip(self.storage.leaves(start, end)?)
+            .map(|(i, leaf)| {
+                let hash = merkle::leaf_hash(&leaf);
+                (i, leaf, hash)
+            })
+            .collect())
     }
 
     /// Resolves a requested tree size (0 = latest) against the published one.

@@ -53,9 +53,21 @@ pub trait Storage: Send + Sync + 'static {
     /// Atomically and durably applies `batch` (see the module contract).
     fn commit(&self, batch: Batch) -> Result<(), StorageError>;
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Leaves `start..end`, in order, all of which must exist (a gap is
+    /// `Corrupt`). One range read instead of a lookup per leaf: what replays
+    /// and pages of entries use.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        (start..end)
+            .map(|i| self.leaf(i)?.ok_or_else(|| missing_leaf(i)))
+            .collect()
+    }
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
     /// Index of the entry with this RFC 6962 leaf hash.
     fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
+}
+
+fn missing_leaf(index: u64) -> StorageError {
+    StorageError::Corrupt(format!("leaf {index} is missing"))
 }
 
 /// Adapts a [`Storage`] to the core's Merkle [`NodeSource`](crate::core::merkle::NodeSource):

@@ -263,6 +263,25 @@ impl Storage for SledStorage {
         Ok(self.db.get(leaf_key(index))?.map(|v| v.to_vec()))
     }
 
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
+        if start >= end {
+            return Ok(out);
+        }
+        for kv in self.db.range(leaf_key(start)..leaf_key(end)) {
+            let (k, v) = kv?;
+            let at = start + out.len() as u64;
+            if k.as_ref() != leaf_key(at) {
+                return Err(super::missing_leaf(at));
+            }
+            out.push(v.to_vec());
+        }
+        match start + out.len() as u64 {
+            n if n < end => Err(super::missing_leaf(n)),
+            _ => Ok(out),
+        }
+    }
+
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
         if level == 0 {
             return Ok(self.leaf(index)?.map(|leaf| merkle::leaf_hash(&leaf)));
