@@ -10,7 +10,7 @@ use super::{client, exit, CliError};
 use crate::core::checkpoint::Checkpoint;
 use crate::core::note::Verifier;
 use crate::proto;
-use crate::verifier::audit::{AuditError, AuditState, Auditor};
+use crate::verifier::audit::{check, AuditError, AuditState, Auditor, Checked};
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -177,19 +177,37 @@ fn verify_stream(
     mut mirror: Option<&mut std::fs::File>,
 ) -> Result<AuditState, StreamError> {
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK + PAGE as usize);
+    // A chunk whose independent checks are done: its sequential checks run
+    // while the next chunk is checked on all cores.
+    let mut pending: Option<(Vec<Vec<u8>>, Checked)> = None;
+    let mut settle = |auditor: &mut Auditor,
+                      (leaves, checked): (Vec<Vec<u8>>, Checked)|
+     -> Result<(), StreamError> {
+        auditor.feed_checked(checked)?;
+        if let Some(f) = mirror.as_deref_mut() {
+            append_entries(f, &leaves).map_err(|e| StreamError::Local(e.to_string()))?;
+        }
+        done.fetch_add(leaves.len() as u64, Ordering::Relaxed);
+        Ok(())
+    };
     loop {
         let page = rx.blocking_recv();
         let finished = page.is_none();
         chunk.extend(page.unwrap_or_default());
         if chunk.len() >= CHUNK || (finished && !chunk.is_empty()) {
-            auditor.feed(&chunk)?;
-            if let Some(f) = mirror.as_deref_mut() {
-                append_entries(f, &chunk).map_err(|e| StreamError::Local(e.to_string()))?;
-            }
-            done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            chunk.clear();
+            let leaves = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + PAGE as usize));
+            let checked = std::thread::scope(|s| {
+                let settled = pending.take().map(|p| s.spawn(|| settle(&mut auditor, p)));
+                let checked = check(&leaves);
+                settled.map_or(Ok(()), |h| h.join().expect("audit thread panicked"))?;
+                Ok::<_, StreamError>(checked)
+            })?;
+            pending = Some((leaves, checked));
         }
         if finished {
+            if let Some(p) = pending.take() {
+                settle(&mut auditor, p)?;
+            }
             if let Some(f) = mirror {
                 // The entries must be on disk before the state that counts them.
                 f.sync_data()

@@ -153,6 +153,24 @@ impl AuditState {
     }
 }
 
+/// Entries through the independent checks of [`check`], in order, waiting
+/// for [`Auditor::feed_checked`].
+pub struct Checked(Vec<Result<(Entry, Hash), Error>>);
+
+/// The independent checks of each entry (parse, field rules, strict
+/// signatures, leaf hash), on all cores. Needs no auditor state, so it can
+/// run ahead of the sequential checks.
+pub fn check(leaves: &[Vec<u8>]) -> Checked {
+    Checked(parallel::map(
+        leaves,
+        |leaf| -> Result<(Entry, Hash), Error> {
+            let entry = Entry::from_leaf(leaf)?;
+            entry.signed.verify(entry.integrated_at_ms / 1000)?;
+            Ok((entry, merkle::leaf_hash(leaf)))
+        },
+    ))
+}
+
 /// An audit in progress from a known state to a newer checkpoint.
 pub struct Auditor {
     state: AuditState,
@@ -219,13 +237,16 @@ impl Auditor {
     /// signatures, leaf hash) run on all cores; then the order-dependent ones
     /// (position, hash chain, time order) and the frontier run in sequence.
     pub fn feed(&mut self, leaves: &[Vec<u8>]) -> Result<(), AuditError> {
-        let checked = parallel::map(leaves, |leaf| -> Result<(Entry, Hash), Error> {
-            let entry = Entry::from_leaf(leaf)?;
-            entry.signed.verify(entry.integrated_at_ms / 1000)?;
-            Ok((entry, merkle::leaf_hash(leaf)))
-        });
+        self.feed_checked(check(leaves))
+    }
+
+    /// [`Auditor::feed`] for entries already through [`check`]: only the
+    /// order-dependent checks run here, so the caller can check the next
+    /// chunk meanwhile (on two cores the sequential part would otherwise
+    /// leave one idle).
+    pub fn feed_checked(&mut self, checked: Checked) -> Result<(), AuditError> {
         let st = &mut self.state;
-        for result in checked {
+        for result in checked.0 {
             let index = st.frontier.size();
             if index >= self.target.head.size {
                 return Err(invalid(format!(
