@@ -30,6 +30,26 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
     }
 }
 
+/// Reads a private key file, refusing one that every user of the machine can
+/// read or write (mode `o+r` or `o+w`): a key others may have copied no
+/// longer proves who signed. Group access is left to the operator.
+fn read_private(path: &Path) -> Result<String, ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = fs::File::open(path).map_err(io_err(path))?;
+    let mode = file.metadata().map_err(io_err(path))?.permissions().mode();
+    if mode & 0o006 != 0 {
+        return Err(ServerError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!(
+                "this private key is open to every user (mode {:o}); run `chmod 600 {}`",
+                mode & 0o777,
+                path.display()
+            )),
+        });
+    }
+    std::io::read_to_string(file).map_err(io_err(path))
+}
+
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join(DB_DIR)
 }
@@ -37,7 +57,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 /// Loads the log key from `dir`, refusing it if `origin` names another log.
 pub fn load_key(dir: &Path, origin: Option<&str>) -> Result<Signer, ServerError> {
     let path = dir.join(KEY_FILE);
-    let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = read_private(&path)?;
     let signer = Signer::parse(&text).map_err(|e| ServerError::Key {
         path: path.clone(),
         source: e,
@@ -124,7 +144,7 @@ pub fn write_new_key(path: &Path) -> Result<ed25519_dalek::SigningKey, ServerErr
 /// Reads a PKCS#8 PEM Ed25519 private key (ours or OpenSSL's).
 pub fn read_key(path: &Path) -> Result<ed25519_dalek::SigningKey, ServerError> {
     use ed25519_dalek::pkcs8::DecodePrivateKey;
-    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let text = read_private(path)?;
     ed25519_dalek::SigningKey::from_pkcs8_pem(&text).map_err(|e| ServerError::Io {
         path: path.to_owned(),
         source: std::io::Error::other(format!("not an Ed25519 PKCS#8 PEM private key: {e}")),
@@ -138,5 +158,48 @@ pub fn ensure_operator_key(dir: &Path) -> Result<ed25519_dalek::SigningKey, Serv
         read_key(&path)
     } else {
         write_new_key(&path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn keys_are_created_private_and_refused_when_open_to_everyone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, created) = ensure_key(dir.path(), Some("test.example/log")).unwrap();
+        assert!(created);
+        let log_key = dir.path().join(KEY_FILE);
+        let operator = dir.path().join(OPERATOR_KEY_FILE);
+        ensure_operator_key(dir.path()).unwrap();
+        assert_eq!((mode(&log_key), mode(&operator)), (0o600, 0o600));
+
+        for (path, open) in [(&log_key, 0o644), (&operator, 0o602)] {
+            chmod(path, open);
+            let err = if path == &log_key {
+                load_key(dir.path(), None).map(|_| ()).unwrap_err()
+            } else {
+                read_key(path).map(|_| ()).unwrap_err()
+            };
+            let msg = err.to_string();
+            assert!(
+                msg.contains("open to every user") && msg.contains("chmod 600"),
+                "{msg}"
+            );
+            // Group access is the operator's choice.
+            chmod(path, 0o640);
+        }
+        load_key(dir.path(), None).unwrap();
+        read_key(&operator).unwrap();
     }
 }
