@@ -56,6 +56,19 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Largest request or reply. A SubmitBatch of 1000 statements is ≈ 0.5 MiB
+/// and a page of 1000 entries about the same; 4 MiB (tonic's default, made
+/// explicit) leaves room for long statements and refuses anything absurd.
+pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
+/// Requests one connection may have in progress; more wait their turn, so a
+/// single client cannot occupy every worker. 256 is above the concurrency at
+/// which unary submissions peak (128–256 streams, BENCHMARKS.md).
+pub const MAX_STREAMS_PER_CONNECTION: usize = 256;
+/// A request still unanswered after this is cancelled (DEADLINE_EXCEEDED):
+/// twice the longest wait a request can make (registry queries wait up to
+/// 30 s for the start-up rebuild). Streams are bounded by their own rules.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves the log in `config.data_dir` on `listener` until `shutdown`.
 /// Creates the data directory and log key on first start.
 pub async fn run(
@@ -122,7 +135,13 @@ pub async fn run_with(
         Ok::<_, std::io::Error>(conn)
     });
     let served = tonic::transport::Server::builder()
-        .add_service(RegistryServer::new(service))
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+        .timeout(REQUEST_TIMEOUT)
+        .add_service(
+            RegistryServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     // The router (and with it every sequencer handle) is dropped now; the

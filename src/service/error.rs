@@ -31,13 +31,23 @@ impl From<ApiError> for Status {
             ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Sequencer(SequencerError::Stopped(_)) => Code::Unavailable,
+            ApiError::Sequencer(SequencerError::Busy) => Code::ResourceExhausted,
             ApiError::Sequencer(SequencerError::Rejected(_)) => Code::FailedPrecondition,
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {
             eprintln!("accord: internal error: {e}");
         }
-        Status::new(code, e.to_string())
+        let mut status = Status::new(code, e.to_string());
+        if code == Code::ResourceExhausted {
+            // gRPC's standard retry hint (honoured by clients with a retry
+            // policy); the message says the same for people.
+            status.metadata_mut().insert(
+                "grpc-retry-pushback-ms",
+                crate::sequencer::RETRY_AFTER_MS.into(),
+            );
+        }
+        status
     }
 }
 
