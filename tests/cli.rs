@@ -38,11 +38,15 @@ fn serve(dir: &Path) -> (Stop, String) {
             .unwrap(),
     );
     let stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut addr = None;
     for line in stdout.lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("listening on ") {
-            let addr = rest.split_whitespace().next().unwrap();
-            return (server, format!("http://{addr}"));
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+        // Key files exist once the log is served.
+        if line.starts_with("serving a log") {
+            return (server, format!("http://{}", addr.unwrap()));
         }
     }
     panic!("accord serve did not report its address");

@@ -149,7 +149,8 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
     }
     assert!(busy > 0, "the flood exceeded the queue");
     assert!(
-        ok >= QUEUE_DEPTH as u64,
+        // (one slot may hold the probe, if a try of it was queued)
+        ok + 1 >= QUEUE_DEPTH as u64,
         "a full queue's worth was logged: {ok}"
     );
     // Besides the accepted items, only the probe can be logged (if one of its

@@ -1,7 +1,7 @@
 //! `accord serve`: run the log until Ctrl-C or SIGTERM.
 
 use super::CliError;
-use crate::server::{self, datadir, Config};
+use crate::server::{self, Config};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -32,19 +32,9 @@ async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let fail = |e: server::ServerError| CliError::usage(e.to_string());
-    let (signer, created) =
-        datadir::ensure_key(&args.data, args.origin.as_deref()).map_err(fail)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| CliError::usage(format!("cannot listen on {}: {e}", args.listen)))?;
-    if created {
-        println!(
-            "created log {:?}: key in {}",
-            signer.name,
-            args.data.join(datadir::KEY_FILE).display()
-        );
-    }
-    println!("verifier key: {}", signer.verifier());
     println!(
         "listening on {} (data: {})",
         listener

@@ -76,15 +76,40 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let (signer, _) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
+    let key_existed = config.data_dir.join(datadir::KEY_FILE).exists();
+    let (signer, created) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
+    let mut out = std::io::stdout();
+    if created {
+        let _ = writeln!(
+            out,
+            "created log {:?}: key in {}",
+            signer.name,
+            config.data_dir.join(datadir::KEY_FILE).display()
+        );
+    }
+    let _ = writeln!(out, "verifier key: {}", signer.verifier());
     let operator = match &config.operator_key {
         Some(path) => datadir::read_key(path)?,
         None => datadir::ensure_operator_key(&config.data_dir)?,
     };
     let opening = std::time::Instant::now();
-    let storage = SledStorage::open(&datadir::db_path(&config.data_dir))?;
+    let db = datadir::db_path(&config.data_dir);
+    let storage = SledStorage::open(&db)?;
+    // The key says a log exists; a database without one was deleted,
+    // emptied or damaged beyond sled's recovery. Starting a fresh log under
+    // the same key would fork it: refuse.
+    if key_existed && storage.meta()?.is_none() {
+        return Err(ServerError::WrongLog(format!(
+            "{} holds the key of log {:?}, but the database {} holds no log (deleted, emptied or damaged). \
+             Restore the database from a backup. Only if the very first start of this log was interrupted, \
+             remove the data directory to create a new log.",
+            config.data_dir.display(),
+            signer.name,
+            db.display()
+        )));
+    }
     let _ = writeln!(
-        std::io::stdout(),
+        out,
         "database opened in {:.2} s",
         opening.elapsed().as_secs_f64()
     );

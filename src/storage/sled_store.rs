@@ -167,10 +167,25 @@ fn decode_index(v: sled::IVec) -> Result<u64, StorageError> {
 
 impl SledStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+        // sled panics (instead of failing) on some damaged files; turn that
+        // into an error that says what happened. The hook is silenced only
+        // for this call, made once at start-up.
+        let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        std::panic::set_hook(hook);
+        let db = opened.map_err(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            StorageError::Corrupt(format!(
+                "the database at {} is damaged (sled: {why}); restore it from a backup",
+                path.display()
+            ))
+        })??;
         // The memory copy of the upper levels (≈ 0.5 s to read at 1M
         // entries) is loaded in the background, so the log is served at
         // once; until it is complete, those nodes are read from sled.
