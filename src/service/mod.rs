@@ -47,6 +47,17 @@ impl RegistryService {
         Ok(f(&self.reader)?)
     }
 
+    /// Waits until the registry has been rebuilt after a start (registry
+    /// queries only; the log itself is served at once).
+    async fn registry_ready(&self) -> Result<(), Status> {
+        Ok(self
+            .reader
+            .sequencer
+            .registry_ready()
+            .await
+            .map_err(ApiError::from)?)
+    }
+
     /// Runs `f` with the reader on the blocking pool (work that grows with
     /// the request: pages of entries, listings).
     async fn blocking<T: Send + 'static>(
@@ -266,11 +277,7 @@ impl Registry for RegistryService {
         req: Request<proto::ListSignatoriesRequest>,
     ) -> Result<Response<proto::ListSignatoriesResponse>, Status> {
         let req = req.into_inner();
-        self.reader
-            .sequencer
-            .registry_ready()
-            .await
-            .map_err(ApiError::from)?;
+        self.registry_ready().await?;
         let resp = self
             .blocking(move |r| queries::list_signatories(&r.sequencer.registry(), req))
             .await?;
@@ -282,11 +289,7 @@ impl Registry for RegistryService {
         req: Request<proto::GetOrganizationRequest>,
     ) -> Result<Response<proto::Organization>, Status> {
         let req = req.into_inner();
-        self.reader
-            .sequencer
-            .registry_ready()
-            .await
-            .map_err(ApiError::from)?;
+        self.registry_ready().await?;
         let resp = self.inline(move |r| queries::get_organization(&r.sequencer.registry(), req))?;
         Ok(Response::new(resp))
     }
