@@ -2,9 +2,10 @@
 //! serve → keygen → endorse → checkpoint → verify, plus signing with OpenSSL
 //! (SPEC.md §3.3) where the `openssl` command exists.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const ACCORD: &str = env!("CARGO_BIN_EXE_accord");
 
@@ -26,45 +27,12 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Starts `accord serve` on an ephemeral loopback port; returns it and its URL.
-/// The server process is stopped (SIGTERM) and reaped when this is dropped.
-fn serve(dir: &Path) -> (Stop, String) {
-    let mut server = Stop(
-        Command::new(ACCORD)
-            .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = BufReader::new(server.0.stdout.take().unwrap());
-    let mut addr = None;
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-        }
-        // Key files exist once the log is served.
-        if line.starts_with("serving a log") {
-            return (server, format!("http://{}", addr.unwrap()));
-        }
-    }
-    panic!("accord serve did not report its address");
-}
-
-struct Stop(Child);
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn first_session_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (_server, url) = serve(dir);
+    let server = common::ServeProcess::start(&dir.join("data"), &[]).unwrap();
+    let url = server.url();
     let digest = hex::encode(accord::core::sha256(b"Commitment text\n"));
 
     // The operator registers the commitment (entry 0) with the key `serve` made.

@@ -11,42 +11,13 @@ mod common;
 use accord::proto::{self, registry_client::RegistryClient};
 use accord::verifier::{verify_checkpoint_consistency, verify_receipt};
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
 
 const ACCORD: &str = env!("CARGO_BIN_EXE_accord");
-
-/// Starts `accord serve` on `data`; returns the process and its URL.
-fn serve(data: &Path) -> (Child, String) {
-    let mut child = Command::new(ACCORD)
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("listening on ") {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-        }
-        // The log (and its key files) exist once it is served.
-        if line.starts_with("serving a log") {
-            // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, format!("http://{}", addr.unwrap()));
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("accord serve did not start");
-}
 
 async fn connect(url: &str) -> RegistryClient<Channel> {
     for _ in 0..250 {
@@ -72,14 +43,15 @@ async fn acknowledged_entries_survive_sigkill() {
     let acks: Acks = Arc::default();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next_org = 0u32;
-    let (mut child, mut url) = serve(&data);
+    let mut server = ServeProcess::start(&data, &[]).unwrap();
+    let mut url = server.url();
     let vkey = accord::server::datadir::load_key(&data, None)
         .unwrap()
         .verifier();
     let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
     connect(&url)
         .await
-        .submit(request(&registration(&operator)))
+        .submit(with_token(&registration(&operator), &admin_token(&data)))
         .await
         .unwrap();
 
@@ -110,13 +82,13 @@ async fn acknowledged_entries_survive_sigkill() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         tokio::time::sleep(Duration::from_millis(100 + rng % 400)).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        server.kill9();
         for w in writers {
             w.await.unwrap();
         }
 
-        (child, url) = serve(&data);
+        server = ServeProcess::start(&data, &[]).unwrap();
+        url = server.url();
         let mut c = connect(&url).await;
         let latest = c
             .get_checkpoint(proto::GetCheckpointRequest {})
@@ -179,8 +151,7 @@ async fn acknowledged_entries_survive_sigkill() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    child.wait().unwrap();
+    drop(server); // SIGTERM
 }
 
 /// Runs `accord serve` on `data`, which must refuse to start: returns its
@@ -212,10 +183,13 @@ fn refused(data: &Path) -> String {
 async fn a_damaged_or_missing_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, url) = serve(&data);
+    let mut server = ServeProcess::start(&data, &[]).unwrap();
+    let url = server.url();
     let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
     let mut c = connect(&url).await;
-    c.submit(request(&registration(&operator))).await.unwrap();
+    c.submit(with_token(&registration(&operator), &admin_token(&data)))
+        .await
+        .unwrap();
     for i in 0..20u32 {
         let key = org_key(500 + i);
         c.submit(request(&sign(&key, endorsement(&key, &format!("Org {i}")))))
@@ -223,8 +197,7 @@ async fn a_damaged_or_missing_database_is_refused() {
             .unwrap();
     }
     // Every submission above was acknowledged, hence durable: SIGKILL.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill9();
 
     // Overwritten with garbage (same size): sled finds no valid data.
     let db_file = data.join("db").join("db");

@@ -66,6 +66,7 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
         storage.clone(),
         log_signer(),
         operator.verifying_key().to_bytes(),
+        accord::server::Endpoint::new(Some(ADMIN_TOKEN_FIXTURE), None),
         async {
             let _ = stopped.await;
         },
@@ -76,7 +77,9 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    c.submit(request(&registration(&operator))).await.unwrap();
+    c.submit(with_token(&registration(&operator), ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap();
 
     // Close the gate, then queue more than the sequencer can hold: the batch
     // it is committing plus a full queue.

@@ -51,7 +51,11 @@ async fn refused(
     s: &Signed,
     field: &str,
 ) {
-    let status = c.submit(request(s)).await.expect_err("must be refused");
+    // With the admin token: these are refusals by the registry's rules.
+    let status = c
+        .submit(with_token(s, ADMIN_TOKEN_FIXTURE))
+        .await
+        .expect_err("must be refused");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert!(
         status.message().starts_with(field),
@@ -174,12 +178,13 @@ async fn every_kind_and_every_rejection() {
         public_key: operator.verifying_key().to_bytes(),
     };
     let signature = operator.sign(&paris.signed_message()).to_bytes();
-    c.submit(request(&Signed::Commitment {
+    let paris_signed = Signed::Commitment {
         registration: paris.clone(),
         signature,
-    }))
-    .await
-    .unwrap();
+    };
+    c.submit(with_token(&paris_signed, ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap();
     let mut dup = paris.clone();
     dup.text_sha256 = [1; 32];
     let signature = operator.sign(&dup.signed_message()).to_bytes();

@@ -317,16 +317,18 @@ fn now() -> u64 {
 
 struct Submitter {
     client: proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    token: String,
     count: usize,
 }
 
 impl Submitter {
     async fn submit(&mut self, signed: Signed) -> Result<u64, CliError> {
-        let resp = self
-            .client
-            .submit(crate::service::convert::signed_to_proto(&signed))
-            .await
-            .map_err(client::status)?;
+        // The admin token only goes with operator statements.
+        let token = signed
+            .is_operator_statement()
+            .then_some(self.token.as_str());
+        let req = client::with_token(crate::service::convert::signed_to_proto(&signed), token)?;
+        let resp = self.client.submit(req).await.map_err(client::status)?;
         self.count += 1;
         Ok(resp.into_inner().index)
     }
@@ -336,6 +338,7 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
     let operator = keys::read_key(&data.join(crate::server::datadir::OPERATOR_KEY_FILE))?;
     let mut s = Submitter {
         client: client::connect(server).await?,
+        token: client::admin_token(&data.join(crate::server::datadir::ADMIN_TOKEN_FILE))?,
         count: 0,
     };
     let t0 = now() - 60;

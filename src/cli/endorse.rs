@@ -134,7 +134,7 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
         .as_deref()
         .ok_or_else(|| CliError::usage("--server is required to submit"))?;
     let out = args.out.expect("clap requires --out without --message-out");
-    submit(server, signed, Some(&out)).await
+    submit(server, signed, Some(&out), None).await
 }
 
 /// Verifies a statement locally (friendly errors before any network),
@@ -143,6 +143,7 @@ pub async fn submit(
     server: &str,
     signed: Signed,
     out: Option<&std::path::Path>,
+    admin_token: Option<&str>,
 ) -> Result<(), CliError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -152,7 +153,10 @@ pub async fn submit(
         .map_err(|e| CliError::usage(format!("not submitted: {e}")))?;
     let mut c = client::connect(server).await?;
     let resp = c
-        .submit(crate::service::convert::signed_to_proto(&signed))
+        .submit(client::with_token(
+            crate::service::convert::signed_to_proto(&signed),
+            admin_token,
+        )?)
         .await
         .map_err(client::status)?
         .into_inner();

@@ -25,6 +25,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// CA certificate (PEM) to trust for https:// servers instead of the system's roots.
+    #[arg(long, global = true, value_name = "PEM", env = "ACCORD_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -96,7 +99,7 @@ pub enum Command {
     Demo {
         #[arg(long)]
         server: String,
-        /// The server's data directory (for the operator key).
+        /// The server's data directory (for the operator key and admin token).
         #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
         data: PathBuf,
     },
@@ -153,6 +156,9 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> 
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(ca) = cli.ca {
+        let _ = client::CA_FILE.set(ca);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::LogKey { data } => {

@@ -28,6 +28,9 @@ pub enum CommitmentCommand {
         operator_key: Option<PathBuf>,
         #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// The server's admin token file; default: DATA/admin.token.
+        #[arg(long, value_name = "FILE")]
+        admin_token: Option<PathBuf>,
         /// Commitment id (slug), e.g. global-commitment-dts.
         #[arg(long)]
         id: String,
@@ -50,6 +53,7 @@ pub async fn commitment(cmd: CommitmentCommand) -> Result<(), CliError> {
         server,
         operator_key,
         data,
+        admin_token,
         id,
         version,
         title,
@@ -60,6 +64,9 @@ pub async fn commitment(cmd: CommitmentCommand) -> Result<(), CliError> {
     let key_path =
         operator_key.unwrap_or_else(|| data.join(crate::server::datadir::OPERATOR_KEY_FILE));
     let key = keys::read_key(&key_path)?;
+    let token = client::admin_token(
+        &admin_token.unwrap_or_else(|| data.join(crate::server::datadir::ADMIN_TOKEN_FILE)),
+    )?;
     let registration = CommitmentRegistration {
         commitment_id: id,
         version,
@@ -77,6 +84,7 @@ pub async fn commitment(cmd: CommitmentCommand) -> Result<(), CliError> {
             signature,
         },
         out.as_deref(),
+        Some(&token),
     )
     .await
 }
@@ -139,6 +147,7 @@ pub async fn withdraw(
             signature,
         },
         out.as_deref(),
+        None,
     )
     .await
 }
@@ -168,6 +177,7 @@ pub async fn rotate(
             new_signature,
         },
         out.as_deref(),
+        None,
     )
     .await
 }

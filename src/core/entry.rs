@@ -54,6 +54,12 @@ pub enum Signed {
 }
 
 impl Signed {
+    /// Statements only the log operator may submit (servers also demand the
+    /// admin token for them, on top of the operator's signature).
+    pub fn is_operator_statement(&self) -> bool {
+        matches!(self, Signed::Commitment { .. })
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Signed::Endorsement { .. } => Kind::Endorsement,

@@ -3,6 +3,7 @@
 //! ```text
 //! DATA/log.key        the checkpoint signing key, C2SP signer-key form, mode 0600
 //! DATA/operator.pem   the operator key (PKCS#8 PEM, mode 0600): signs commitment registrations
+//! DATA/admin.token    the bearer token for operator-only requests (hex, mode 0600)
 //! DATA/db/            the sled database
 //! ```
 //! The key's name is the log's origin, so the key file alone fixes which log
@@ -22,6 +23,8 @@ pub const KEY_FILE: &str = "log.key";
 /// log key so that the checkpoint key never signs anything but checkpoints.
 pub const OPERATOR_KEY_FILE: &str = "operator.pem";
 pub const DB_DIR: &str = "db";
+/// The bearer token that operator-only requests must carry.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
     move |source| ServerError::Io {
@@ -33,7 +36,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
 /// Reads a private key file, refusing one that every user of the machine can
 /// read or write (mode `o+r` or `o+w`): a key others may have copied no
 /// longer proves who signed. Group access is left to the operator.
-fn read_private(path: &Path) -> Result<String, ServerError> {
+pub(crate) fn read_private(path: &Path) -> Result<String, ServerError> {
     use std::os::unix::fs::PermissionsExt;
     let file = fs::File::open(path).map_err(io_err(path))?;
     let mode = file.metadata().map_err(io_err(path))?.permissions().mode();
@@ -41,7 +44,7 @@ fn read_private(path: &Path) -> Result<String, ServerError> {
         return Err(ServerError::Io {
             path: path.to_owned(),
             source: std::io::Error::other(format!(
-                "this private key is open to every user (mode {:o}); run `chmod 600 {}`",
+                "this file holds a secret and is open to every user (mode {:o}); run `chmod 600 {}`",
                 mode & 0o777,
                 path.display()
             )),
@@ -95,9 +98,15 @@ pub fn ensure_key(dir: &Path, origin: Option<&str>) -> Result<(Signer, bool), Se
                 source: e,
             }
         })?;
-    // Write to a temporary file with 0600 from the start, fsync, then rename:
-    // a crash leaves either no key or a complete one, never a partial key.
-    let tmp = dir.join(format!("{KEY_FILE}.tmp"));
+    write_private_atomic(dir, KEY_FILE, &format!("{}\n", signer.to_private_string()))?;
+    Ok((signer, true))
+}
+
+/// Writes `DIR/NAME` with mode 0600 from the start: to a temporary file,
+/// fsync, rename, fsync the directory. A crash leaves either no file or a
+/// complete one, never a partial secret.
+fn write_private_atomic(dir: &Path, name: &str, contents: &str) -> Result<(), ServerError> {
+    let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -105,13 +114,39 @@ pub fn ensure_key(dir: &Path, origin: Option<&str>) -> Result<(Signer, bool), Se
         .mode(0o600)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
-    writeln!(f, "{}", signer.to_private_string()).map_err(io_err(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, &path).map_err(io_err(&path))?;
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok((signer, true))
+        .map_err(io_err(dir))
+}
+
+/// Reads the admin token (operators send it as `authorization: Bearer …`),
+/// refusing an empty file or one open to every user.
+pub fn read_admin_token(path: &Path) -> Result<String, ServerError> {
+    let token = read_private(path)?.trim().to_owned();
+    if token.is_empty() || token.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(ServerError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(
+                "the admin token must be one line of printable ASCII without spaces",
+            ),
+        });
+    }
+    Ok(token)
+}
+
+/// The admin token of the log in `dir`, created on first start: 32 random
+/// bytes in hex (256 bits, beyond guessing), mode 0600.
+pub fn ensure_admin_token(dir: &Path) -> Result<String, ServerError> {
+    let path = dir.join(ADMIN_TOKEN_FILE);
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        write_private_atomic(dir, ADMIN_TOKEN_FILE, &format!("{}\n", hex::encode(bytes)))?;
+    }
+    read_admin_token(&path)
 }
 
 /// Writes a new Ed25519 key as PKCS#8 v1 PEM — byte-for-byte the layout
@@ -183,6 +218,14 @@ mod tests {
         let operator = dir.path().join(OPERATOR_KEY_FILE);
         ensure_operator_key(dir.path()).unwrap();
         assert_eq!((mode(&log_key), mode(&operator)), (0o600, 0o600));
+        let token = ensure_admin_token(dir.path()).unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(ensure_admin_token(dir.path()).unwrap(), token, "kept");
+        let token_file = dir.path().join(ADMIN_TOKEN_FILE);
+        assert_eq!(mode(&token_file), 0o600);
+        chmod(&token_file, 0o604);
+        let msg = ensure_admin_token(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("open to every user"), "{msg}");
 
         for (path, open) in [(&log_key, 0o644), (&operator, 0o602)] {
             chmod(path, open);

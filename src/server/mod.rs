@@ -2,12 +2,15 @@
 //! caller-supplied listener until `shutdown` resolves.
 
 pub mod datadir;
+pub mod endpoint;
 
 use crate::core::note::Signer;
 use crate::proto::registry_server::RegistryServer;
 use crate::sequencer::{Sequencer, SequencerError};
+use crate::service::access::RateLimit;
 use crate::service::RegistryService;
 use crate::storage::{SledStorage, Storage, StorageError};
+pub use endpoint::{Endpoint, TlsFiles};
 use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
+use tonic::service::interceptor::InterceptedService;
 
 /// Origin of a log created without `--origin`. It is also the checkpoint
 /// key's name; pick your own (e.g. `registry.example.org/accord`) for a real
@@ -32,6 +36,27 @@ pub struct Config {
     /// The operator key (PKCS#8 PEM) that signs commitment registrations;
     /// default `DATA/operator.pem`, created on first start.
     pub operator_key: Option<PathBuf>,
+    /// The bearer token file for operator-only requests; default
+    /// `DATA/admin.token`, created on first start.
+    pub admin_token: Option<PathBuf>,
+    /// Serve TLS with this certificate chain and key (plaintext if `None`).
+    pub tls: Option<TlsFiles>,
+    /// Per-client request rate; `None` turns limiting off.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Config {
+    /// The defaults of `accord serve` for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            origin: None,
+            operator_key: None,
+            admin_token: None,
+            tls: None,
+            rate_limit: Some(endpoint::DEFAULT_RATE_LIMIT),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +101,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    // Check the TLS files first: a configuration mistake must not leave a
+    // half-created data directory behind (a key without a database is
+    // refused later as a possibly deleted log).
+    let tls = config.tls.as_ref().map(endpoint::tls_config).transpose()?;
+    let given_operator = config.operator_key.as_deref().map(datadir::read_key);
+    let given_token = config.admin_token.as_deref().map(datadir::read_admin_token);
+    let (given_operator, given_token) = (given_operator.transpose()?, given_token.transpose()?);
     let key_existed = config.data_dir.join(datadir::KEY_FILE).exists();
     let (signer, created) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
     let mut out = std::io::stdout();
@@ -88,10 +120,17 @@ pub async fn run(
         );
     }
     let _ = writeln!(out, "verifier key: {}", signer.verifier());
-    let operator = match &config.operator_key {
-        Some(path) => datadir::read_key(path)?,
+    let operator = match given_operator {
+        Some(key) => key,
         None => datadir::ensure_operator_key(&config.data_dir)?,
     };
+    let token = match given_token {
+        Some(token) => token,
+        None => datadir::ensure_admin_token(&config.data_dir)?,
+    };
+    let mut endpoint = Endpoint::new(Some(&token), config.rate_limit);
+    endpoint.tls = tls;
+    let _ = writeln!(out, "{}", endpoint::describe(&config));
     let opening = std::time::Instant::now();
     let db = datadir::db_path(&config.data_dir);
     let storage = SledStorage::open(&db)?;
@@ -118,18 +157,21 @@ pub async fn run(
         Arc::new(storage),
         signer,
         operator.verifying_key().to_bytes(),
+        endpoint,
         shutdown,
     )
     .await
 }
 
 /// Serves a log kept in any [`Storage`] (tests use the in-memory one);
-/// commitment registrations must be signed by `operator_key`.
+/// commitment registrations must be signed by `operator_key` and come with
+/// the `endpoint`'s admin token.
 pub async fn run_with(
     listener: TcpListener,
     storage: Arc<dyn Storage>,
     signer: Signer,
     operator_key: [u8; 32],
+    endpoint: Endpoint,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let opening = std::time::Instant::now();
@@ -159,14 +201,17 @@ pub async fn run_with(
         conn.set_nodelay(true)?;
         Ok::<_, std::io::Error>(conn)
     });
-    let served = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = endpoint.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let registry = RegistryServer::new(service)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let served = builder
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
-        .add_service(
-            RegistryServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
+        .add_service(InterceptedService::new(registry, endpoint.access))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     // The router (and with it every sequencer handle) is dropped now; the

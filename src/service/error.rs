@@ -19,6 +19,21 @@ pub enum ApiError {
     Sequencer(#[from] SequencerError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// An operator-only request without credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Credentials that do not grant what the request needs.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The client is over its request rate (service::access).
+    #[error(
+        "client {client} is over its rate of {per_second} requests/s; retry in {retry_after_ms} ms"
+    )]
+    RateLimited {
+        client: std::net::IpAddr,
+        per_second: f64,
+        retry_after_ms: u64,
+    },
     /// A blocking task panicked or was cancelled: a bug, not bad input.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -31,21 +46,29 @@ impl From<ApiError> for Status {
             ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Sequencer(SequencerError::Stopped(_)) => Code::Unavailable,
-            ApiError::Sequencer(SequencerError::Busy) => Code::ResourceExhausted,
+            ApiError::Sequencer(SequencerError::Busy) | ApiError::RateLimited { .. } => {
+                Code::ResourceExhausted
+            }
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Sequencer(SequencerError::Rejected(_)) => Code::FailedPrecondition,
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {
             eprintln!("accord: internal error: {e}");
         }
+        let retry_after_ms = match &e {
+            ApiError::RateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
+            ApiError::Sequencer(SequencerError::Busy) => Some(crate::sequencer::RETRY_AFTER_MS),
+            _ => None,
+        };
         let mut status = Status::new(code, e.to_string());
-        if code == Code::ResourceExhausted {
+        if let Some(ms) = retry_after_ms {
             // gRPC's standard retry hint (honoured by clients with a retry
             // policy); the message says the same for people.
-            status.metadata_mut().insert(
-                "grpc-retry-pushback-ms",
-                crate::sequencer::RETRY_AFTER_MS.into(),
-            );
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", ms.into());
         }
         status
     }

@@ -5,6 +5,7 @@
 //! verification and answer run inline, where a handoff would cost more than
 //! the work (BENCHMARKS.md), and SubmitBatch verifies on all cores.
 
+pub mod access;
 pub mod convert;
 pub mod error;
 pub mod queries;
@@ -107,7 +108,11 @@ impl Registry for RegistryService {
         &self,
         req: Request<proto::SubmitRequest>,
     ) -> Result<Response<proto::SubmitResponse>, Status> {
+        let caller = req.extensions().get::<access::Caller>().copied();
         let signed = convert::signed_from_proto(req.into_inner())?;
+        if signed.is_operator_statement() {
+            access::authorize(caller)?;
+        }
         // Verification (≈ 50 µs) and the answer's O(log n) cached reads run
         // inline: handing them to the blocking pool cost more in thread
         // switches than the work itself (see BENCHMARKS.md).
@@ -125,6 +130,7 @@ impl Registry for RegistryService {
         &self,
         req: Request<proto::SubmitBatchRequest>,
     ) -> Result<Response<proto::SubmitBatchResponse>, Status> {
+        let caller = req.extensions().get::<access::Caller>().copied();
         let items = req.into_inner().items;
         if items.len() > MAX_BATCH_ITEMS {
             let n = items.len();
@@ -141,6 +147,9 @@ impl Registry for RegistryService {
             .blocking(move |_| {
                 Ok(crate::verifier::parallel::map(&items, |item| {
                     let signed = convert::signed_from_proto(item.clone())?;
+                    if signed.is_operator_statement() {
+                        access::authorize(caller)?;
+                    }
                     signed.verify(now)?;
                     Ok::<_, ApiError>(signed)
                 }))

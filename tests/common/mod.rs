@@ -37,9 +37,8 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let config = Config {
-            data_dir: data_dir.to_owned(),
             origin: origin.map(str::to_owned),
-            operator_key: None,
+            ..Config::new(data_dir)
         };
         let task = tokio::spawn(server::run(listener, config, async {
             let _ = rx.await;
@@ -58,7 +57,10 @@ impl TestServer {
                     // Entry 0: the commitment the tests endorse (a duplicate on restart).
                     let operator_file = data_dir.join(server::datadir::OPERATOR_KEY_FILE);
                     let operator = server::datadir::read_key(&operator_file).unwrap();
-                    c.submit(request(&registration(&operator))).await.unwrap();
+                    let token = admin_token(&data_dir);
+                    c.submit(with_token(&registration(&operator), &token))
+                        .await
+                        .unwrap();
                     return Ok(TestServer {
                         url,
                         data_dir,
@@ -157,6 +159,23 @@ pub fn request(signed: &Signed) -> accord::proto::SubmitRequest {
     accord::service::convert::signed_to_proto(signed)
 }
 
+/// The admin token of in-memory test logs (TEST FIXTURE, not secret).
+pub const ADMIN_TOKEN_FIXTURE: &str = "test-admin-token-fixture";
+
+/// The admin token a real server created in its data directory.
+pub fn admin_token(data_dir: &Path) -> String {
+    server::datadir::read_admin_token(&data_dir.join(server::datadir::ADMIN_TOKEN_FILE)).unwrap()
+}
+
+/// A submission carrying `authorization: Bearer <token>` (needed for
+/// operator statements, harmless for others).
+pub fn with_token(signed: &Signed, token: &str) -> tonic::Request<accord::proto::SubmitRequest> {
+    let mut req = tonic::Request::new(request(signed));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
 /// A real server over an in-memory store the test keeps a handle to, so it
 /// can inject storage faults under the running server.
 pub struct MemServer {
@@ -171,6 +190,26 @@ impl MemServer {
         storage: std::sync::Arc<accord::storage::MemoryStorage>,
         signer: accord::core::note::Signer,
     ) -> MemServer {
+        let endpoint = server::Endpoint::new(Some(ADMIN_TOKEN_FIXTURE), None);
+        let server = Self::start_with(storage, signer, endpoint).await;
+        // Entry 0: the commitment the tests endorse (a duplicate if already there).
+        let operator = operator_fixture();
+        server
+            .client()
+            .await
+            .submit(with_token(&registration(&operator), ADMIN_TOKEN_FIXTURE))
+            .await
+            .unwrap();
+        server
+    }
+
+    /// A server with the given endpoint (TLS, token, rate limit) and
+    /// nothing submitted.
+    pub async fn start_with(
+        storage: std::sync::Arc<accord::storage::MemoryStorage>,
+        signer: accord::core::note::Signer,
+        endpoint: server::Endpoint,
+    ) -> MemServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -181,24 +220,17 @@ impl MemServer {
             storage.clone(),
             signer,
             operator_key,
+            endpoint,
             async {
                 let _ = rx.await;
             },
         ));
-        let server = MemServer {
+        MemServer {
             url,
             storage,
             shutdown: Some(tx),
             task: Some(task),
-        };
-        // Entry 0: the commitment the tests endorse (a duplicate if already there).
-        server
-            .client()
-            .await
-            .submit(request(&registration(&operator)))
-            .await
-            .unwrap();
-        server
+        }
     }
 
     pub async fn client(&self) -> RegistryClient<Channel> {
@@ -253,4 +285,75 @@ pub fn receipt_text(index: u64, proof: &[Vec<u8>], checkpoint: &str) -> String {
 /// The receipt of a Submit answer.
 pub fn receipt(resp: &accord::proto::SubmitResponse) -> String {
     receipt_text(resp.index, &resp.inclusion_proof, &resp.checkpoint)
+}
+
+/// A real `accord serve` process on an ephemeral loopback port, stopped
+/// (SIGTERM) and reaped when dropped — on every path, so no test leaves a
+/// server behind. Its output is drained so it never blocks on a full pipe.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+impl ServeProcess {
+    /// Runs `accord serve --data DATA --listen 127.0.0.1:0 EXTRA…` and waits
+    /// until it serves the log (its key files exist from then on); `Err`
+    /// holds its stderr if it exits instead.
+    pub fn start(data: &Path, extra: &[&str]) -> Result<ServeProcess, String> {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run accord serve");
+        let mut stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if line.starts_with("serving a log") {
+                std::thread::spawn(move || lines.for_each(drop));
+                let addr = addr.expect("address reported first");
+                return Ok(ServeProcess { child, addr });
+            }
+        }
+        let _ = child.wait();
+        Err(errors.join().unwrap())
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL: no chance to finish anything (crash tests).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // Only a live child: a reaped one's pid may belong to another process.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = std::process::Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -1,0 +1,245 @@
+//! Who may do what: the admin token for operator statements and a
+//! per-client rate limit. One interceptor runs before every handler; it
+//! refuses clients over their rate and records whether the caller presented
+//! the admin token, which [`authorize`] checks for operator statements.
+//!
+//! Why a token when operator statements are signed anyway: the signature
+//! proves who *wrote* a statement, the token decides who may *use this
+//! server's admin surface* — an operator key copied to a laptop is not enough
+//! to register commitments, and administrative calls that carry no signature
+//! (later issues) have something to check.
+
+use super::error::ApiError;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tonic::{Request, Status};
+
+/// The metadata key clients send the token in: `authorization: Bearer <token>`.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// The admin token, kept only as its SHA-256 so that comparing a guess costs
+/// the same whatever bytes it shares with the token (no timing oracle).
+#[derive(Clone)]
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        AdminToken(Sha256::digest(token.trim().as_bytes()).into())
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        let guess: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        guess
+            .iter()
+            .zip(&self.0)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+/// What the interceptor learned about a request's credentials; handlers read
+/// it from the request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// No `authorization` header.
+    Anonymous,
+    /// A header that is not `Bearer <this server's admin token>`.
+    WrongToken,
+    /// The admin token.
+    Operator,
+    /// The server has no admin token: nobody is an operator here.
+    NoAdmin,
+}
+
+/// Refuses operator statements from anyone but the operator: UNAUTHENTICATED
+/// without credentials, PERMISSION_DENIED with credentials that do not grant
+/// operator rights (a wrong token, or a server configured without one).
+pub fn authorize(caller: Option<Caller>) -> Result<(), ApiError> {
+    let denied = |why: &str| ApiError::PermissionDenied(why.to_owned());
+    match caller.unwrap_or(Caller::Anonymous) {
+        Caller::Operator => Ok(()),
+        Caller::Anonymous => Err(ApiError::Unauthenticated(
+            "operator statements (commitment registrations) need `authorization: Bearer <admin token>`; \
+             the token is in the server's admin token file (default DATA/admin.token)"
+                .into(),
+        )),
+        Caller::WrongToken => Err(denied(
+            "authorization: the bearer token is not this server's admin token",
+        )),
+        Caller::NoAdmin => Err(denied(
+            "this server has no admin token configured and accepts no operator statements",
+        )),
+    }
+}
+
+/// Per-client request rate: a token bucket of `burst` requests refilled at
+/// `per_second`. Clients are told apart by IP address (IPv6 by /64, the
+/// smallest block one subscriber usually holds).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+    /// Also limit clients on 127.0.0.0/8 and ::1 (local tools, benchmarks
+    /// and sidecars are trusted by default).
+    pub loopback: bool,
+}
+
+/// Clients tracked at most: ≈ 64 bytes each, so ≈ 6 MiB. When full, idle
+/// clients (whose bucket has refilled) are forgotten; if every one is active,
+/// newcomers share one bucket, so memory stays bounded under address spraying.
+const MAX_CLIENTS: usize = 100_000;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The interceptor installed in front of the service (cheap to clone).
+#[derive(Clone)]
+pub struct Access {
+    admin: Option<AdminToken>,
+    limit: Option<RateLimit>,
+    clients: Arc<Mutex<Clients>>,
+}
+
+#[derive(Default)]
+struct Clients {
+    buckets: HashMap<IpAddr, Bucket>,
+    /// When idle clients were last forgotten: at most once per refill
+    /// period, so a spray of new addresses cannot make every request scan
+    /// the whole table.
+    swept: Option<Instant>,
+}
+
+impl Access {
+    pub fn new(admin: Option<AdminToken>, limit: Option<RateLimit>) -> Access {
+        let limit = limit.filter(|l| l.per_second > 0.0);
+        Access {
+            admin,
+            limit,
+            clients: Arc::default(),
+        }
+    }
+
+    fn caller(&self, req: &Request<()>) -> Caller {
+        let Some(admin) = &self.admin else {
+            return Caller::NoAdmin;
+        };
+        let Some(value) = req.metadata().get(AUTHORIZATION) else {
+            return Caller::Anonymous;
+        };
+        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
+        match token {
+            Some(t) if admin.matches(t.trim()) => Caller::Operator,
+            _ => Caller::WrongToken,
+        }
+    }
+
+    /// Takes one request from the client's bucket, or says how long to wait.
+    fn admit(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        if ip.is_loopback() && !limit.loopback {
+            return Ok(());
+        }
+        let key = match ip {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        };
+        let now = Instant::now();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let Clients { buckets, swept } = &mut *clients;
+        let full_after = limit.burst / limit.per_second;
+        let may_sweep = swept.is_none_or(|t| now.duration_since(t).as_secs_f64() >= full_after);
+        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&key) && may_sweep {
+            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < full_after);
+            *swept = Some(now);
+        }
+        let key = if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&key) {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            key
+        };
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: limit.burst,
+            at: now,
+        });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * limit.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(limit.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait_ms = ((1.0 - bucket.tokens) / limit.per_second * 1000.0).ceil() as u64;
+        Err(ApiError::RateLimited {
+            client: ip,
+            per_second: limit.per_second,
+            retry_after_ms: wait_ms.max(1),
+        })
+    }
+}
+
+impl tonic::service::Interceptor for Access {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(addr) = req.remote_addr() {
+            self.admit(addr.ip())?;
+        }
+        let caller = self.caller(&req);
+        req.extensions_mut().insert(caller);
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: RateLimit = RateLimit {
+        per_second: 1.0,
+        burst: 2.0,
+        loopback: false,
+    };
+
+    #[test]
+    fn the_token_matches_only_itself() {
+        let token = AdminToken::new("s3cret\n");
+        assert!(token.matches("s3cret"));
+        assert!(!token.matches("s3cre") && !token.matches("s3cret ") && !token.matches(""));
+    }
+
+    #[test]
+    fn clients_are_told_apart_by_address_and_ipv6_by_64() {
+        let access = Access::new(None, Some(LIMIT));
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "192.0.2.7".parse().unwrap();
+        access.admit(a).unwrap();
+        access.admit(same_64).unwrap();
+        assert!(matches!(access.admit(a), Err(ApiError::RateLimited { .. })));
+        access.admit(other).unwrap();
+        // Loopback is exempt unless asked for.
+        for _ in 0..10 {
+            access.admit("127.0.0.1".parse().unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_when_addresses_are_sprayed() {
+        let access = Access::new(None, Some(LIMIT));
+        for i in 0..(MAX_CLIENTS as u32 + 1000) {
+            let _ = access.admit(IpAddr::V4((0x0a00_0000 + i).into()));
+        }
+        let buckets = &access.clients.lock().unwrap().buckets;
+        assert!(buckets.len() <= MAX_CLIENTS + 1, "{}", buckets.len());
+        // The newcomers beyond the bound shared one bucket.
+        assert!(buckets.contains_key(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+    }
+}
