@@ -24,9 +24,12 @@ fn check_len(h: &[u8], what: &str) -> Result<(), Error> {
 /// Number of proof hashes below the point where the leaf's path meets the
 /// right border of the tree (`inner`), and along that border (`border`).
 fn decompose(index: u64, size: u64) -> (usize, usize) {
-    let inner = (64 - (index ^ (size - 1)).leading_zeros()) as usize;
-    let border = (index >> inner).count_ones() as usize;
-    (inner, border)
+    let inner = 64 - (index ^ (size - 1)).leading_zeros();
+    // `inner` reaches 64 for trees above 2^63 leaves; shifting a u64 by 64
+    // overflows (a panic in debug builds, found by fuzzing), and the border
+    // is then empty, as in Go's reference where `x >> 64` is 0.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones() as usize;
+    (inner as usize, border)
 }
 
 fn chain_inner(mut seed: Hash, proof: &[&[u8]], index: u64) -> Hash {
@@ -179,4 +182,26 @@ pub fn verify_consistency(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (fuzz/proof_verify): trees above 2^63 leaves made
+    /// `decompose` shift by 64. Such sizes must be judged, not panic.
+    #[test]
+    fn sizes_above_2_pow_63_are_judged_without_overflow() {
+        let h = [7u8; 32];
+        for (index, size) in [(0, u64::MAX), (0xf9, u64::MAX), (1 << 62, (1 << 63) + 1)] {
+            let (inner, border) = decompose(index, size);
+            assert!(inner + border <= 65, "{index} {size}: {inner}+{border}");
+            let proof = vec![&h[..]; inner + border];
+            assert!(verify_inclusion(index, size, &h, &proof, &h).is_err());
+            assert!(verify_inclusion(index, size, &h, &proof[1..], &h).is_err());
+        }
+        let proof = vec![&h[..]; 64];
+        assert!(verify_consistency(1 << 62, u64::MAX, &proof, &h, &h).is_err());
+        assert!(verify_consistency(3, u64::MAX, &proof, &h, &h).is_err());
+    }
 }
