@@ -2,10 +2,12 @@
 //! endorsements. See ARCHITECTURE.md for how the modules fit together.
 //!
 //! Dependencies point one way: `cli` → `server` → `service` → `sequencer` →
-//! `storage` → `core`; `verifier` uses only `core`.
+//! `storage` → `core`; `verifier` uses only `core`; `metrics` (atomic
+//! counters) is a leaf any layer but `core` and `verifier` may record into.
 
 pub mod cli;
 pub mod core;
+pub mod metrics;
 pub mod sequencer;
 pub mod server;
 pub mod service;
@@ -16,4 +18,8 @@ pub mod verifier;
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("accord.v1");
+
+    /// The compiled descriptors of accord.proto, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/accord_descriptor.bin"));
 }

@@ -55,6 +55,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn connect(url: &str) -> Result<RegistryClient<Channel>, CliError> {
+    Ok(RegistryClient::new(channel(url).await?).max_decoding_message_size(64 << 20))
+}
+
+/// A connection to `url` (http:// or https://) for any gRPC client.
+pub async fn channel(url: &str) -> Result<Channel, CliError> {
     if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(CliError::usage(format!(
             "--server {url:?}: expected a URL such as http://127.0.0.1:50051"
@@ -78,7 +83,7 @@ pub async fn connect(url: &str) -> Result<RegistryClient<Channel>, CliError> {
             format!("cannot connect to {url}: {}", chain(&e)),
         )
     })?;
-    Ok(RegistryClient::new(channel).max_decoding_message_size(64 << 20))
+    Ok(channel)
 }
 
 /// A failed call, with the server's status code and message.

@@ -4,6 +4,7 @@
 pub mod audit;
 mod audit_files;
 mod audit_registry;
+mod backup;
 pub mod bench;
 mod client;
 mod demo;
@@ -105,6 +106,31 @@ pub enum Command {
     },
     /// Load generator: pre-signs N endorsements, sends them over C streams, reports rates and latencies.
     Bench(bench::BenchArgs),
+    /// Ask a server's grpc.health.v1 service; exit 0 only if it is SERVING (for probes).
+    Health {
+        #[arg(long)]
+        server: String,
+        /// The service to ask about; "" is the whole server.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+    /// Save a verified, consistent snapshot of a running log (entries + signed checkpoint; not the keys).
+    Backup {
+        #[arg(long)]
+        server: String,
+        /// The log's verifier key: the snapshot is checked against it.
+        #[arg(long)]
+        vkey: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Rebuild a data directory's database from a backup (copy the log's keys into it first).
+    Restore {
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
     /// Re-check a misbehaviour evidence file written by `accord audit`.
     CheckEvidence {
         #[arg(long)]
@@ -184,6 +210,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Commitment(cmd) => registry::commitment(cmd).await,
         Command::Demo { server, data } => demo::run(&server, &data).await,
         Command::Reindex { data } => reindex(&data),
+        Command::Health { server, service } => health(&server, service).await,
+        Command::Backup { server, vkey, out } => backup::backup(&server, &vkey, &out).await,
+        Command::Restore { input, data } => {
+            tokio::task::block_in_place(|| backup::restore(&input, &data))
+        }
         Command::Withdraw {
             server,
             key,
@@ -205,6 +236,26 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 /// `accord reindex`: the registry is derived from the log (SPEC.md §5.4); the
 /// server rebuilds it at every start. This runs that rebuild alone, checks
 /// every entry against the registry rules, and reports how fast it went.
+async fn health(server: &str, service: String) -> Result<(), CliError> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+    let channel = client::channel(server).await?;
+    let answer = HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest { service })
+        .await
+        .map_err(client::status)?
+        .into_inner();
+    let status = ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown);
+    println!("{}", status.as_str_name());
+    if status == ServingStatus::Serving {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            exit::SERVER,
+            format!("{server} is not serving"),
+        ))
+    }
+}
+
 fn reindex(data: &std::path::Path) -> Result<(), CliError> {
     use crate::storage::Storage;
     let fail = |e: String| CliError::usage(format!("reindex: {e}"));

@@ -1,42 +1,85 @@
 //! `accord serve`: run the log until Ctrl-C or SIGTERM.
+//!
+//! Every option comes from, in increasing precedence: the TOML file named by
+//! `--config`, an `ACCORD_*` environment variable, the flag. Unset options
+//! keep the defaults of [`Config::default`].
 
 use super::CliError;
+use crate::server::config::{LogFormat, LogLevel};
 use crate::server::{self, Config};
-use crate::service::access::RateLimit;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Data directory (log key and database).
-    #[arg(long, default_value = server::DEFAULT_DATA_DIR)]
-    data: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = server::DEFAULT_LISTEN)]
-    listen: String,
+    /// TOML configuration file (every option: deploy/accord.example.toml).
+    #[arg(long, value_name = "FILE", env = "ACCORD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (keys, admin token and database) [default: ./accord-data]
+    #[arg(long, value_name = "DIR", env = "ACCORD_DATA")]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051]
+    #[arg(long, value_name = "ADDR", env = "ACCORD_LISTEN")]
+    listen: Option<String>,
     /// Log origin (also the checkpoint key name); fixed when the log is created.
-    #[arg(long)]
+    #[arg(long, env = "ACCORD_ORIGIN")]
     origin: Option<String>,
     /// Operator key (PKCS#8 PEM) for commitment registrations; default DATA/operator.pem, created if missing.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE", env = "ACCORD_OPERATOR_KEY")]
     operator_key: Option<PathBuf>,
     /// Bearer token file for operator-only requests; default DATA/admin.token, created if missing.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ACCORD_ADMIN_TOKEN")]
     admin_token: Option<PathBuf>,
-    /// Serve TLS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", env = "ACCORD_TLS_CERT")]
     tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert (mode 0600).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(long, value_name = "PEM", env = "ACCORD_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// Requests per second per client IP (IPv6: per /64); 0 turns limiting off.
-    #[arg(long, value_name = "N", default_value_t = server::endpoint::DEFAULT_RATE_LIMIT.per_second)]
-    rate_limit: f64,
-    /// Requests a client may make at once before the rate applies; default 2 × --rate-limit.
-    #[arg(long, value_name = "N")]
+    /// Requests per second per client IP (IPv6: per /64); 0 turns limiting off [default: 100]
+    #[arg(long, value_name = "N", env = "ACCORD_RATE_LIMIT")]
+    rate_limit: Option<f64>,
+    /// Requests a client may make at once before the rate applies [default: 2 × --rate-limit]
+    #[arg(long, value_name = "N", env = "ACCORD_RATE_BURST")]
     rate_burst: Option<f64>,
     /// Limit loopback clients too (by default local tools are not limited).
-    #[arg(long)]
-    rate_limit_loopback: bool,
+    #[arg(long, value_name = "BOOL", env = "ACCORD_RATE_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
+    rate_limit_loopback: Option<bool>,
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9090).
+    #[arg(long, value_name = "ADDR", env = "ACCORD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Log lines as readable text or JSON [default: human]
+    #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Least severe events logged; debug adds a line per request [default: info]
+    #[arg(long, value_enum, env = "ACCORD_LOG_LEVEL")]
+    log_level: Option<LogLevel>,
+}
+
+impl ServeArgs {
+    /// The configuration: file (if any), then environment and flags on top
+    /// (clap already prefers a flag to its environment variable).
+    pub fn config(self) -> Result<Config, CliError> {
+        let usage = |e: server::ConfigError| CliError::usage(e.to_string());
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path).map_err(usage)?,
+            None => Config::default(),
+        };
+        macro_rules! layer {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+            (opt $($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
+        }
+        layer!(
+            data,
+            listen,
+            rate_limit,
+            rate_limit_loopback,
+            log_format,
+            log_level
+        );
+        layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen);
+        c.validate().map_err(usage)?;
+        Ok(c)
+    }
 }
 
 async fn shutdown_signal() {
@@ -46,49 +89,22 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("accord: shutting down (finishing in-flight batches)");
+    tracing::info!("shutting down: no new connections, finishing in-flight requests and batches");
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let fail = |e: server::ServerError| CliError::usage(e.to_string());
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let config = args.config()?;
+    server::logging::init(config.log_format, config.log_level);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|e| CliError::usage(format!("cannot listen on {}: {e}", args.listen)))?;
-    println!(
-        "listening on {} (data: {})",
-        listener
-            .local_addr()
-            .map_err(|e| CliError::usage(e.to_string()))?,
-        args.data.display()
-    );
-    if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
-        return Err(CliError::usage(format!(
-            "--rate-limit {}: expected requests per second ≥ 0 (0 = off)",
-            args.rate_limit
-        )));
-    }
-    let burst = args.rate_burst.unwrap_or(2.0 * args.rate_limit);
-    if !(burst.is_finite() && burst >= 1.0) && args.rate_limit > 0.0 {
-        return Err(CliError::usage(format!(
-            "--rate-burst {burst}: expected at least 1 request"
-        )));
-    }
-    let config = Config {
-        origin: args.origin,
-        operator_key: args.operator_key,
-        admin_token: args.admin_token,
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| server::TlsFiles { cert, key }),
-        rate_limit: (args.rate_limit > 0.0).then_some(RateLimit {
-            per_second: args.rate_limit,
-            burst,
-            loopback: args.rate_limit_loopback,
-        }),
-        ..Config::new(args.data)
-    };
+        .map_err(|e| CliError::usage(format!("listen: cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    tracing::info!("listening on {addr} (data: {})", config.data.display());
     server::run(listener, config, shutdown_signal())
         .await
-        .map_err(fail)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }

@@ -179,6 +179,17 @@ impl Sequencer {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// The writer's state: rebuilding the registry, ready, or stopped
+    /// after a failure (what health checks report).
+    pub fn status(&self) -> watch::Receiver<Loading> {
+        self.loaded.clone()
+    }
+
+    /// Statements waiting in the queue (for metrics).
+    pub fn queue_len(&self) -> usize {
+        QUEUE_DEPTH - self.tx.capacity()
+    }
+
     pub fn latest(&self) -> Arc<Published> {
         self.published.borrow().clone()
     }

@@ -12,7 +12,6 @@ use crate::core::registry::{Admission, Registry, Resource, RuleError};
 use crate::core::Hash;
 use crate::storage::{Batch, LogMeta, Nodes, Storage};
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -189,6 +188,12 @@ impl State {
                 }
             }
             self.process(jobs, &published);
+            // A failed commit stops the log: say so to health checks.
+            if let Some(why) = &self.failed {
+                if !matches!(*loaded.borrow(), Loading::Failed(_)) {
+                    loaded.send_replace(Loading::Failed(why.clone()));
+                }
+            }
         }
     }
 
@@ -250,15 +255,14 @@ impl State {
                 loaded.send_replace(Loading::Ready);
                 // Operators (and BENCHMARKS.md) see when submissions and
                 // registry queries are answered; a closed stdout is fine.
-                let _ = writeln!(
-                    std::io::stdout(),
+                tracing::info!(
                     "registry rebuilt from {size} entries in {:.2} s: accepting submissions",
                     started.elapsed().as_secs_f64()
                 );
             }
             Err(e) => {
                 let why = format!("the registry cannot be rebuilt from the log: {e}");
-                eprintln!("accord: {why}");
+                tracing::error!("{why}");
                 self.failed = Some(why.clone());
                 loaded.send_replace(Loading::Failed(why));
             }
@@ -354,7 +358,16 @@ impl State {
         });
         // Commit point (see SledStorage::commit): nothing is acknowledged
         // before this returns; a crash before it loses only unacknowledged work.
+        let (entries, started) = (batch.leaves.len(), std::time::Instant::now());
         self.storage.commit(batch)?;
+        let took = started.elapsed();
+        crate::metrics::METRICS.batch_committed(entries, head.size, took);
+        tracing::info!(
+            entries,
+            size = head.size,
+            commit_ms = took.as_secs_f64() * 1000.0,
+            "batch committed"
+        );
         self.last_time_ms = now;
         self.published = Arc::new(Published { head, checkpoint });
         Ok((outcomes, appended))

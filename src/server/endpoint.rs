@@ -30,11 +30,12 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// What [`super::run_with`] puts in front of the service.
-#[derive(Clone)]
+/// What [`super::run_with`] puts in front of the service, and beside it.
 pub struct Endpoint {
     pub access: Access,
     pub tls: Option<ServerTlsConfig>,
+    /// Where to serve Prometheus metrics (HTTP), if anywhere.
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
 impl Default for Endpoint {
@@ -43,6 +44,7 @@ impl Default for Endpoint {
         Endpoint {
             access: Access::new(None, None),
             tls: None,
+            metrics: None,
         }
     }
 }
@@ -52,6 +54,7 @@ impl Endpoint {
         Endpoint {
             access: Access::new(admin_token.map(AdminToken::new), limit),
             tls: None,
+            metrics: None,
         }
     }
 }
@@ -88,20 +91,20 @@ pub fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
 /// One line saying how the endpoint is protected, for the start-up output.
 /// It names where secrets are, never the secrets.
 pub fn describe(config: &super::Config) -> String {
-    let transport = match &config.tls {
+    let transport = match &config.tls() {
         Some(t) => format!("TLS ({})", t.cert.display()),
         None => "plaintext (no --tls-cert)".into(),
     };
     let token = (config.admin_token.clone())
-        .unwrap_or_else(|| config.data_dir.join(super::datadir::ADMIN_TOKEN_FILE));
-    let limit = match config.rate_limit {
-        Some(l) if l.per_second > 0.0 => format!(
+        .unwrap_or_else(|| config.data.join(super::datadir::ADMIN_TOKEN_FILE));
+    let limit = match config.rate_limit() {
+        Some(l) => format!(
             "{}/s per client, bursts of {}{}",
             l.per_second,
             l.burst,
             if l.loopback { "" } else { ", loopback exempt" }
         ),
-        _ => "off".into(),
+        None => "off".into(),
     };
     format!(
         "transport: {transport}; admin token in {}; rate limit: {limit}",

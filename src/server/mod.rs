@@ -1,18 +1,22 @@
 //! Wiring: data directory → storage → sequencer → gRPC service, served on a
 //! caller-supplied listener until `shutdown` resolves.
 
+pub mod config;
 pub mod datadir;
+pub mod ecosystem;
 pub mod endpoint;
+pub mod logging;
+pub mod metrics_http;
+pub mod request_log;
 
 use crate::core::note::Signer;
 use crate::proto::registry_server::RegistryServer;
 use crate::sequencer::{Sequencer, SequencerError};
-use crate::service::access::RateLimit;
 use crate::service::RegistryService;
 use crate::storage::{SledStorage, Storage, StorageError};
+pub use config::{Config, ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use endpoint::{Endpoint, TlsFiles};
 use std::future::Future;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -24,41 +28,6 @@ use tonic::service::interceptor::InterceptedService;
 /// key's name; pick your own (e.g. `registry.example.org/accord`) for a real
 /// deployment.
 pub const DEFAULT_ORIGIN: &str = "accord.example/log";
-/// Default data directory and listen address, as documented in README.md.
-pub const DEFAULT_DATA_DIR: &str = "./accord-data";
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub data_dir: PathBuf,
-    /// Required to match the stored log, if given; used for a new log.
-    pub origin: Option<String>,
-    /// The operator key (PKCS#8 PEM) that signs commitment registrations;
-    /// default `DATA/operator.pem`, created on first start.
-    pub operator_key: Option<PathBuf>,
-    /// The bearer token file for operator-only requests; default
-    /// `DATA/admin.token`, created on first start.
-    pub admin_token: Option<PathBuf>,
-    /// Serve TLS with this certificate chain and key (plaintext if `None`).
-    pub tls: Option<TlsFiles>,
-    /// Per-client request rate; `None` turns limiting off.
-    pub rate_limit: Option<RateLimit>,
-}
-
-impl Config {
-    /// The defaults of `accord serve` for a data directory.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
-        Config {
-            data_dir: data_dir.into(),
-            origin: None,
-            operator_key: None,
-            admin_token: None,
-            tls: None,
-            rate_limit: Some(endpoint::DEFAULT_RATE_LIMIT),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("{}: {source}", path.display())]
@@ -73,6 +42,8 @@ pub enum ServerError {
     },
     #[error("refusing to start: {0}")]
     WrongLog(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -94,7 +65,7 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 256;
 /// 30 s for the start-up rebuild). Streams are bounded by their own rules.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Serves the log in `config.data_dir` on `listener` until `shutdown`.
+/// Serves the log in `config.data` on `listener` until `shutdown`.
 /// Creates the data directory and log key on first start.
 pub async fn run(
     listener: TcpListener,
@@ -104,35 +75,51 @@ pub async fn run(
     // Check the TLS files first: a configuration mistake must not leave a
     // half-created data directory behind (a key without a database is
     // refused later as a possibly deleted log).
-    let tls = config.tls.as_ref().map(endpoint::tls_config).transpose()?;
+    config.validate()?;
+    let tls = config
+        .tls()
+        .as_ref()
+        .map(endpoint::tls_config)
+        .transpose()?;
     let given_operator = config.operator_key.as_deref().map(datadir::read_key);
     let given_token = config.admin_token.as_deref().map(datadir::read_admin_token);
     let (given_operator, given_token) = (given_operator.transpose()?, given_token.transpose()?);
-    let key_existed = config.data_dir.join(datadir::KEY_FILE).exists();
-    let (signer, created) = datadir::ensure_key(&config.data_dir, config.origin.as_deref())?;
-    let mut out = std::io::stdout();
+    let key_existed = config.data.join(datadir::KEY_FILE).exists();
+    let (signer, created) = datadir::ensure_key(&config.data, config.origin.as_deref())?;
     if created {
-        let _ = writeln!(
-            out,
+        tracing::info!(
             "created log {:?}: key in {}",
             signer.name,
-            config.data_dir.join(datadir::KEY_FILE).display()
+            config.data.join(datadir::KEY_FILE).display()
         );
     }
-    let _ = writeln!(out, "verifier key: {}", signer.verifier());
+    tracing::info!("verifier key: {}", signer.verifier());
     let operator = match given_operator {
         Some(key) => key,
-        None => datadir::ensure_operator_key(&config.data_dir)?,
+        None => datadir::ensure_operator_key(&config.data)?,
     };
     let token = match given_token {
         Some(token) => token,
-        None => datadir::ensure_admin_token(&config.data_dir)?,
+        None => datadir::ensure_admin_token(&config.data)?,
     };
-    let mut endpoint = Endpoint::new(Some(&token), config.rate_limit);
+    let mut endpoint = Endpoint::new(Some(&token), config.rate_limit());
     endpoint.tls = tls;
-    let _ = writeln!(out, "{}", endpoint::describe(&config));
+    if let Some(addr) = &config.metrics_listen {
+        let metrics = TcpListener::bind(addr).await.map_err(|e| {
+            ServerError::Config(ConfigError(format!(
+                "metrics_listen: cannot listen on {addr}: {e}"
+            )))
+        })?;
+        let bound = metrics.local_addr().map_err(|e| ServerError::Io {
+            path: addr.into(),
+            source: e,
+        })?;
+        tracing::info!("metrics on http://{bound}/metrics");
+        endpoint.metrics = Some(metrics);
+    }
+    tracing::info!("{}", endpoint::describe(&config));
     let opening = std::time::Instant::now();
-    let db = datadir::db_path(&config.data_dir);
+    let db = datadir::db_path(&config.data);
     let storage = SledStorage::open(&db)?;
     // The key says a log exists; a database without one was deleted,
     // emptied or damaged beyond sled's recovery. Starting a fresh log under
@@ -142,13 +129,12 @@ pub async fn run(
             "{} holds the key of log {:?}, but the database {} holds no log (deleted, emptied or damaged). \
              Restore the database from a backup. Only if the very first start of this log was interrupted, \
              remove the data directory to create a new log.",
-            config.data_dir.display(),
+            config.data.display(),
             signer.name,
             db.display()
         )));
     }
-    let _ = writeln!(
-        out,
+    tracing::info!(
         "database opened in {:.2} s",
         opening.elapsed().as_secs_f64()
     );
@@ -176,11 +162,14 @@ pub async fn run_with(
 ) -> Result<(), ServerError> {
     let opening = std::time::Instant::now();
     let (sequencer, writer) = Sequencer::start(storage.clone(), signer, operator_key)?;
+    let size = sequencer.latest().head.size;
+    crate::metrics::METRICS
+        .tree_size
+        .store(size, std::sync::atomic::Ordering::Relaxed);
     // Until now connections waited in the listen backlog; say when they are
     // served (operators and BENCHMARKS.md time restarts by this line). A
     // closed stdout (a supervisor that stopped reading) is not an error.
-    let _ = writeln!(
-        std::io::stdout(),
+    tracing::info!(
         "serving a log of {} entries (opened and checked in {:.2} s)",
         sequencer.latest().head.size,
         opening.elapsed().as_secs_f64()
@@ -192,6 +181,18 @@ pub async fn run_with(
         shutdown.await;
         let _ = stopping_tx.send(true);
     };
+    let extras =
+        ecosystem::routes(sequencer.status(), stopping.clone()).map_err(|e| ServerError::Io {
+            path: "reflection".into(),
+            source: std::io::Error::other(e),
+        })?;
+    if let Some(metrics) = endpoint.metrics {
+        tokio::spawn(metrics_http::serve(
+            metrics,
+            sequencer.clone(),
+            stopping.clone(),
+        ));
+    }
     let service = RegistryService::new(storage, sequencer, stopping);
     // Answers (proofs, listings) must leave at once, not wait for Nagle's
     // algorithm and the client's delayed ACK (≈ 40 ms per request). The
@@ -211,6 +212,8 @@ pub async fn run_with(
     let served = builder
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
+        .layer(request_log::RequestLog)
+        .add_routes(extras)
         .add_service(InterceptedService::new(registry, endpoint.access))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;

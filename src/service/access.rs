@@ -179,6 +179,9 @@ impl Access {
             return Ok(());
         }
         let wait_ms = ((1.0 - bucket.tokens) / limit.per_second * 1000.0).ceil() as u64;
+        crate::metrics::METRICS
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(ApiError::RateLimited {
             client: ip,
             per_second: limit.per_second,

@@ -1,6 +1,7 @@
 //! The one place where errors become gRPC statuses. Every status message
 //! names the field or value at fault, so a client knows what to fix.
 
+use crate::metrics::{Outcome, METRICS};
 use crate::sequencer::SequencerError;
 use crate::storage::StorageError;
 use tonic::{Code, Status};
@@ -55,7 +56,7 @@ impl From<ApiError> for Status {
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {
-            eprintln!("accord: internal error: {e}");
+            tracing::error!("internal error: {e}");
         }
         let retry_after_ms = match &e {
             ApiError::RateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
@@ -72,6 +73,34 @@ impl From<ApiError> for Status {
         }
         status
     }
+}
+
+impl ApiError {
+    /// How a submission that failed with this error is counted in metrics.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            ApiError::Invalid(_) => Outcome::Invalid,
+            ApiError::Sequencer(SequencerError::Rejected(_)) => Outcome::Rejected,
+            ApiError::Sequencer(SequencerError::Busy) | ApiError::RateLimited { .. } => {
+                Outcome::Busy
+            }
+            ApiError::Unauthenticated(_) | ApiError::PermissionDenied(_) => Outcome::Unauthorized,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+/// Counts one submission's result (and its latency since `started`).
+pub fn record(result: &Result<crate::sequencer::Accepted, ApiError>, started: std::time::Instant) {
+    let outcome = match result {
+        Ok(a) if a.duplicate => Outcome::Duplicate,
+        Ok(_) => Outcome::Accepted,
+        Err(e) => e.outcome(),
+    };
+    METRICS.submitted(outcome);
+    METRICS
+        .admission_seconds
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Shorthand for a request-shape error on `field`.

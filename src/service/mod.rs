@@ -71,6 +71,34 @@ impl RegistryService {
     }
 }
 
+/// Counts statements that fail verification (metrics), passing the result on.
+fn verified(result: Result<(), crate::core::Error>) -> Result<(), ApiError> {
+    if result.is_err() {
+        crate::metrics::METRICS
+            .verify_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(result?)
+}
+
+impl RegistryService {
+    /// One statement's way in: decode, the admin token for operator
+    /// statements, verification (≈ 50 µs, inline: a blocking-pool handoff
+    /// cost more than the work, see BENCHMARKS.md), then the sequencer.
+    async fn admit(
+        &self,
+        req: proto::SubmitRequest,
+        caller: Option<access::Caller>,
+    ) -> Result<crate::sequencer::Accepted, ApiError> {
+        let signed = convert::signed_from_proto(req)?;
+        if signed.is_operator_statement() {
+            access::authorize(caller)?;
+        }
+        verified(signed.verify(unix_now()))?;
+        Ok(self.reader.sequencer.submit(signed).await?)
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -108,28 +136,18 @@ impl Registry for RegistryService {
         &self,
         req: Request<proto::SubmitRequest>,
     ) -> Result<Response<proto::SubmitResponse>, Status> {
+        let started = std::time::Instant::now();
         let caller = req.extensions().get::<access::Caller>().copied();
-        let signed = convert::signed_from_proto(req.into_inner())?;
-        if signed.is_operator_statement() {
-            access::authorize(caller)?;
-        }
-        // Verification (≈ 50 µs) and the answer's O(log n) cached reads run
-        // inline: handing them to the blocking pool cost more in thread
-        // switches than the work itself (see BENCHMARKS.md).
-        signed.verify(unix_now()).map_err(ApiError::from)?;
-        let accepted = self
-            .reader
-            .sequencer
-            .submit(signed)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(answer(&self.reader, &accepted)?))
+        let accepted = self.admit(req.into_inner(), caller).await;
+        error::record(&accepted, started);
+        Ok(Response::new(answer(&self.reader, &accepted?)?))
     }
 
     async fn submit_batch(
         &self,
         req: Request<proto::SubmitBatchRequest>,
     ) -> Result<Response<proto::SubmitBatchResponse>, Status> {
+        let started = std::time::Instant::now();
         let caller = req.extensions().get::<access::Caller>().copied();
         let items = req.into_inner().items;
         if items.len() > MAX_BATCH_ITEMS {
@@ -150,7 +168,7 @@ impl Registry for RegistryService {
                     if signed.is_operator_statement() {
                         access::authorize(caller)?;
                     }
-                    signed.verify(now)?;
+                    verified(signed.verify(now))?;
                     Ok::<_, ApiError>(signed)
                 }))
             })
@@ -171,6 +189,9 @@ impl Registry for RegistryService {
         while let Some(done) = queued.join_next().await {
             let (i, r) = done.map_err(|e| Status::internal(e.to_string()))?;
             results[i] = Some(r.map_err(ApiError::from));
+        }
+        for r in results.iter().flatten() {
+            error::record(r, started);
         }
         let results = self
             .blocking(move |r| {

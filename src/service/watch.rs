@@ -7,6 +7,7 @@
 
 use super::reader::Reader;
 use crate::proto;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
@@ -28,12 +29,29 @@ pub fn watch(reader: Reader, start: u64, stopping: watch::Receiver<bool>) -> Ent
     EntryStream::new(rx)
 }
 
+/// Counts an open stream in the metrics for as long as it lives.
+struct Subscribed;
+
+impl Subscribed {
+    fn new() -> Subscribed {
+        crate::metrics::METRICS.subscribers.fetch_add(1, Relaxed);
+        Subscribed
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        crate::metrics::METRICS.subscribers.fetch_sub(1, Relaxed);
+    }
+}
+
 async fn feed(
     reader: Reader,
     mut next: u64,
     tx: mpsc::Sender<Result<proto::Entry, Status>>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let _subscribed = Subscribed::new();
     let mut published = reader.sequencer.subscribe();
     loop {
         let size = published.borrow_and_update().head.size;

@@ -200,7 +200,7 @@ impl SledStorage {
                         Err(_) if stop.load(Ordering::Relaxed) => {}
                         // Proofs stay correct (served from sled); say why
                         // they are slower.
-                        Err(e) => eprintln!("accord: Merkle node cache not loaded: {e}"),
+                        Err(e) => tracing::warn!("Merkle node cache not loaded: {e}"),
                         Ok(()) => {}
                     }
                 })

@@ -294,20 +294,25 @@ pub struct ServeProcess {
     pub child: std::process::Child,
     /// `127.0.0.1:PORT`
     pub addr: String,
+    /// Its output up to "serving a log".
+    pub lines: Vec<String>,
 }
 
 impl ServeProcess {
     /// Runs `accord serve --data DATA --listen 127.0.0.1:0 EXTRA…` and waits
     /// until it serves the log (its key files exist from then on); `Err`
-    /// holds its stderr if it exits instead.
+    /// holds its stderr and output if it exits instead.
     pub fn start(data: &Path, extra: &[&str]) -> Result<ServeProcess, String> {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_accord"));
+        cmd.arg("serve").arg("--data").arg(data);
+        cmd.args(["--listen", "127.0.0.1:0"]).args(extra);
+        Self::spawn(cmd)
+    }
+
+    /// Runs a prepared `accord serve` command (its own flags, environment).
+    pub fn spawn(mut cmd: std::process::Command) -> Result<ServeProcess, String> {
         use std::io::{BufRead, BufReader, Read};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -319,20 +324,35 @@ impl ServeProcess {
             text
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut addr = None;
+        let (mut addr, mut seen) = (None, Vec::new());
         for line in lines.by_ref() {
             let line = line.unwrap();
-            if let Some(rest) = line.strip_prefix("listening on ") {
+            // Log lines carry a timestamp and level (or are JSON): find the words.
+            if let Some((_, rest)) = line.split_once("listening on ") {
                 addr = rest.split_whitespace().next().map(str::to_owned);
             }
-            if line.starts_with("serving a log") {
+            let ready = line.contains("serving a log");
+            seen.push(line);
+            if ready {
                 std::thread::spawn(move || lines.for_each(drop));
                 let addr = addr.expect("address reported first");
-                return Ok(ServeProcess { child, addr });
+                return Ok(ServeProcess {
+                    child,
+                    addr,
+                    lines: seen,
+                });
             }
         }
         let _ = child.wait();
-        Err(errors.join().unwrap())
+        Err(errors.join().unwrap() + &seen.join("\n"))
+    }
+
+    /// The word after `key` in the start-up output (e.g. "metrics on").
+    pub fn reported(&self, key: &str) -> Option<String> {
+        self.lines.iter().find_map(|l| {
+            let (_, rest) = l.split_once(key)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,175 @@
+//! The server's configuration: one struct, filled from a TOML file
+//! (`--config`), then `ACCORD_*` environment variables, then flags — each
+//! later source overriding the earlier (the layering is in `cli/serve.rs`).
+//! `deploy/accord.example.toml` documents every option with its default; a
+//! test checks that it parses to exactly [`Config::default`].
+
+use super::endpoint::{TlsFiles, DEFAULT_RATE_LIMIT};
+use crate::service::access::RateLimit;
+use std::path::{Path, PathBuf};
+
+/// Default data directory and listen address, as documented in README.md.
+pub const DEFAULT_DATA_DIR: &str = "./accord-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// How log lines are written (to stdout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event (colours on a terminal).
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The least severe events logged. `debug` adds one line per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory: log key, operator key, admin token, database.
+    pub data: PathBuf,
+    /// Address `accord serve` listens on for gRPC.
+    pub listen: String,
+    /// The log's origin (checkpoint key name); only used to create a log,
+    /// and checked against an existing one.
+    pub origin: Option<String>,
+    /// Operator key (PKCS#8 PEM); default DATA/operator.pem, created.
+    pub operator_key: Option<PathBuf>,
+    /// Admin token file; default DATA/admin.token, created.
+    pub admin_token: Option<PathBuf>,
+    /// TLS certificate chain and key (PEM); both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Requests per second per client address; 0 turns limiting off.
+    pub rate_limit: f64,
+    /// Burst size; default 2 × rate_limit.
+    pub rate_burst: Option<f64>,
+    /// Limit loopback clients too.
+    pub rate_limit_loopback: bool,
+    /// Address of the Prometheus metrics endpoint (HTTP, `/metrics`); off if unset.
+    pub metrics_listen: Option<String>,
+    pub log_format: LogFormat,
+    pub log_level: LogLevel,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data: DEFAULT_DATA_DIR.into(),
+            listen: DEFAULT_LISTEN.into(),
+            origin: None,
+            operator_key: None,
+            admin_token: None,
+            tls_cert: None,
+            tls_key: None,
+            rate_limit: DEFAULT_RATE_LIMIT.per_second,
+            rate_burst: None,
+            rate_limit_loopback: false,
+            metrics_listen: None,
+            log_format: LogFormat::Human,
+            log_level: LogLevel::Info,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the option.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// The defaults for a data directory.
+    pub fn new(data: impl Into<PathBuf>) -> Config {
+        Config {
+            data: data.into(),
+            ..Config::default()
+        }
+    }
+
+    /// Parses a TOML configuration; unknown keys and wrong types are
+    /// refused with the key's name and line.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string().trim_end().replace('\n', " ")))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
+        Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Checks what types alone cannot: ranges and options that go together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |option: &str, why: String| Err(ConfigError(format!("{option}: {why}")));
+        if !(self.rate_limit.is_finite() && self.rate_limit >= 0.0) {
+            return bad(
+                "rate_limit",
+                format!(
+                    "{} is not a rate ≥ 0 (0 turns limiting off)",
+                    self.rate_limit
+                ),
+            );
+        }
+        if let Some(b) = self.rate_burst {
+            if !(b.is_finite() && b >= 1.0) {
+                return bad("rate_burst", format!("{b} is not a burst ≥ 1"));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad(
+                "tls_cert/tls_key",
+                "give both the certificate chain and its key, or neither".into(),
+            );
+        }
+        for (option, value) in [
+            ("listen", Some(&self.listen)),
+            ("metrics_listen", self.metrics_listen.as_ref()),
+        ] {
+            if let Some(v) = value {
+                if v.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return bad(option, format!("{v:?} is not HOST:PORT"));
+                }
+            }
+        }
+        if self
+            .origin
+            .as_deref()
+            .is_some_and(|o| !crate::core::note::valid_key_name(o))
+        {
+            return bad(
+                "origin",
+                "must be a valid key name: no spaces or '+', not empty".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The per-client limit, or `None` when off.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        (self.rate_limit > 0.0).then(|| RateLimit {
+            per_second: self.rate_limit,
+            burst: self.rate_burst.unwrap_or(2.0 * self.rate_limit).max(1.0),
+            loopback: self.rate_limit_loopback,
+        })
+    }
+
+    pub fn tls(&self) -> Option<TlsFiles> {
+        let (cert, key) = (self.tls_cert.clone()?, self.tls_key.clone()?);
+        Some(TlsFiles { cert, key })
+    }
+}
