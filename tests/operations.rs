@@ -205,7 +205,32 @@ async fn a_backup_of_a_running_log_restores_to_a_log_that_passes_audit() {
         .await
         .unwrap()
         .into_inner();
-    drop(server);
+    // The files of a running server cannot be opened (sled locks them)…
+    let cold = tmp.path().join("cold.backup");
+    let cold_backup = || {
+        accord(&[
+            "backup",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            cold.to_str().unwrap(),
+        ])
+    };
+    let locked = cold_backup();
+    assert!(!locked.status.success());
+    assert!(
+        String::from_utf8_lossy(&locked.stderr).contains("--server"),
+        "{locked:?}"
+    );
+    drop(server); // SIGTERM
+                  // …but once it stopped, a backup from its data directory is the same file.
+    let out = cold_backup();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&cold).unwrap(), std::fs::read(&file).unwrap());
 
     // The keys travel separately; the restore checks the backup against them.
     std::fs::create_dir(&copy).unwrap();

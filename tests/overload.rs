@@ -8,6 +8,7 @@ use accord::proto::{self, submit_batch_result::Result as Item};
 use accord::sequencer::{MAX_BATCH, QUEUE_DEPTH};
 use accord::storage::{Batch, LogMeta, MemoryStorage, Storage, StorageError};
 use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tonic::Code;
@@ -18,6 +19,8 @@ struct Gated {
     inner: MemoryStorage,
     open: Mutex<bool>,
     turned: Condvar,
+    /// Commits fail (a dead disk) while set.
+    broken: AtomicBool,
 }
 
 impl Gated {
@@ -37,6 +40,9 @@ impl Storage for Gated {
             open = self.turned.wait(open).unwrap();
         }
         drop(open);
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StorageError::Corrupt("the disk is gone (test)".into()));
+        }
         self.inner.commit(batch)
     }
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -50,13 +56,88 @@ impl Storage for Gated {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_queue_refuses_promptly_and_recovers() {
-    let storage = Arc::new(Gated {
+fn gated() -> Arc<Gated> {
+    Arc::new(Gated {
         inner: MemoryStorage::new(),
         open: Mutex::new(true),
         turned: Condvar::new(),
-    });
+        broken: AtomicBool::new(false),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_failure_stops_the_log_and_health_says_so() {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let storage = gated();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(accord::server::run_with(
+        listener,
+        storage.clone(),
+        log_signer(),
+        operator_fixture().verifying_key().to_bytes(),
+        accord::server::Endpoint::new(Some(ADMIN_TOKEN_FIXTURE), None),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = loop {
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            break ch;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut health = HealthClient::new(channel.clone());
+    let status = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    let serving = 1; // grpc.health.v1 ServingStatus::SERVING
+    assert_eq!(
+        health.check(status("")).await.unwrap().into_inner().status,
+        serving
+    );
+
+    storage.broken.store(true, Ordering::SeqCst);
+    let mut c = proto::registry_client::RegistryClient::new(channel);
+    let refused = c
+        .submit(with_token(
+            &registration(&operator_fixture()),
+            ADMIN_TOKEN_FIXTURE,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let s = health
+            .check(status("accord.v1.Registry"))
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        statuses.push(s);
+        if s == 2 {
+            break; // NOT_SERVING
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&2),
+        "health after a failed commit: {statuses:?}"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_promptly_and_recovers() {
+    let storage = gated();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

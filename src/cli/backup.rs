@@ -1,10 +1,12 @@
 //! `accord backup` and `accord restore`.
 //!
-//! A backup is taken from a *running* server through the public API: its
-//! latest signed checkpoint, then every entry up to that size. Because the
-//! entries are checked against the checkpoint's root (and the checkpoint
-//! against the log key), the snapshot is consistent by construction, with
-//! no lock on the database. Keys are not in it: back them up separately.
+//! A backup is taken from a *running* server through the public API (sled
+//! admits one process per database, so the files of a running server cannot
+//! be opened), or from the data directory of a stopped one: the latest
+//! signed checkpoint, then every entry up to that size. Because the entries
+//! are checked against the checkpoint's root (and the checkpoint against the
+//! log key), the snapshot is consistent by construction. Keys are not in
+//! it: back them up separately.
 //!
 //! File format (`accord-backup/v1`): the line `accord-backup/v1\n`; then a
 //! u32 big-endian length and the signed checkpoint note; then, for each
@@ -33,18 +35,78 @@ fn bad(why: impl Into<String>) -> CliError {
     CliError::new(exit::VERIFY_FAILED, why.into())
 }
 
-/// Writes a verified snapshot of the log at `server` to `out` (atomically:
-/// a temporary file renamed once complete and synced).
-pub async fn backup(server: &str, vkey: &str, out: &Path) -> Result<(), CliError> {
-    let verifier = Verifier::parse(vkey).map_err(|e| CliError::usage(format!("--vkey: {e}")))?;
+/// Where a backup reads the log from.
+pub enum Source<'a> {
+    /// A running server, through the public API.
+    Server { url: &'a str, vkey: &'a str },
+    /// The data directory of a stopped server (sled allows one process).
+    Data(&'a Path),
+}
+
+/// Reads entries `start..end` from the source.
+enum Reading {
+    Server(crate::proto::registry_client::RegistryClient<tonic::transport::Channel>),
+    Local(SledStorage),
+}
+
+impl Reading {
+    async fn page(&mut self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, CliError> {
+        match self {
+            Reading::Server(c) => Ok((c
+                .get_entries(proto::GetEntriesRequest { start, end })
+                .await)
+                .map_err(client::status)?
+                .into_inner()
+                .entries
+                .into_iter()
+                .map(|e| e.leaf)
+                .collect()),
+            Reading::Local(s) => s.leaves(start, end).map_err(|e| bad(e.to_string())),
+        }
+    }
+}
+
+/// Opens the source: its signed checkpoint and a way to read entries.
+async fn open(source: Source<'_>) -> Result<(String, Verifier, Reading), CliError> {
+    match source {
+        Source::Server { url, vkey } => {
+            let verifier =
+                Verifier::parse(vkey).map_err(|e| CliError::usage(format!("--vkey: {e}")))?;
+            let mut c = client::connect(url).await?;
+            let note = (c.get_checkpoint(proto::GetCheckpointRequest {}).await)
+                .map_err(client::status)?
+                .into_inner()
+                .signed_note;
+            Ok((note, verifier, Reading::Server(c)))
+        }
+        Source::Data(dir) => {
+            let usage = |e: crate::server::ServerError| CliError::usage(e.to_string());
+            let verifier = crate::server::datadir::load_key(dir, None)
+                .map_err(usage)?
+                .verifier();
+            let db = crate::server::datadir::db_path(dir);
+            let storage = SledStorage::open(&db).map_err(|e| {
+                CliError::usage(format!(
+                    "{}: {e} (is the server running? then back up with --server)",
+                    db.display()
+                ))
+            })?;
+            let meta = storage.meta().map_err(|e| bad(e.to_string()))?;
+            let note = meta
+                .ok_or_else(|| bad(format!("{} holds no log", db.display())))?
+                .checkpoint;
+            Ok((note, verifier, Reading::Local(storage)))
+        }
+    }
+}
+
+/// Writes a verified snapshot of the log to `out` (atomically: a temporary
+/// file renamed once complete and synced).
+pub async fn backup(source: Source<'_>, out: &Path) -> Result<(), CliError> {
     let started = std::time::Instant::now();
-    let mut c = client::connect(server).await?;
-    let note = (c.get_checkpoint(proto::GetCheckpointRequest {}).await)
-        .map_err(client::status)?
-        .into_inner()
-        .signed_note;
+    let (note, verifier, mut reading) = open(source).await?;
     let head = Checkpoint::open(&note, &verifier)
-        .map_err(|e| bad(format!("the server's checkpoint does not verify: {e}")))?
+        .map_err(|e| bad(format!("the log's checkpoint does not verify: {e}")))?
         .head;
     let tmp = out.with_extension("tmp");
     let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
@@ -54,18 +116,13 @@ pub async fn backup(server: &str, vkey: &str, out: &Path) -> Result<(), CliError
     while frontier.size() < head.size {
         let start = frontier.size();
         let end = (start + PAGE).min(head.size);
-        let page = (c.get_entries(proto::GetEntriesRequest { start, end }).await)
-            .map_err(client::status)?
-            .into_inner();
-        if page.entries.is_empty() {
-            return Err(bad(format!("the server sent no entries from {start}")));
+        let page = reading.page(start, end).await?;
+        if page.is_empty() {
+            return Err(bad(format!("no entries from {start}")));
         }
-        for e in page.entries {
-            if e.index != frontier.size() {
-                return Err(bad(format!("entry {} arrived out of order", e.index)));
-            }
-            frontier.push(merkle::leaf_hash(&e.leaf), |_| {});
-            write_record(&mut w, &e.leaf).map_err(io(&tmp))?;
+        for leaf in page {
+            frontier.push(merkle::leaf_hash(&leaf), |_| {});
+            write_record(&mut w, &leaf).map_err(io(&tmp))?;
         }
     }
     if frontier.root() != head.root {

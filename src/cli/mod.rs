@@ -114,13 +114,21 @@ pub enum Command {
         #[arg(long, default_value = "")]
         service: String,
     },
-    /// Save a verified, consistent snapshot of a running log (entries + signed checkpoint; not the keys).
+    /// Save a verified, consistent snapshot of a log (entries + signed checkpoint; not the keys): from a running server, or the data directory of a stopped one.
     Backup {
+        #[arg(
+            long,
+            conflicts_with = "data",
+            required_unless_present = "data",
+            requires = "vkey"
+        )]
+        server: Option<String>,
+        /// The log's verifier key (with --server): the snapshot is checked against it.
         #[arg(long)]
-        server: String,
-        /// The log's verifier key: the snapshot is checked against it.
+        vkey: Option<String>,
+        /// A stopped server's data directory (its log.key checks the snapshot).
         #[arg(long)]
-        vkey: String,
+        data: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -211,7 +219,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { server, data } => demo::run(&server, &data).await,
         Command::Reindex { data } => reindex(&data),
         Command::Health { server, service } => health(&server, service).await,
-        Command::Backup { server, vkey, out } => backup::backup(&server, &vkey, &out).await,
+        Command::Backup {
+            server,
+            vkey,
+            data,
+            out,
+        } => {
+            let source = match (&server, &vkey, &data) {
+                (Some(url), Some(vkey), _) => backup::Source::Server { url, vkey },
+                (_, _, Some(dir)) => backup::Source::Data(dir),
+                _ => {
+                    return Err(CliError::usage(
+                        "give --server URL --vkey VKEY, or --data DIR",
+                    ))
+                }
+            };
+            backup::backup(source, &out).await
+        }
         Command::Restore { input, data } => {
             tokio::task::block_in_place(|| backup::restore(&input, &data))
         }

@@ -365,7 +365,7 @@ impl State {
         tracing::info!(
             entries,
             size = head.size,
-            commit_ms = took.as_secs_f64() * 1000.0,
+            commit_ms = %format!("{:.3}", took.as_secs_f64() * 1000.0),
             "batch committed"
         );
         self.last_time_ms = now;

@@ -55,8 +55,8 @@ where
                     .to_owned(),
                 Err(_) => "transport error".to_owned(),
             };
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            tracing::debug!(%method, grpc_status = %status, ms, "request");
+            let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+            tracing::debug!(%method, grpc_status = %status, %ms, "request");
             res
         })
     }
