@@ -103,6 +103,26 @@ async fn python_verifies_what_the_rust_server_produces() {
     };
     use ed25519_dalek::Signer as _;
     let m = rotation.signed_message();
+    // The operator's verification of organization 3 and its revocation (r16, r17).
+    let operator = accord::server::datadir::read_key(&data.path().join("operator.pem")).unwrap();
+    let org3 = accord::core::statements::organization_id(&org_key(3).verifying_key().to_bytes());
+    let verification = accord::core::verification::Verification {
+        organization_id: org3,
+        name: "Organisation n\u{b0}3 \u{2014} Soci\u{e9}t\u{e9} civile".into(),
+        stakeholder_group: accord::core::model::StakeholderGroup::CivilSociety,
+        country: None,
+        domain: Some("example.org".into()),
+        method: accord::core::model::VerificationMethod::Domain,
+        evidence_sha256: accord::core::sha256(b"the proof file as fetched"),
+        signed_at: later,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let revocation = accord::core::verification::Revocation {
+        organization_id: org3,
+        reason: "domain sold \u{2014} proof gone".into(),
+        signed_at: later + 1,
+        public_key: operator.verifying_key().to_bytes(),
+    };
     let statements = [
         Signed::Withdrawal {
             signature: k0.sign(&withdrawal.signed_message()).to_bytes(),
@@ -113,12 +133,22 @@ async fn python_verifies_what_the_rust_server_produces() {
             new_signature: k2.sign(&m).to_bytes(),
             rotation,
         },
+        Signed::Verification {
+            signature: operator.sign(&verification.signed_message()).to_bytes(),
+            verification,
+        },
+        Signed::Revocation {
+            signature: operator.sign(&revocation.signed_message()).to_bytes(),
+            revocation,
+        },
     ];
+    let token = admin_token(data.path());
     for (n, s) in statements.iter().enumerate() {
-        let resp = c.submit(request(s)).await.unwrap().into_inner();
+        let resp = c.submit(with_token(s, &token)).await.unwrap().into_inner();
+        let n = if n < 2 { 13 + n } else { 14 + n }; // r15 is entry 0
         write_receipt(
             dir,
-            &format!("r{}", 13 + n),
+            &format!("r{n}"),
             &resp.leaf,
             resp.index,
             &resp.inclusion_proof,
@@ -144,7 +174,7 @@ async fn python_verifies_what_the_rust_server_produces() {
         .unwrap()
         .into_inner();
     write_receipt(dir, "r15", &entry0.leaf, 0, &proof0.hashes, &cp.signed_note);
-    for i in 0..16 {
+    for i in 0..18 {
         let (ok, out) = python(
             dir,
             &[

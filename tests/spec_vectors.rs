@@ -73,6 +73,23 @@ fn computed() -> BTreeMap<&'static str, String> {
         signed_at: 1_764_000_300,
         public_key: operator.verifying_key().to_bytes(),
     };
+    let verification = accord::core::verification::Verification {
+        organization_id: org_id,
+        name: "Government of Estonia".into(),
+        stakeholder_group: accord::core::model::StakeholderGroup::Government,
+        country: Some("EE".into()),
+        domain: Some("valitsus.ee".into()),
+        method: accord::core::model::VerificationMethod::Domain,
+        evidence_sha256: sha256(b"example evidence\n"),
+        signed_at: 1_764_000_350,
+        public_key: operator.verifying_key().to_bytes(),
+    };
+    let revocation = accord::core::verification::Revocation {
+        organization_id: org_id,
+        reason: "example revocation".into(),
+        signed_at: 1_764_000_360,
+        public_key: operator.verifying_key().to_bytes(),
+    };
     let rm = rotation.signed_message();
     let others = [
         Signed::Withdrawal {
@@ -87,6 +104,14 @@ fn computed() -> BTreeMap<&'static str, String> {
         Signed::Commitment {
             signature: operator.sign(&registration.signed_message()).to_bytes(),
             registration,
+        },
+        Signed::Verification {
+            signature: operator.sign(&verification.signed_message()).to_bytes(),
+            verification,
+        },
+        Signed::Revocation {
+            signature: operator.sign(&revocation.signed_message()).to_bytes(),
+            revocation,
         },
     ];
     let mut prev = leaf_hash;
@@ -140,6 +165,8 @@ fn computed() -> BTreeMap<&'static str, String> {
         ("withdrawal-leaf", other_leaves[0].clone()),
         ("key-rotation-leaf", other_leaves[1].clone()),
         ("commitment-leaf", other_leaves[2].clone()),
+        ("verification-leaf", other_leaves[3].clone()),
+        ("revocation-leaf", other_leaves[4].clone()),
         (
             "node-hash",
             hex::encode(accord::core::merkle::node_hash(&leaf_hash, &leaf_hash)),

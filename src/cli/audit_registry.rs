@@ -1,13 +1,24 @@
 //! The auditor's registry check: the signatory set recomputed from the log
-//! alone (SPEC.md §5.4) must equal what the server's ListSignatories says.
+//! alone (SPEC.md §5.4–§5.6) must equal what the server's ListSignatories
+//! says — who endorses what, each organization's verification state and
+//! flags, and the order (verified organizations first).
 
 use super::{client, exit, CliError};
 use crate::core::registry::{Registry, Status};
 use crate::proto;
 use std::collections::BTreeMap;
 
-/// One signatory as both sides describe it.
-type Row = (Vec<u8>, i32, u64, u64, Option<u64>);
+/// One signatory as both sides describe it: organization, status, first,
+/// endorsed and withdrawn indices, verification entry, flags.
+type Row = (
+    Vec<u8>,
+    i32,
+    u64,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Vec<String>,
+);
 
 /// Compares every commitment's full listing (all statuses, all pages) with
 /// `registry`. Returns a one-line note; fails with exit code 1 on a
@@ -45,6 +56,8 @@ pub async fn compare(
                     s.first_index,
                     s.endorsed_index,
                     s.withdrawn_index,
+                    s.verification.map(|v| v.index),
+                    s.flags,
                 )
             }));
             if page.next_page_token.is_empty() {
@@ -52,11 +65,12 @@ pub async fn compare(
             }
             req.page_token = page.next_page_token;
         }
-        let derived: Vec<Row> = commitment
-            .order
-            .values()
+        let derived: Vec<Row> = registry
+            .listing_order(commitment)
+            .iter()
             .map(|org| {
                 let s = &commitment.signatories[org];
+                let record = &registry.organizations[org];
                 let status = match s.status {
                     Status::Current => proto::SignatoryStatus::Current,
                     Status::Withdrawn => proto::SignatoryStatus::Withdrawn,
@@ -67,6 +81,8 @@ pub async fn compare(
                     s.first_index,
                     s.endorsed_index,
                     s.withdrawn_index,
+                    record.verification.as_ref().map(|v| v.index),
+                    registry.flags(record),
                 )
             })
             .collect();

@@ -8,11 +8,13 @@ mod backup;
 pub mod bench;
 mod client;
 mod demo;
+mod domain;
 mod endorse;
 mod keys;
 pub(crate) mod registry;
 mod serve;
 mod verify;
+mod verify_org;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -106,6 +108,38 @@ pub enum Command {
     },
     /// Load generator: pre-signs N endorsements, sends them over C streams, reports rates and latencies.
     Bench(bench::BenchArgs),
+    /// Operator: sign and submit a verification of an organization (checks the domain proof first for --method domain).
+    VerifyOrg(Box<verify_org::VerifyArgs>),
+    /// Operator: revoke the verification of an organization (e.g. an impersonation found later).
+    UnverifyOrg {
+        #[command(flatten)]
+        operator: verify_org::Operator,
+        #[arg(long)]
+        org: String,
+        /// Why, in a sentence (goes in the log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Check that an organization's domain vouches for its current key on this log (https://DOMAIN/.well-known/accord.txt).
+    CheckDomain {
+        #[arg(long)]
+        server: String,
+        /// The organization id (hex).
+        org: String,
+        /// The domain to check; default: the one the organization declared.
+        #[arg(long)]
+        domain: Option<String>,
+        #[command(flatten)]
+        fetch: verify_org::FetchArgs,
+    },
+    /// Print the .well-known/accord.txt an organization publishes on its domain.
+    DomainProof {
+        #[arg(long)]
+        server: String,
+        /// The organization's current key.
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Ask a server's grpc.health.v1 service; exit 0 only if it is SERVING (for probes).
     Health {
         #[arg(long)]
@@ -219,6 +253,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { server, data } => demo::run(&server, &data).await,
         Command::Reindex { data } => reindex(&data),
         Command::Health { server, service } => health(&server, service).await,
+        Command::VerifyOrg(args) => verify_org::verify(*args).await,
+        Command::UnverifyOrg {
+            operator,
+            org,
+            reason,
+        } => verify_org::unverify(operator, org, reason).await,
+        Command::CheckDomain {
+            server,
+            org,
+            domain,
+            fetch,
+        } => verify_org::check_domain(&server, &org, domain, &fetch)
+            .await
+            .map(drop),
+        Command::DomainProof { server, key } => verify_org::domain_proof(&server, &key).await,
         Command::Backup {
             server,
             vkey,

@@ -11,7 +11,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -200,6 +200,9 @@ pub struct SignatoriesArgs {
     /// Case-insensitive substring of the organization's name.
     #[arg(long)]
     name: Option<String>,
+    /// Only organizations the operator verified.
+    #[arg(long)]
+    verified_only: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -262,6 +265,7 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         name_contains: a.name.unwrap_or_default(),
         page_size: 1000,
         page_token: String::new(),
+        verified_only: a.verified_only,
     };
     let mut c = client::connect(&a.server).await?;
     let mut rows = Vec::new();
@@ -291,20 +295,35 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         } else {
             "current"
         };
+        let flags: Vec<String> = s.flags.iter().map(|f| json_str(f)).collect();
         if a.json {
             println!(
-                "{{\"organization_id\":\"{}\",\"name\":{},\"group\":\"{group}\",\"region\":\"{region}\",\"country\":{},\"status\":\"{status}\",\"first_index\":{},\"endorsed_index\":{},\"withdrawn_index\":{},\"tree_size\":{tree_size}}}",
+                "{{\"organization_id\":\"{}\",\"name\":{},\"group\":\"{group}\",\"region\":\"{region}\",\"country\":{},\"status\":\"{status}\",\"first_index\":{},\"endorsed_index\":{},\"withdrawn_index\":{},\"verified\":{},\"verification_index\":{},\"flags\":[{}],\"tree_size\":{tree_size}}}",
                 hex::encode(&s.organization_id),
                 json_str(&s.name),
                 json_str(&s.country),
                 s.first_index,
                 s.endorsed_index,
                 s.withdrawn_index.map_or("null".into(), |i| i.to_string()),
+                s.verification.is_some(),
+                s.verification.as_ref().map_or("null".into(), |v| v.index.to_string()),
+                flags.join(","),
             );
         } else {
+            // Unverified organizations are marked in capitals: the name is
+            // only what they say about themselves.
+            let trust = match (
+                &s.verification,
+                s.flags.iter().any(|f| f == "name-conflict"),
+            ) {
+                (Some(_), false) => "verified".to_owned(),
+                (Some(_), true) => "verified NAME-CONFLICT".to_owned(),
+                (None, false) => "UNVERIFIED".to_owned(),
+                (None, true) => "UNVERIFIED NAME-CONFLICT".to_owned(),
+            };
             println!(
-                "{:<48} {:<20} {:<17} {:<2} {:<9} entry {}",
-                s.name, group, region, s.country, status, s.endorsed_index
+                "{:<48} {:<20} {:<17} {:<2} {:<9} {:<24} entry {}",
+                s.name, group, region, s.country, status, trust, s.endorsed_index
             );
         }
     }
@@ -359,6 +378,23 @@ pub async fn org(server: String, id: String) -> Result<(), CliError> {
     println!("country      {}", o.country);
     println!("domain       {}", o.domain);
     println!("current key  {}", hex::encode(&o.current_public_key));
+    match &o.verification {
+        Some(v) => println!(
+            "verified     as {:?} by {} at entry {} (evidence sha256 {})",
+            v.name,
+            label(
+                v.method,
+                crate::core::model::VerificationMethod::from_code,
+                crate::core::model::VerificationMethod::slug
+            ),
+            v.index,
+            hex::encode(&v.evidence_sha256)
+        ),
+        None => println!("verified     NO: the name above is only what the organization says"),
+    }
+    if !o.flags.is_empty() {
+        println!("flags        {}", o.flags.join(", "));
+    }
     for s in &o.commitments {
         let status = if s.status == proto::SignatoryStatus::Withdrawn as i32 {
             "withdrawn"

@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// Limit loopback clients too (by default local tools are not limited).
     #[arg(long, value_name = "BOOL", env = "ACCORD_RATE_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
     rate_limit_loopback: Option<bool>,
+    /// Statements per second per signing key of an unverified organization; 0 turns it off [default: 1]
+    #[arg(long, value_name = "N", env = "ACCORD_KEY_RATE_LIMIT")]
+    key_rate_limit: Option<f64>,
+    /// Statements such a key may make at once before --key-rate-limit applies [default: 10]
+    #[arg(long, value_name = "N", env = "ACCORD_KEY_RATE_BURST")]
+    key_rate_burst: Option<f64>,
     /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9090).
     #[arg(long, value_name = "ADDR", env = "ACCORD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
@@ -65,14 +71,16 @@ impl ServeArgs {
             None => Config::default(),
         };
         macro_rules! layer {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
             (opt $($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
         }
         layer!(
             data,
             listen,
             rate_limit,
             rate_limit_loopback,
+            key_rate_limit,
+            key_rate_burst,
             log_format,
             log_level
         );

@@ -150,7 +150,7 @@ pub fn validate_commitment_id(id: &str) -> Result<(), Error> {
 
 /// Non-empty text of at most `max` characters without control characters
 /// (line feeds allowed only where `allow_newline`).
-fn validate_text(
+pub(crate) fn validate_text(
     field: &'static str,
     s: &str,
     max: usize,

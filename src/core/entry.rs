@@ -10,6 +10,7 @@ use super::encoding::{Reader, Writer};
 use super::endorsement::Endorsement;
 use super::signature::SIGNATURE_LEN;
 use super::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
+use super::verification::{Revocation, Verification};
 use super::{merkle, sha256, Error, Hash};
 
 /// Leaf format version. Bumped only for an incompatible layout change.
@@ -25,6 +26,8 @@ pub enum Kind {
     Withdrawal = 2,
     KeyRotation = 3,
     Commitment = 4,
+    Verification = 5,
+    Revocation = 6,
 }
 
 type Sig = [u8; SIGNATURE_LEN];
@@ -51,13 +54,26 @@ pub enum Signed {
         registration: CommitmentRegistration,
         signature: Sig,
     },
+    /// Signed by the log operator's key.
+    Verification {
+        verification: Verification,
+        signature: Sig,
+    },
+    /// Signed by the log operator's key.
+    Revocation {
+        revocation: Revocation,
+        signature: Sig,
+    },
 }
 
 impl Signed {
     /// Statements only the log operator may submit (servers also demand the
     /// admin token for them, on top of the operator's signature).
     pub fn is_operator_statement(&self) -> bool {
-        matches!(self, Signed::Commitment { .. })
+        matches!(
+            self,
+            Signed::Commitment { .. } | Signed::Verification { .. } | Signed::Revocation { .. }
+        )
     }
 
     pub fn kind(&self) -> Kind {
@@ -66,6 +82,8 @@ impl Signed {
             Signed::Withdrawal { .. } => Kind::Withdrawal,
             Signed::KeyRotation { .. } => Kind::KeyRotation,
             Signed::Commitment { .. } => Kind::Commitment,
+            Signed::Verification { .. } => Kind::Verification,
+            Signed::Revocation { .. } => Kind::Revocation,
         }
     }
 
@@ -76,6 +94,8 @@ impl Signed {
             Signed::Withdrawal { withdrawal, .. } => withdrawal.body(),
             Signed::KeyRotation { rotation, .. } => rotation.body(),
             Signed::Commitment { registration, .. } => registration.body(),
+            Signed::Verification { verification, .. } => verification.body(),
+            Signed::Revocation { revocation, .. } => revocation.body(),
         }
     }
 
@@ -86,6 +106,8 @@ impl Signed {
             Signed::Withdrawal { withdrawal, .. } => withdrawal.signed_message(),
             Signed::KeyRotation { rotation, .. } => rotation.signed_message(),
             Signed::Commitment { registration, .. } => registration.signed_message(),
+            Signed::Verification { verification, .. } => verification.signed_message(),
+            Signed::Revocation { revocation, .. } => revocation.signed_message(),
         }
     }
 
@@ -93,7 +115,9 @@ impl Signed {
         match self {
             Signed::Endorsement { signature, .. }
             | Signed::Withdrawal { signature, .. }
-            | Signed::Commitment { signature, .. } => vec![*signature],
+            | Signed::Commitment { signature, .. }
+            | Signed::Verification { signature, .. }
+            | Signed::Revocation { signature, .. } => vec![*signature],
             Signed::KeyRotation {
                 old_signature,
                 new_signature,
@@ -111,6 +135,8 @@ impl Signed {
                 vec![rotation.old_public_key, rotation.new_public_key]
             }
             Signed::Commitment { registration, .. } => vec![registration.public_key],
+            Signed::Verification { verification, .. } => vec![verification.public_key],
+            Signed::Revocation { revocation, .. } => vec![revocation.public_key],
         }
     }
 
@@ -129,6 +155,8 @@ impl Signed {
             Signed::Withdrawal { withdrawal, .. } => withdrawal.validate(now),
             Signed::KeyRotation { rotation, .. } => rotation.validate(now),
             Signed::Commitment { registration, .. } => registration.validate(now),
+            Signed::Verification { verification, .. } => verification.validate(now),
+            Signed::Revocation { revocation, .. } => revocation.validate(now),
         }
     }
 
@@ -171,6 +199,19 @@ impl Signed {
                     c.commitment_id, c.version
                 )
             }
+            Signed::Verification {
+                verification: v, ..
+            } => format!(
+                "the operator verifies organization {} as {:?} ({})",
+                hex::encode(v.organization_id),
+                v.name,
+                v.method.slug()
+            ),
+            Signed::Revocation { revocation: r, .. } => format!(
+                "the operator revokes its verification of organization {}: {}",
+                hex::encode(r.organization_id),
+                r.reason
+            ),
         }
     }
 
@@ -270,7 +311,15 @@ impl Entry {
                 registration: CommitmentRegistration::parse_body(body)?,
                 signature,
             },
-            (1 | 2 | 4, _) => {
+            (5, &[signature]) => Signed::Verification {
+                verification: Verification::parse_body(body)?,
+                signature,
+            },
+            (6, &[signature]) => Signed::Revocation {
+                revocation: Revocation::parse_body(body)?,
+                signature,
+            },
+            (1 | 2 | 4 | 5 | 6, _) => {
                 return Err(Error::malformed(
                     "leaf",
                     format!("kind {kind} carries 1 signature, found {count}"),

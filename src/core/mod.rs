@@ -20,6 +20,7 @@ pub mod receipt;
 pub mod registry;
 pub mod signature;
 pub mod statements;
+pub mod verification;
 
 /// A SHA-256 digest: leaf hashes, node hashes, roots, commitment digests.
 pub type Hash = [u8; 32];

@@ -59,3 +59,12 @@ code_enum!(
         Global = 6, "global", "Global";
     }
 );
+
+code_enum!(
+    /// How the log operator checked who stands behind an organization's key.
+    VerificationMethod, "method" {
+        Domain = 1, "domain", "Domain (.well-known/accord.txt)";
+        OfficialLetter = 2, "official-letter", "Official letter";
+        InPerson = 3, "in-person", "In person";
+    }
+);

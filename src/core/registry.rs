@@ -9,7 +9,10 @@ use super::entry::Signed;
 use super::model::{Region, StakeholderGroup};
 use super::statements::organization_id;
 use super::Hash;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+mod verify;
+pub use verify::Verified;
 
 /// A statement the registry refuses, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +49,15 @@ pub struct Organization {
     pub history: Vec<u64>,
     /// Statement hash of the latest entry (identical resubmission is idempotent).
     pub latest_statement: Hash,
+    /// The operator's current verification, if any (SPEC.md §5.5).
+    pub verification: Option<Verified>,
+    /// Indices of the operator's verifications and revocations of it.
+    pub verification_history: Vec<u64>,
+    /// `signed_at` and statement hash of the latest of those: the
+    /// operator's statements about one organization are ordered like the
+    /// organization's own.
+    pub operator_signed_at: u64,
+    pub operator_statement: Hash,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +97,9 @@ pub struct Commitment {
     /// first_index → organization, for stable ordered listing.
     pub order: BTreeMap<u64, Hash>,
     pub signatories: HashMap<Hash, Signatory>,
+    /// first_index of the signatories whose organization is verified:
+    /// listings show these first without scanning everyone.
+    pub verified: BTreeSet<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +146,9 @@ pub struct Registry {
     pub organizations: HashMap<Hash, Organization>,
     keys: HashMap<[u8; 32], KeyUse>,
     pub commitments: BTreeMap<String, Commitment>,
+    /// Normalized verified names → the organizations verified under them
+    /// (for `name-conflict`).
+    verified_names: HashMap<String, BTreeSet<Hash>>,
 }
 
 impl Registry {
@@ -231,6 +249,16 @@ impl Registry {
                     None => vec![Commitment(c.commitment_id.clone()), Operator],
                     Some(_) => vec![Commitment(c.commitment_id.clone())],
                 },
+            },
+            Signed::Verification {
+                verification: v, ..
+            } => Footprint {
+                reads: vec![Operator],
+                writes: vec![Organization(v.organization_id)],
+            },
+            Signed::Revocation { revocation: r, .. } => Footprint {
+                reads: vec![Operator],
+                writes: vec![Organization(r.organization_id)],
             },
         }
     }
@@ -340,6 +368,32 @@ impl Registry {
                 }
                 Ok(Admission::New)
             }
+            Signed::Verification {
+                verification: v, ..
+            } => self.check_operator_statement(
+                &v.organization_id,
+                &v.public_key,
+                v.signed_at,
+                &statement,
+            ),
+            Signed::Revocation { revocation: r, .. } => {
+                let admission = self.check_operator_statement(
+                    &r.organization_id,
+                    &r.public_key,
+                    r.signed_at,
+                    &statement,
+                )?;
+                let verified = self.organizations[&r.organization_id]
+                    .verification
+                    .is_some();
+                if admission == Admission::New && !verified {
+                    return refuse(
+                        "organization_id",
+                        "is not verified: there is nothing to revoke",
+                    );
+                }
+                Ok(admission)
+            }
         }
     }
 
@@ -414,6 +468,10 @@ impl Registry {
                         statement,
                     });
             }
+            Signed::Verification {
+                verification: v, ..
+            } => self.verify(index, v, statement),
+            Signed::Revocation { revocation: r, .. } => self.revoke(index, r, statement),
         }
         self.size = index + 1;
         Ok(Admission::New)
@@ -461,6 +519,10 @@ impl Registry {
                         last_signed_at: 0,
                         history: Vec::new(),
                         latest_statement: [0; 32],
+                        verification: None,
+                        verification_history: Vec::new(),
+                        operator_signed_at: 0,
+                        operator_statement: [0; 32],
                     },
                 );
                 id
@@ -482,6 +544,9 @@ impl Registry {
         s.withdrawn_index = None;
         s.text_sha256 = e.commitment_sha256;
         c.order.entry(s.first_index).or_insert(id);
+        if self.organizations[&id].verification.is_some() {
+            c.verified.insert(s.first_index);
+        }
     }
 
     /// The organization that `key` identifies (current or retired key).

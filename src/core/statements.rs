@@ -18,7 +18,7 @@ pub fn organization_id(first_key: &[u8; 32]) -> Hash {
     sha256(&[ORG_ID_DOMAIN, first_key].concat())
 }
 
-fn check_time(signed_at: u64, now: u64) -> Result<(), Error> {
+pub(crate) fn check_time(signed_at: u64, now: u64) -> Result<(), Error> {
     if signed_at > now.saturating_add(MAX_FUTURE_SKEW_SECS) {
         return Err(Error::invalid(
             "signed_at",

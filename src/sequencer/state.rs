@@ -308,14 +308,14 @@ impl State {
                 held_reads.extend(footprint.reads);
                 continue;
             }
-            if let crate::core::entry::Signed::Commitment { registration, .. } = &job.signed {
-                if registration.public_key != self.operator_key {
-                    outcomes.push(Some(Err(RuleError {
-                        field: "public_key",
-                        rule: "is not this log's operator key".into(),
-                    })));
-                    continue;
-                }
+            // Operator statements (commitments, verifications) must be
+            // signed by the key this server was started with.
+            if job.signed.is_operator_statement() && job.signed.signers()[0] != self.operator_key {
+                outcomes.push(Some(Err(RuleError {
+                    field: "public_key",
+                    rule: "is not this log's operator key".into(),
+                })));
+                continue;
             }
             let index = self.frontier.size();
             let statement = job.signed.statement_hash();

@@ -4,7 +4,7 @@
 //! `deploy/accord.example.toml` documents every option with its default; a
 //! test checks that it parses to exactly [`Config::default`].
 
-use super::endpoint::{TlsFiles, DEFAULT_RATE_LIMIT};
+use super::endpoint::{TlsFiles, DEFAULT_KEY_RATE, DEFAULT_RATE_LIMIT};
 use crate::service::access::RateLimit;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,11 @@ pub struct Config {
     pub rate_burst: Option<f64>,
     /// Limit loopback clients too.
     pub rate_limit_loopback: bool,
+    /// Statements per second per signing key of an unverified organization;
+    /// 0 turns it off.
+    pub key_rate_limit: f64,
+    /// Burst size per key.
+    pub key_rate_burst: f64,
     /// Address of the Prometheus metrics endpoint (HTTP, `/metrics`); off if unset.
     pub metrics_listen: Option<String>,
     pub log_format: LogFormat,
@@ -77,6 +82,8 @@ impl Default for Config {
             rate_limit: DEFAULT_RATE_LIMIT.per_second,
             rate_burst: None,
             rate_limit_loopback: false,
+            key_rate_limit: DEFAULT_KEY_RATE.per_second,
+            key_rate_burst: DEFAULT_KEY_RATE.burst,
             metrics_listen: None,
             log_format: LogFormat::Human,
             log_level: LogLevel::Info,
@@ -127,6 +134,18 @@ impl Config {
                 return bad("rate_burst", format!("{b} is not a burst ≥ 1"));
             }
         }
+        if !(self.key_rate_limit.is_finite() && self.key_rate_limit >= 0.0) {
+            return bad(
+                "key_rate_limit",
+                format!("{} is not a rate ≥ 0 (0 turns it off)", self.key_rate_limit),
+            );
+        }
+        if !(self.key_rate_burst.is_finite() && self.key_rate_burst >= 1.0) {
+            return bad(
+                "key_rate_burst",
+                format!("{} is not a burst ≥ 1", self.key_rate_burst),
+            );
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad(
                 "tls_cert/tls_key",
@@ -165,6 +184,15 @@ impl Config {
             per_second: self.rate_limit,
             burst: self.rate_burst.unwrap_or(2.0 * self.rate_limit).max(1.0),
             loopback: self.rate_limit_loopback,
+        })
+    }
+
+    /// The per-key limit on unverified organizations, or `None` when off.
+    pub fn key_rate_limit(&self) -> Option<RateLimit> {
+        (self.key_rate_limit > 0.0).then(|| RateLimit {
+            per_second: self.key_rate_limit,
+            burst: self.key_rate_burst.max(1.0),
+            loopback: true,
         })
     }
 

@@ -23,6 +23,17 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     loopback: false,
 };
 
+/// The default per-key limit on statements by unverified organizations: an
+/// organization makes a handful of statements a year (endorse, withdraw,
+/// rotate), so 1 per second with bursts of 10 never hinders one, while a
+/// spammer needs a new key — and a new organization in every listing, marked
+/// unverified — for every ten statements.
+pub const DEFAULT_KEY_RATE: RateLimit = RateLimit {
+    per_second: 1.0,
+    burst: 10.0,
+    loopback: true,
+};
+
 /// PEM certificate chain and private key for `--tls-cert` / `--tls-key`.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {

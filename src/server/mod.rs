@@ -103,6 +103,7 @@ pub async fn run(
         None => datadir::ensure_admin_token(&config.data)?,
     };
     let mut endpoint = Endpoint::new(Some(&token), config.rate_limit());
+    endpoint.access = endpoint.access.with_key_limit(config.key_rate_limit());
     endpoint.tls = tls;
     if let Some(addr) = &config.metrics_listen {
         let metrics = TcpListener::bind(addr).await.map_err(|e| {
@@ -193,7 +194,7 @@ pub async fn run_with(
             stopping.clone(),
         ));
     }
-    let service = RegistryService::new(storage, sequencer, stopping);
+    let service = RegistryService::new(storage, sequencer, stopping, endpoint.access.clone());
     // Answers (proofs, listings) must leave at once, not wait for Nagle's
     // algorithm and the client's delayed ACK (≈ 40 ms per request). The
     // builder's own tcp_nodelay only applies to listeners it binds itself.

@@ -10,11 +10,9 @@
 //! (later issues) have something to check.
 
 use super::error::ApiError;
+use super::limiter::Limiter;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tonic::{Request, Status};
 
 /// The metadata key clients send the token in: `authorization: Bearer <token>`.
@@ -87,31 +85,13 @@ pub struct RateLimit {
     pub loopback: bool,
 }
 
-/// Clients tracked at most: ≈ 64 bytes each, so ≈ 6 MiB. When full, idle
-/// clients (whose bucket has refilled) are forgotten; if every one is active,
-/// newcomers share one bucket, so memory stays bounded under address spraying.
-const MAX_CLIENTS: usize = 100_000;
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// The interceptor installed in front of the service (cheap to clone).
+/// The interceptor installed in front of the service (cheap to clone); the
+/// Submit handlers also ask it about signing keys ([`Access::admit_key`]).
 #[derive(Clone)]
 pub struct Access {
     admin: Option<AdminToken>,
-    limit: Option<RateLimit>,
-    clients: Arc<Mutex<Clients>>,
-}
-
-#[derive(Default)]
-struct Clients {
-    buckets: HashMap<IpAddr, Bucket>,
-    /// When idle clients were last forgotten: at most once per refill
-    /// period, so a spray of new addresses cannot make every request scan
-    /// the whole table.
-    swept: Option<Instant>,
+    clients: Option<Limiter<IpAddr>>,
+    keys: Option<Limiter<[u8; 32]>>,
 }
 
 impl Access {
@@ -119,9 +99,19 @@ impl Access {
         let limit = limit.filter(|l| l.per_second > 0.0);
         Access {
             admin,
-            limit,
-            clients: Arc::default(),
+            clients: limit.map(|l| Limiter::new(l, IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
+            keys: None,
         }
+    }
+
+    /// Also limits statements per signing key of organizations the operator
+    /// has not verified (spam resistance; verified organizations and the
+    /// operator are not limited).
+    pub fn with_key_limit(mut self, limit: Option<RateLimit>) -> Access {
+        self.keys = limit
+            .filter(|l| l.per_second > 0.0)
+            .map(|l| Limiter::new(l, [0; 32]));
+        self
     }
 
     fn caller(&self, req: &Request<()>) -> Caller {
@@ -140,10 +130,10 @@ impl Access {
 
     /// Takes one request from the client's bucket, or says how long to wait.
     fn admit(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let Some(limit) = self.limit else {
+        let Some(limiter) = &self.clients else {
             return Ok(());
         };
-        if ip.is_loopback() && !limit.loopback {
+        if ip.is_loopback() && !limiter.limit.loopback {
             return Ok(());
         }
         let key = match ip {
@@ -153,41 +143,35 @@ impl Access {
             }
             v4 => v4,
         };
-        let now = Instant::now();
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let Clients { buckets, swept } = &mut *clients;
-        let full_after = limit.burst / limit.per_second;
-        let may_sweep = swept.is_none_or(|t| now.duration_since(t).as_secs_f64() >= full_after);
-        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&key) && may_sweep {
-            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < full_after);
-            *swept = Some(now);
+        limited(limiter, key, || format!("client {ip}"))
+    }
+
+    /// Takes one statement from a signing key's bucket (call it only for
+    /// validly signed statements of unverified organizations, so nobody
+    /// can spend another's allowance).
+    pub fn admit_key(&self, key: [u8; 32]) -> Result<(), ApiError> {
+        match &self.keys {
+            Some(limiter) => limited(limiter, key, || format!("key {}", hex::encode(key))),
+            None => Ok(()),
         }
-        let key = if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&key) {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        } else {
-            key
-        };
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: limit.burst,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * limit.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(limit.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait_ms = ((1.0 - bucket.tokens) / limit.per_second * 1000.0).ceil() as u64;
+    }
+}
+
+fn limited<K: std::hash::Hash + Eq + Clone>(
+    limiter: &Limiter<K>,
+    key: K,
+    who: impl FnOnce() -> String,
+) -> Result<(), ApiError> {
+    limiter.take(key).map_err(|retry_after_ms| {
         crate::metrics::METRICS
             .rate_limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Err(ApiError::RateLimited {
-            client: ip,
-            per_second: limit.per_second,
-            retry_after_ms: wait_ms.max(1),
-        })
-    }
+        ApiError::RateLimited {
+            who: who(),
+            per_second: limiter.limit.per_second,
+            retry_after_ms,
+        }
+    })
 }
 
 impl tonic::service::Interceptor for Access {
@@ -237,12 +221,23 @@ mod tests {
     #[test]
     fn memory_stays_bounded_when_addresses_are_sprayed() {
         let access = Access::new(None, Some(LIMIT));
-        for i in 0..(MAX_CLIENTS as u32 + 1000) {
+        let max = super::super::limiter::MAX_TRACKED as u32;
+        for i in 0..(max + 1000) {
             let _ = access.admit(IpAddr::V4((0x0a00_0000 + i).into()));
         }
-        let buckets = &access.clients.lock().unwrap().buckets;
-        assert!(buckets.len() <= MAX_CLIENTS + 1, "{}", buckets.len());
+        let tracked = access.clients.as_ref().unwrap().tracked();
+        assert!(tracked.len() <= max as usize + 1, "{}", tracked.len());
         // The newcomers beyond the bound shared one bucket.
-        assert!(buckets.contains_key(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        assert!(tracked.contains(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+    }
+
+    #[test]
+    fn keys_have_their_own_allowance() {
+        let access = Access::new(None, None).with_key_limit(Some(LIMIT));
+        access.admit_key([1; 32]).unwrap();
+        access.admit_key([1; 32]).unwrap();
+        let err = access.admit_key([1; 32]).unwrap_err().to_string();
+        assert!(err.contains("key 0101"), "{err}");
+        access.admit_key([2; 32]).unwrap();
     }
 }

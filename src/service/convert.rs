@@ -2,6 +2,9 @@
 //! transport: these functions rebuild the canonical structures and report
 //! the exact field that is missing or malformed.
 
+use super::convert_operator::{
+    revocation_from_proto, revocation_to_proto, verification_from_proto, verification_to_proto,
+};
 use super::error::{invalid, ApiError};
 use crate::core::endorsement::Endorsement;
 use crate::core::entry::Signed;
@@ -10,11 +13,11 @@ use crate::core::signature;
 use crate::core::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use crate::proto;
 
-fn non_empty(s: String) -> Option<String> {
+pub(super) fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn fixed<const N: usize>(
+pub(super) fn fixed<const N: usize>(
     bytes: &[u8],
     field: &'static str,
     what: &str,
@@ -75,7 +78,7 @@ pub fn endorsement_to_proto(e: &Endorsement) -> proto::Endorsement {
     }
 }
 
-fn time(t: i64) -> Result<u64, ApiError> {
+pub(super) fn time(t: i64) -> Result<u64, ApiError> {
     u64::try_from(t).map_err(|_| {
         invalid(
             "signed_at",
@@ -155,9 +158,23 @@ pub fn signed_from_proto(req: proto::SubmitRequest) -> Result<Signed, ApiError> 
                 signature: sig(&s.signature, "signature")?,
             })
         }
+        Some(S::Verification(s)) => Ok(Signed::Verification {
+            verification: verification_from_proto(
+                s.verification
+                    .ok_or_else(|| invalid("verification", "is required"))?,
+            )?,
+            signature: sig(&s.signature, "signature")?,
+        }),
+        Some(S::Revocation(s)) => Ok(Signed::Revocation {
+            revocation: revocation_from_proto(
+                s.revocation
+                    .ok_or_else(|| invalid("revocation", "is required"))?,
+            )?,
+            signature: sig(&s.signature, "signature")?,
+        }),
         None => Err(invalid(
             "statement",
-            "is required (set endorsement, withdrawal, key_rotation or commitment)",
+            "is required (set endorsement, withdrawal, key_rotation, commitment, verification or revocation)",
         )),
     }
 }
@@ -211,6 +228,20 @@ pub fn signed_to_proto(s: &Signed) -> proto::SubmitRequest {
                 signed_at: c.signed_at as i64,
                 public_key: c.public_key.to_vec(),
             }),
+            signature: signature.to_vec(),
+        }),
+        Signed::Verification {
+            verification,
+            signature,
+        } => S::Verification(proto::SignedVerification {
+            verification: Some(verification_to_proto(verification)),
+            signature: signature.to_vec(),
+        }),
+        Signed::Revocation {
+            revocation,
+            signature,
+        } => S::Revocation(proto::SignedRevocation {
+            revocation: Some(revocation_to_proto(revocation)),
             signature: signature.to_vec(),
         }),
     };

@@ -26,12 +26,10 @@ pub enum ApiError {
     /// Credentials that do not grant what the request needs.
     #[error("{0}")]
     PermissionDenied(String),
-    /// The client is over its request rate (service::access).
-    #[error(
-        "client {client} is over its rate of {per_second} requests/s; retry in {retry_after_ms} ms"
-    )]
+    /// A client (address) or signing key is over its rate (service::access).
+    #[error("{who} is over its rate of {per_second} requests/s; retry in {retry_after_ms} ms")]
     RateLimited {
-        client: std::net::IpAddr,
+        who: String,
         per_second: f64,
         retry_after_ms: u64,
     },

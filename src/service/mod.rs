@@ -7,7 +7,9 @@
 
 pub mod access;
 pub mod convert;
+pub mod convert_operator;
 pub mod error;
+pub mod limiter;
 pub mod queries;
 pub mod reader;
 pub mod watch;
@@ -24,6 +26,8 @@ use tonic::{Request, Response, Status};
 pub struct RegistryService {
     reader: Reader,
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// For the per-key limit on statements of unverified organizations.
+    access: access::Access,
 }
 
 impl RegistryService {
@@ -33,10 +37,30 @@ impl RegistryService {
         storage: Arc<dyn Storage>,
         sequencer: Sequencer,
         stopping: tokio::sync::watch::Receiver<bool>,
+        access: access::Access,
     ) -> Self {
         RegistryService {
             reader: Reader { storage, sequencer },
             stopping,
+            access,
+        }
+    }
+
+    /// The per-key allowance: statements by keys of organizations the
+    /// operator has not verified (new ones included) are rate-limited;
+    /// verified organizations and operator statements are not.
+    fn key_allowance(&self, signed: &crate::core::entry::Signed) -> Result<(), ApiError> {
+        if signed.is_operator_statement() {
+            return Ok(());
+        }
+        let key = signed.signers()[0];
+        let verified = (self.reader.sequencer.registry())
+            .organization_by_key(&key)
+            .is_some_and(|o| o.verification.is_some());
+        if verified {
+            Ok(())
+        } else {
+            self.access.admit_key(key)
         }
     }
 
@@ -95,6 +119,7 @@ impl RegistryService {
             access::authorize(caller)?;
         }
         verified(signed.verify(unix_now()))?;
+        self.key_allowance(&signed)?;
         Ok(self.reader.sequencer.submit(signed).await?)
     }
 }
@@ -178,7 +203,7 @@ impl Registry for RegistryService {
             (0..checked.len()).map(|_| None).collect();
         let mut queued = tokio::task::JoinSet::new();
         for (i, item) in checked.into_iter().enumerate() {
-            match item {
+            match item.and_then(|signed| self.key_allowance(&signed).map(|()| signed)) {
                 Ok(signed) => {
                     let sequencer = self.reader.sequencer.clone();
                     queued.spawn(async move { (i, sequencer.submit(signed).await) });

@@ -3,6 +3,7 @@
 //! and the entry indices it derives from, so each fact can be proven with an
 //! inclusion proof.
 
+use super::convert_operator::state_to_proto;
 use super::error::{invalid, ApiError};
 use crate::core::model::{Region, StakeholderGroup};
 use crate::core::registry::{Organization, Registry, Signatory, Status};
@@ -19,7 +20,7 @@ fn status(s: Status) -> i32 {
     }
 }
 
-fn signatory(s: &Signatory, org: &Organization) -> proto::Signatory {
+fn signatory(r: &Registry, s: &Signatory, org: &Organization) -> proto::Signatory {
     let p = &org.profile;
     proto::Signatory {
         organization_id: org.id.to_vec(),
@@ -33,6 +34,25 @@ fn signatory(s: &Signatory, org: &Organization) -> proto::Signatory {
         endorsed_index: s.endorsed_index,
         withdrawn_index: s.withdrawn_index,
         commitment_sha256: s.text_sha256.to_vec(),
+        verification: org.verification.as_ref().map(state_to_proto),
+        flags: r.flags(org),
+    }
+}
+
+/// Where a page starts: listings show verified organizations first ("v"),
+/// then the others ("u"), each in first-endorsement order; the token names
+/// the part and the last position shown.
+fn parse_token(token: &str) -> Result<(bool, Option<u64>), ApiError> {
+    let bad = || invalid("page_token", "is not a token from a previous page");
+    if token.is_empty() {
+        return Ok((true, None));
+    }
+    let (part, at) = token.split_at(token.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?);
+    let at = Some(at.parse().map_err(|_| bad())?);
+    match part {
+        "v" => Ok((true, at)),
+        "u" => Ok((false, at)),
+        _ => Err(bad()),
     }
 }
 
@@ -56,13 +76,7 @@ pub fn list_signatories(
         }
         n => n,
     } as usize;
-    let after: Option<u64> = match req.page_token.as_str() {
-        "" => None,
-        t => Some(
-            t.parse()
-                .map_err(|_| invalid("page_token", "is not a token from a previous page"))?,
-        ),
-    };
+    let (in_verified, after) = parse_token(&req.page_token)?;
     let group = match req.stakeholder_group {
         0 => None,
         g => Some(StakeholderGroup::from_code(
@@ -83,9 +97,24 @@ pub fn list_signatories(
     };
     let needle = req.name_contains.to_lowercase();
     let start = after.map_or(0, |a| a.saturating_add(1));
+    let (v_start, u_start) = if in_verified {
+        (start, 0)
+    } else {
+        (u64::MAX, start)
+    };
+    let verified = (c
+        .verified
+        .range(v_start..)
+        .take(if in_verified { usize::MAX } else { 0 }))
+    .map(|first| ('v', *first));
+    let others = (c.order.range(u_start..))
+        .filter(|(first, _)| !c.verified.contains(first))
+        .take(if req.verified_only { 0 } else { usize::MAX })
+        .map(|(first, _)| ('u', *first));
     let mut out = Vec::with_capacity(page);
-    let mut next = String::new();
-    for (&first, org_id) in c.order.range(start..) {
+    let (mut next, mut last) = (String::new(), String::new());
+    for (part, first) in verified.chain(others) {
+        let org_id = &c.order[&first];
         let s = &c.signatories[org_id];
         let org = &r.organizations[org_id];
         let p = &org.profile;
@@ -98,13 +127,12 @@ pub fn list_signatories(
             continue;
         }
         if out.len() == page {
-            next = out.last().map_or(String::new(), |l: &proto::Signatory| {
-                l.first_index.to_string()
-            });
+            next = last;
             break;
         }
         debug_assert_eq!(first, s.first_index);
-        out.push(signatory(s, org));
+        out.push(signatory(r, s, org));
+        last = format!("{part}{first}");
     }
     Ok(proto::ListSignatoriesResponse {
         tree_size: r.size,
@@ -157,5 +185,9 @@ pub fn get_organization(
         history: org.history.clone(),
         commitments,
         last_signed_at: org.last_signed_at,
+        verification: org.verification.as_ref().map(state_to_proto),
+        flags: r.flags(org),
+        verification_history: org.verification_history.clone(),
+        operator_signed_at: org.operator_signed_at,
     })
 }

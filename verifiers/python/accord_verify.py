@@ -232,6 +232,8 @@ TAGS = {
     2: b"accord/v1/withdrawal\x00",
     3: b"accord/v1/key-rotation\x00",
     4: b"accord/v1/commitment\x00",
+    5: b"accord/v1/verification\x00",
+    6: b"accord/v1/verification-revocation\x00",
 }
 SLUG = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 COUNTRIES = set(
@@ -292,18 +294,21 @@ def check_endorsement(body, now):
         raise VerifyError("unknown stakeholder group or region code")
     if e["country"] and e["country"] not in COUNTRIES:
         raise VerifyError("country is not an ISO 3166-1 alpha-2 code")
-    d = e["domain"]
-    labels = d.split(".")
-    if d and (len(d) > 253 or len(labels) < 2 or any(
-            not (1 <= len(l) <= 63) or l[0] == "-" or l[-1] == "-" or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in l)
-            for l in labels)):
-        raise VerifyError("domain is not a lowercase domain name")
+    check_domain(e["domain"])
     if e["statement"] and (len(e["statement"]) > 2000 or not _no_controls(e["statement"], True)):
         raise VerifyError("statement breaks the rules")
     if e["signed_at"] > now + 300:
         raise VerifyError("signed_at is more than 300 s after integration")
     parse_public_key(e["public_key"])
     return e
+
+
+def check_domain(d):
+    labels = d.split(".")
+    if d and (len(d) > 253 or len(labels) < 2 or any(
+            not (1 <= len(l) <= 63) or l[0] == "-" or l[-1] == "-" or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in l)
+            for l in labels)):
+        raise VerifyError("domain is not a lowercase domain name")
 
 
 def check_slug(cid):
@@ -356,6 +361,38 @@ def check_commitment(body, now):
     return f, [f["public_key"]]
 
 
+def check_verification(body, now):
+    """SPEC §5.5: the operator vouches for an organization."""
+    r = Reader(body)
+    f = {"organization_id": r.take(32), "name": r.str(), "stakeholder_group": r.u8(), "country": r.str(),
+         "domain": r.str(), "method": r.u8(), "evidence_sha256": r.take(32), "signed_at": r.int(8),
+         "public_key": r.take(32)}
+    r.done()
+    name = f["name"]
+    if not (1 <= len(name) <= 200) or not _no_controls(name) or name != name.strip():
+        raise VerifyError("name breaks the rules")
+    if not (1 <= f["stakeholder_group"] <= 6) or not (1 <= f["method"] <= 3):
+        raise VerifyError("unknown stakeholder group or method code")
+    if f["country"] and f["country"] not in COUNTRIES:
+        raise VerifyError("country is not an ISO 3166-1 alpha-2 code")
+    check_domain(f["domain"])
+    if f["method"] == 1 and not f["domain"]:
+        raise VerifyError("the domain method needs the domain it checked")
+    check_time(f["signed_at"], now)
+    return f, [f["public_key"]]
+
+
+def check_revocation(body, now):
+    """SPEC §5.6: the operator withdraws its verification."""
+    r = Reader(body)
+    f = {"organization_id": r.take(32), "reason": r.str(), "signed_at": r.int(8), "public_key": r.take(32)}
+    r.done()
+    if not (1 <= len(f["reason"]) <= 500) or not _no_controls(f["reason"]):
+        raise VerifyError("reason breaks the rules")
+    check_time(f["signed_at"], now)
+    return f, [f["public_key"]]
+
+
 def check_entry(leaf):
     """Parses a leaf (SPEC §5) and verifies its statement; returns (index, kind, fields)."""
     r = Reader(leaf)
@@ -372,7 +409,9 @@ def check_entry(leaf):
         fields = check_endorsement(body, now)
         signers = [fields["public_key"]]
     else:
-        fields, signers = {2: check_withdrawal, 3: check_rotation, 4: check_commitment}[kind](body, now)
+        checks = {2: check_withdrawal, 3: check_rotation, 4: check_commitment, 5: check_verification,
+                  6: check_revocation}
+        fields, signers = checks[kind](body, now)
     if len(signatures) != len(signers):
         raise VerifyError(f"kind {kind} carries {len(signers)} signature(s), found {len(signatures)}")
     for key, signature in zip(signers, signatures):
@@ -387,6 +426,10 @@ def describe(kind, f):
         return f"organization {f['organization_id'].hex()} withdraws from {f['commitment_id']}"
     if kind == 3:
         return f"organization {f['organization_id'].hex()} rotates its key to {f['new_public_key'].hex()}"
+    if kind == 5:
+        return f"the operator verifies organization {f['organization_id'].hex()} as {f['name']!r}"
+    if kind == 6:
+        return f"the operator revokes its verification of organization {f['organization_id'].hex()}: {f['reason']}"
     return f"the operator registers {f['commitment_id']} version {f['version']!r}"
 
 

@@ -1,0 +1,175 @@
+//! The registry rules for operator verification (SPEC.md §5.5–§5.6):
+//! who may verify, in what order, and what the registry shows for it —
+//! including `name-conflict`, the flag that keeps an impersonator from
+//! hiding among real signatories.
+
+use super::{refuse, Admission, Organization, Registry, RuleError};
+use crate::core::model::{StakeholderGroup, VerificationMethod};
+use crate::core::verification::{normalized_name, Revocation, Verification};
+use crate::core::Hash;
+
+/// An organization's current verification by the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The verification entry.
+    pub index: u64,
+    pub name: String,
+    pub group: StakeholderGroup,
+    pub country: Option<String>,
+    pub domain: Option<String>,
+    pub method: VerificationMethod,
+    pub evidence_sha256: Hash,
+    pub signed_at: u64,
+}
+
+impl Registry {
+    /// What verifications and revocations share: the operator's key, a
+    /// known organization, idempotency and strict order per organization.
+    pub(super) fn check_operator_statement(
+        &self,
+        org: &Hash,
+        key: &[u8; 32],
+        signed_at: u64,
+        statement: &Hash,
+    ) -> Result<Admission, RuleError> {
+        match self.operator_key {
+            None => {
+                return refuse(
+                    "public_key",
+                    "the log has no operator key yet (its first commitment registration sets it)",
+                )
+            }
+            Some(op) if op != *key => return refuse("public_key", "is not the log operator's key"),
+            Some(_) => {}
+        }
+        let Some(o) = self.organizations.get(org) else {
+            return refuse(
+                "organization_id",
+                format!("no organization {}", hex::encode(org)),
+            );
+        };
+        if *statement == o.operator_statement {
+            let last = *o
+                .verification_history
+                .last()
+                .expect("a statement was applied");
+            return Ok(Admission::Duplicate(last));
+        }
+        if signed_at <= o.operator_signed_at {
+            return refuse(
+                "signed_at",
+                format!(
+                    "{signed_at} is not after the operator's latest statement about this organization (signed at {})",
+                    o.operator_signed_at
+                ),
+            );
+        }
+        Ok(Admission::New)
+    }
+
+    fn operator_touch(&mut self, org: &Hash, index: u64, signed_at: u64, statement: Hash) {
+        let o = self.organizations.get_mut(org).expect("checked");
+        o.verification_history.push(index);
+        o.operator_signed_at = signed_at;
+        o.operator_statement = statement;
+    }
+
+    fn unlist_name(&mut self, org: &Hash) {
+        let Some(old) = self.organizations[org].verification.as_ref() else {
+            return;
+        };
+        let key = normalized_name(&old.name);
+        if let Some(set) = self.verified_names.get_mut(&key) {
+            set.remove(org);
+            if set.is_empty() {
+                self.verified_names.remove(&key);
+            }
+        }
+    }
+
+    /// Marks `org` verified (or not) in every commitment's listing index.
+    fn list_verified(&mut self, org: &Hash, verified: bool) {
+        for c in self.commitments.values_mut() {
+            if let Some(s) = c.signatories.get(org) {
+                if verified {
+                    c.verified.insert(s.first_index);
+                } else {
+                    c.verified.remove(&s.first_index);
+                }
+            }
+        }
+    }
+
+    /// The order listings show a commitment's signatories in: verified
+    /// organizations first, then the others, each by first endorsement.
+    pub fn listing_order(&self, commitment: &super::Commitment) -> Vec<Hash> {
+        let verified = commitment.verified.iter().map(|i| commitment.order[i]);
+        let others = (commitment.order.iter())
+            .filter(|(i, _)| !commitment.verified.contains(i))
+            .map(|(_, org)| *org);
+        verified.chain(others).collect()
+    }
+
+    pub(super) fn verify(&mut self, index: u64, v: &Verification, statement: Hash) {
+        self.list_verified(&v.organization_id, true);
+        self.operator_touch(&v.organization_id, index, v.signed_at, statement);
+        self.unlist_name(&v.organization_id);
+        (self
+            .verified_names
+            .entry(normalized_name(&v.name))
+            .or_default())
+        .insert(v.organization_id);
+        self.organizations
+            .get_mut(&v.organization_id)
+            .expect("checked")
+            .verification = Some(Verified {
+            index,
+            name: v.name.clone(),
+            group: v.stakeholder_group,
+            country: v.country.clone(),
+            domain: v.domain.clone(),
+            method: v.method,
+            evidence_sha256: v.evidence_sha256,
+            signed_at: v.signed_at,
+        });
+    }
+
+    pub(super) fn revoke(&mut self, index: u64, r: &Revocation, statement: Hash) {
+        self.list_verified(&r.organization_id, false);
+        self.operator_touch(&r.organization_id, index, r.signed_at, statement);
+        self.unlist_name(&r.organization_id);
+        self.organizations
+            .get_mut(&r.organization_id)
+            .expect("checked")
+            .verification = None;
+    }
+
+    /// True if `org`'s self-declared name (or the name it was verified
+    /// under) is, ignoring case and whitespace, the verified name of
+    /// another organization.
+    pub fn name_conflict(&self, org: &Organization) -> bool {
+        let names = [
+            Some(&org.profile.name),
+            org.verification.as_ref().map(|v| &v.name),
+        ];
+        names.into_iter().flatten().any(|name| {
+            self.verified_names
+                .get(&normalized_name(name))
+                .is_some_and(|set| set.iter().any(|other| *other != org.id))
+        })
+    }
+
+    /// What a reader should know before trusting a record's name (SPEC.md
+    /// §5.6): "unverified" (the operator has not vouched for it) and
+    /// "name-conflict" (its name is another, verified organization's name).
+    pub fn flags(&self, org: &Organization) -> Vec<String> {
+        let mut flags = Vec::new();
+        if org.verification.is_none() {
+            flags.push("unverified".to_owned());
+        }
+        if self.name_conflict(org) {
+            flags.push("name-conflict".to_owned());
+        }
+        flags
+    }
+}

@@ -1,0 +1,321 @@
+//! Identity assurance end to end: an impersonator (same name, another key)
+//! is shown unverified with `name-conflict`; operator verification and
+//! revocation change the state; `accord audit` recomputes it from the log
+//! and agrees with the server; the rules refuse what they must.
+
+mod common;
+
+use accord::core::entry::Signed;
+use accord::core::model::{StakeholderGroup, VerificationMethod};
+use accord::core::verification::{Revocation, Verification};
+use accord::proto::{self, get_organization_request::Key};
+use accord::storage::MemoryStorage;
+use common::*;
+use ed25519_dalek::{Signer as _, SigningKey};
+use std::sync::Arc;
+use tonic::Code;
+
+fn verification(org: [u8; 32], name: &str, signed_at: u64, by: &SigningKey) -> Signed {
+    let verification = Verification {
+        organization_id: org,
+        name: name.into(),
+        stakeholder_group: StakeholderGroup::Government,
+        country: Some("EE".into()),
+        domain: None,
+        method: VerificationMethod::OfficialLetter,
+        evidence_sha256: accord::core::sha256(b"scan of the letter"),
+        signed_at,
+        public_key: by.verifying_key().to_bytes(),
+    };
+    let signature = by.sign(&verification.signed_message()).to_bytes();
+    Signed::Verification {
+        verification,
+        signature,
+    }
+}
+
+fn revocation(org: [u8; 32], signed_at: u64, by: &SigningKey) -> Signed {
+    let revocation = Revocation {
+        organization_id: org,
+        reason: "impersonation reported".into(),
+        signed_at,
+        public_key: by.verifying_key().to_bytes(),
+    };
+    let signature = by.sign(&revocation.signed_message()).to_bytes();
+    Signed::Revocation {
+        revocation,
+        signature,
+    }
+}
+
+type Client = proto::registry_client::RegistryClient<tonic::transport::Channel>;
+
+/// (organization id hex, verified, flags) in listing order.
+async fn listing(c: &mut Client, verified_only: bool) -> Vec<(String, bool, Vec<String>)> {
+    let req = proto::ListSignatoriesRequest {
+        commitment_id: "global-commitment-dts".into(),
+        verified_only,
+        page_size: 1, // one per page: the order must survive pagination
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut req = req;
+    loop {
+        let page = c.list_signatories(req.clone()).await.unwrap().into_inner();
+        for s in page.signatories {
+            out.push((
+                hex::encode(&s.organization_id),
+                s.verification.is_some(),
+                s.flags,
+            ));
+        }
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        req.page_token = page.next_page_token;
+    }
+}
+
+async fn flags_of(c: &mut Client, org: [u8; 32]) -> Vec<String> {
+    let req = proto::GetOrganizationRequest {
+        key: Some(Key::OrganizationId(org.to_vec())),
+    };
+    c.get_organization(req).await.unwrap().into_inner().flags
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_verification_revocation_and_audit() {
+    let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
+    let mut c = server.client().await;
+    let operator = operator_fixture();
+    let t = now();
+    let (early, real, fake) = (org_key(1), org_key(2), org_key(3));
+    for (key, name) in [
+        (&early, "Early Bird Ltd"),
+        (&real, "Government of Estonia"),
+        (&fake, " government  of ESTONIA ".trim()),
+    ] {
+        c.submit(request(&sign(key, endorsement(key, name))))
+            .await
+            .unwrap();
+    }
+    let id =
+        |k: &SigningKey| accord::core::statements::organization_id(&k.verifying_key().to_bytes());
+    let (early_id, real_id, fake_id) = (id(&early), id(&real), id(&fake));
+    let h = |id: [u8; 32]| hex::encode(id);
+    let unverified = vec!["unverified".to_string()];
+
+    // Nobody verified: everyone is marked, nobody conflicts, first-come order.
+    assert_eq!(
+        listing(&mut c, false).await,
+        [
+            (h(early_id), false, unverified.clone()),
+            (h(real_id), false, unverified.clone()),
+            (h(fake_id), false, unverified.clone())
+        ]
+    );
+
+    // The operator verifies the real one (official letter): it comes first,
+    // and the impersonator — same name, other key — is flagged.
+    let v = verification(real_id, "Government of Estonia", t, &operator);
+    let first = c
+        .submit(with_token(&v, ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.duplicate);
+    let conflict = vec!["unverified".to_string(), "name-conflict".to_string()];
+    assert_eq!(
+        listing(&mut c, false).await,
+        [
+            (h(real_id), true, vec![]),
+            (h(early_id), false, unverified.clone()),
+            (h(fake_id), false, conflict.clone())
+        ]
+    );
+    assert_eq!(listing(&mut c, true).await, [(h(real_id), true, vec![])]);
+    assert_eq!(flags_of(&mut c, fake_id).await, conflict);
+    // Resubmitting the same verification is answered with its entry.
+    let again = c
+        .submit(with_token(&v, ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate && again.index == first.index);
+
+    // What the rules refuse (FAILED_PRECONDITION naming the field).
+    let refused = |s: tonic::Status, field: &str| {
+        assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+        assert!(s.message().starts_with(field), "{field}: {}", s.message());
+    };
+    let by_stranger = verification(fake_id, "Government of Estonia", t + 1, &fake);
+    refused(
+        c.submit(with_token(&by_stranger, ADMIN_TOKEN_FIXTURE))
+            .await
+            .unwrap_err(),
+        "public_key",
+    );
+    let stale = verification(real_id, "Government of Estonia", t - 10, &operator);
+    refused(
+        c.submit(with_token(&stale, ADMIN_TOKEN_FIXTURE))
+            .await
+            .unwrap_err(),
+        "signed_at",
+    );
+    let nothing_to_revoke = revocation(fake_id, t + 1, &operator);
+    refused(
+        c.submit(with_token(&nothing_to_revoke, ADMIN_TOKEN_FIXTURE))
+            .await
+            .unwrap_err(),
+        "organization_id",
+    );
+    let unknown = verification([7; 32], "Nobody", t + 1, &operator);
+    refused(
+        c.submit(with_token(&unknown, ADMIN_TOKEN_FIXTURE))
+            .await
+            .unwrap_err(),
+        "organization_id",
+    );
+    // Operator statements need the admin token, like registrations.
+    let status = c
+        .submit(request(&revocation(real_id, t + 1, &operator)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // The audit recomputes verification state and flags from the log.
+    let vkey = log_signer().verifier().to_string();
+    let audit = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["audit", "--server", url, "--vkey", &vkey])
+            .output()
+            .unwrap()
+    };
+    let out = audit(&server.url);
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && report.contains("agree"), "{report}");
+
+    // An impersonation discovered later: the operator revokes. Order and
+    // flags return to the unverified state; the audit agrees again.
+    c.submit(with_token(
+        &revocation(real_id, t + 1, &operator),
+        ADMIN_TOKEN_FIXTURE,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        listing(&mut c, false).await,
+        [
+            (h(early_id), false, unverified.clone()),
+            (h(real_id), false, unverified.clone()),
+            (h(fake_id), false, unverified.clone())
+        ]
+    );
+    let org = c
+        .get_organization(proto::GetOrganizationRequest {
+            key: Some(Key::OrganizationId(real_id.to_vec())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(org.verification.is_none());
+    assert_eq!(
+        org.verification_history.len(),
+        2,
+        "verification and revocation entries"
+    );
+    assert!(audit(&server.url).status.success());
+
+    // The organization is verified, not a key: a rotation keeps it.
+    c.submit(with_token(
+        &verification(real_id, "Government of Estonia", t + 2, &operator),
+        ADMIN_TOKEN_FIXTURE,
+    ))
+    .await
+    .unwrap();
+    let new_key = org_key(4);
+    let rotation = accord::core::statements::KeyRotation {
+        organization_id: real_id,
+        old_public_key: real.verifying_key().to_bytes(),
+        new_public_key: new_key.verifying_key().to_bytes(),
+        signed_at: t + 5,
+    };
+    let m = rotation.signed_message();
+    let rotated = Signed::KeyRotation {
+        old_signature: real.sign(&m).to_bytes(),
+        new_signature: new_key.sign(&m).to_bytes(),
+        rotation,
+    };
+    c.submit(request(&rotated)).await.unwrap();
+    assert_eq!(listing(&mut c, true).await, [(h(real_id), true, vec![])]);
+    assert!(audit(&server.url).status.success());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverified_keys_are_rate_limited_and_verified_ones_are_not() {
+    let limit = accord::service::access::RateLimit {
+        per_second: 0.5,
+        burst: 2.0,
+        loopback: true,
+    };
+    let endpoint = accord::server::Endpoint::new(Some(ADMIN_TOKEN_FIXTURE), None);
+    let endpoint = accord::server::Endpoint {
+        access: endpoint.access.with_key_limit(Some(limit)),
+        ..endpoint
+    };
+    let server =
+        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let mut c = server.client().await;
+    let operator = operator_fixture();
+    c.submit(with_token(&registration(&operator), ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap();
+    let key = org_key(10);
+    let mut e = endorsement(&key, "Busy Org");
+    let t = e.signed_at;
+    for i in 0..2 {
+        e.signed_at = t + i;
+        e.statement = Some(format!("Statement {i}"));
+        c.submit(request(&sign(&key, e.clone()))).await.unwrap();
+    }
+    e.signed_at = t + 2;
+    let over = c.submit(request(&sign(&key, e.clone()))).await.unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over:?}");
+    assert!(
+        over.message()
+            .contains(&hex::encode(key.verifying_key().to_bytes())),
+        "{}",
+        over.message()
+    );
+    assert!(over.metadata().get("grpc-retry-pushback-ms").is_some());
+    // Statements in another key's name with bad signatures do not spend
+    // that key's allowance (only validly signed statements count).
+    let victim = org_key(11);
+    for i in 0..5 {
+        let mut forged = sign(&victim, endorsement(&victim, "Victim"));
+        if let Signed::Endorsement { signature, .. } = &mut forged {
+            signature[i] ^= 1;
+        }
+        let status = c.submit(request(&forged)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+    c.submit(request(&sign(&victim, endorsement(&victim, "Victim"))))
+        .await
+        .unwrap();
+    // Once the operator verifies an organization, no limit applies to it.
+    let org = accord::core::statements::organization_id(&key.verifying_key().to_bytes());
+    c.submit(with_token(
+        &verification(org, "Busy Org", now(), &operator),
+        ADMIN_TOKEN_FIXTURE,
+    ))
+    .await
+    .unwrap();
+    for i in 2..6 {
+        e.signed_at = t + i;
+        e.statement = Some(format!("Statement {i}"));
+        c.submit(request(&sign(&key, e.clone()))).await.unwrap();
+    }
+    server.stop().await;
+}
