@@ -81,7 +81,7 @@ pub async fn compare(
                     s.first_index,
                     s.endorsed_index,
                     s.withdrawn_index,
-                    record.verification.as_ref().map(|v| v.index),
+                    record.verification().map(|v| v.index),
                     registry.flags(record),
                 )
             })

@@ -150,7 +150,7 @@ pub struct VerifyArgs {
     group: Option<String>,
     #[arg(long)]
     country: Option<String>,
-    /// The checked domain; default: the organization's own.
+    /// The confirmed domain; default with --method domain: the organization's own (checked).
     #[arg(long)]
     domain: Option<String>,
     #[command(flatten)]
@@ -163,9 +163,14 @@ pub async fn verify(a: VerifyArgs) -> Result<(), CliError> {
     let method = VerificationMethod::from_slug(&a.method).map_err(usage)?;
     let id = org_id(&a.org)?;
     let org = organization(&a.operator.server, &id).await?;
-    let domain = a
-        .domain
-        .or(Some(org.domain.clone()).filter(|d| !d.is_empty()));
+    // The domain is confirmed only if checked (method domain, defaulting to
+    // the declared one) or given explicitly by the operator.
+    let domain = match method {
+        VerificationMethod::Domain => a
+            .domain
+            .or(Some(org.domain.clone()).filter(|d| !d.is_empty())),
+        _ => a.domain,
+    };
     if method == VerificationMethod::Domain {
         check_domain(&a.operator.server, &a.org, domain.clone(), &a.fetch).await?;
     }

@@ -12,7 +12,7 @@ use super::Hash;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod verify;
-pub use verify::Verified;
+pub use verify::{OperatorRecord, Verified};
 
 /// A statement the registry refuses, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,15 +49,10 @@ pub struct Organization {
     pub history: Vec<u64>,
     /// Statement hash of the latest entry (identical resubmission is idempotent).
     pub latest_statement: Hash,
-    /// The operator's current verification, if any (SPEC.md §5.5).
-    pub verification: Option<Verified>,
-    /// Indices of the operator's verifications and revocations of it.
-    pub verification_history: Vec<u64>,
-    /// `signed_at` and statement hash of the latest of those: the
-    /// operator's statements about one organization are ordered like the
-    /// organization's own.
-    pub operator_signed_at: u64,
-    pub operator_statement: Hash,
+    /// The operator's statements about it (SPEC.md §5.5): `None` until the
+    /// first. Most organizations never get one, so it costs a pointer
+    /// rather than ≈ 200 bytes each (the registry is most of the RSS).
+    pub operator: Option<Box<OperatorRecord>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,7 +379,7 @@ impl Registry {
                     &statement,
                 )?;
                 let verified = self.organizations[&r.organization_id]
-                    .verification
+                    .verification()
                     .is_some();
                 if admission == Admission::New && !verified {
                     return refuse(
@@ -519,10 +514,7 @@ impl Registry {
                         last_signed_at: 0,
                         history: Vec::new(),
                         latest_statement: [0; 32],
-                        verification: None,
-                        verification_history: Vec::new(),
-                        operator_signed_at: 0,
-                        operator_statement: [0; 32],
+                        operator: None,
                     },
                 );
                 id
@@ -544,7 +536,7 @@ impl Registry {
         s.withdrawn_index = None;
         s.text_sha256 = e.commitment_sha256;
         c.order.entry(s.first_index).or_insert(id);
-        if self.organizations[&id].verification.is_some() {
+        if self.organizations[&id].verification().is_some() {
             c.verified.insert(s.first_index);
         }
     }

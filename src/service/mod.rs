@@ -56,7 +56,7 @@ impl RegistryService {
         let key = signed.signers()[0];
         let verified = (self.reader.sequencer.registry())
             .organization_by_key(&key)
-            .is_some_and(|o| o.verification.is_some());
+            .is_some_and(|o| o.verification().is_some());
         if verified {
             Ok(())
         } else {

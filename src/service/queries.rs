@@ -34,7 +34,7 @@ fn signatory(r: &Registry, s: &Signatory, org: &Organization) -> proto::Signator
         endorsed_index: s.endorsed_index,
         withdrawn_index: s.withdrawn_index,
         commitment_sha256: s.text_sha256.to_vec(),
-        verification: org.verification.as_ref().map(state_to_proto),
+        verification: org.verification().map(state_to_proto),
         flags: r.flags(org),
     }
 }
@@ -185,9 +185,9 @@ pub fn get_organization(
         history: org.history.clone(),
         commitments,
         last_signed_at: org.last_signed_at,
-        verification: org.verification.as_ref().map(state_to_proto),
+        verification: org.verification().map(state_to_proto),
         flags: r.flags(org),
-        verification_history: org.verification_history.clone(),
-        operator_signed_at: org.operator_signed_at,
+        verification_history: org.verification_history().to_vec(),
+        operator_signed_at: org.operator_signed_at(),
     })
 }

@@ -22,6 +22,34 @@ pub struct Verified {
     pub signed_at: u64,
 }
 
+/// The operator's statements about one organization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperatorRecord {
+    /// The current verification, if any.
+    pub verification: Option<Verified>,
+    /// Indices of the verifications and revocations, ascending.
+    pub history: Vec<u64>,
+    /// `signed_at` and statement hash of the latest of them: the operator's
+    /// statements about one organization are ordered like its own.
+    pub signed_at: u64,
+    pub statement: Hash,
+}
+
+impl Organization {
+    pub fn verification(&self) -> Option<&Verified> {
+        self.operator.as_ref()?.verification.as_ref()
+    }
+
+    pub fn verification_history(&self) -> &[u64] {
+        self.operator.as_ref().map_or(&[], |o| &o.history)
+    }
+
+    /// The operator's next statement about it must be signed after this.
+    pub fn operator_signed_at(&self) -> u64 {
+        self.operator.as_ref().map_or(0, |o| o.signed_at)
+    }
+}
+
 impl Registry {
     /// What verifications and revocations share: the operator's key, a
     /// known organization, idempotency and strict order per organization.
@@ -48,34 +76,38 @@ impl Registry {
                 format!("no organization {}", hex::encode(org)),
             );
         };
-        if *statement == o.operator_statement {
-            let last = *o
-                .verification_history
-                .last()
-                .expect("a statement was applied");
-            return Ok(Admission::Duplicate(last));
+        let (latest, latest_signed_at, latest_index) =
+            o.operator.as_deref().map_or(([0; 32], 0, None), |r| {
+                (r.statement, r.signed_at, r.history.last().copied())
+            });
+        if let Some(index) = latest_index.filter(|_| *statement == latest) {
+            return Ok(Admission::Duplicate(index));
         }
-        if signed_at <= o.operator_signed_at {
+        if signed_at <= latest_signed_at {
             return refuse(
                 "signed_at",
                 format!(
-                    "{signed_at} is not after the operator's latest statement about this organization (signed at {})",
-                    o.operator_signed_at
+                    "{signed_at} is not after the operator's latest statement about this organization (signed at {latest_signed_at})"
                 ),
             );
         }
         Ok(Admission::New)
     }
 
-    fn operator_touch(&mut self, org: &Hash, index: u64, signed_at: u64, statement: Hash) {
+    fn operator_record(&mut self, org: &Hash) -> &mut OperatorRecord {
         let o = self.organizations.get_mut(org).expect("checked");
-        o.verification_history.push(index);
-        o.operator_signed_at = signed_at;
-        o.operator_statement = statement;
+        o.operator.get_or_insert_with(Box::default)
+    }
+
+    fn operator_touch(&mut self, org: &Hash, index: u64, signed_at: u64, statement: Hash) {
+        let record = self.operator_record(org);
+        record.history.push(index);
+        record.signed_at = signed_at;
+        record.statement = statement;
     }
 
     fn unlist_name(&mut self, org: &Hash) {
-        let Some(old) = self.organizations[org].verification.as_ref() else {
+        let Some(old) = self.organizations[org].verification() else {
             return;
         };
         let key = normalized_name(&old.name);
@@ -119,10 +151,7 @@ impl Registry {
             .entry(normalized_name(&v.name))
             .or_default())
         .insert(v.organization_id);
-        self.organizations
-            .get_mut(&v.organization_id)
-            .expect("checked")
-            .verification = Some(Verified {
+        self.operator_record(&v.organization_id).verification = Some(Verified {
             index,
             name: v.name.clone(),
             group: v.stakeholder_group,
@@ -138,20 +167,14 @@ impl Registry {
         self.list_verified(&r.organization_id, false);
         self.operator_touch(&r.organization_id, index, r.signed_at, statement);
         self.unlist_name(&r.organization_id);
-        self.organizations
-            .get_mut(&r.organization_id)
-            .expect("checked")
-            .verification = None;
+        self.operator_record(&r.organization_id).verification = None;
     }
 
     /// True if `org`'s self-declared name (or the name it was verified
     /// under) is, ignoring case and whitespace, the verified name of
     /// another organization.
     pub fn name_conflict(&self, org: &Organization) -> bool {
-        let names = [
-            Some(&org.profile.name),
-            org.verification.as_ref().map(|v| &v.name),
-        ];
+        let names = [Some(&org.profile.name), org.verification().map(|v| &v.name)];
         names.into_iter().flatten().any(|name| {
             self.verified_names
                 .get(&normalized_name(name))
@@ -164,7 +187,7 @@ impl Registry {
     /// "name-conflict" (its name is another, verified organization's name).
     pub fn flags(&self, org: &Organization) -> Vec<String> {
         let mut flags = Vec::new();
-        if org.verification.is_none() {
+        if org.verification().is_none() {
             flags.push("unverified".to_owned());
         }
         if self.name_conflict(org) {
