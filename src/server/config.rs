@@ -192,7 +192,7 @@ impl Config {
         (self.key_rate_limit > 0.0).then(|| RateLimit {
             per_second: self.key_rate_limit,
             burst: self.key_rate_burst.max(1.0),
-            loopback: true,
+            loopback: self.rate_limit_loopback,
         })
     }
 

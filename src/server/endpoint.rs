@@ -23,7 +23,9 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     loopback: false,
 };
 
-/// The default per-key limit on statements by unverified organizations: an
+/// The default per-key limit on statements by unverified organizations (not
+/// applied to the operator's requests, which carry the admin token — bulk
+/// imports — nor to loopback clients unless `rate_limit_loopback`): an
 /// organization makes a handful of statements a year (endorse, withdraw,
 /// rotate), so 1 per second with bursts of 10 never hinders one, while a
 /// spammer needs a new key — and a new organization in every listing, marked
@@ -31,7 +33,7 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
 pub const DEFAULT_KEY_RATE: RateLimit = RateLimit {
     per_second: 1.0,
     burst: 10.0,
-    loopback: true,
+    loopback: false,
 };
 
 /// PEM certificate chain and private key for `--tls-cert` / `--tls-key`.
