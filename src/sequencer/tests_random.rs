@@ -60,8 +60,44 @@ fn new_version(operator: &SigningKey, v: u64) -> Signed {
     }
 }
 
+/// The operator verifies an organization (`revoke`: takes it back).
+fn operator_on(operator: &SigningKey, org: [u8; 32], t: u64, revoke: bool) -> Signed {
+    use crate::core::verification::{Revocation, Verification};
+    let public_key = operator.verifying_key().to_bytes();
+    if revoke {
+        let revocation = Revocation {
+            organization_id: org,
+            reason: "test".into(),
+            signed_at: t,
+            public_key,
+        };
+        let signature = operator.sign(&revocation.signed_message()).to_bytes();
+        return Signed::Revocation {
+            revocation,
+            signature,
+        };
+    }
+    let verification = Verification {
+        organization_id: org,
+        name: "Org".into(),
+        stakeholder_group: crate::core::model::StakeholderGroup::Academia,
+        country: None,
+        domain: None,
+        method: crate::core::model::VerificationMethod::InPerson,
+        evidence_sha256: [t as u8; 32],
+        signed_at: t,
+        public_key,
+    };
+    let signature = operator.sign(&verification.signed_message()).to_bytes();
+    Signed::Verification {
+        verification,
+        signature,
+    }
+}
+
 /// Statements over a few organizations: valid ones, replays, stale times,
-/// retired keys, rotations, withdrawals and exact copies.
+/// retired keys, rotations, withdrawals, operator verifications and
+/// revocations, and exact copies.
 fn statements(rng: &mut Rng, operator: &SigningKey, n: usize) -> Vec<Signed> {
     // (organization id, keys it has used, latest key)
     let mut orgs: Vec<([u8; 32], Vec<SigningKey>)> = Vec::new();
@@ -74,7 +110,7 @@ fn statements(rng: &mut Rng, operator: &SigningKey, n: usize) -> Vec<Signed> {
     while out.len() < n {
         let t = 1_764_000_100 + rng.below(40);
         let pick = rng.below(orgs.len().max(1) as u64) as usize;
-        let s = match (rng.below(8), orgs.get(pick)) {
+        let s = match (rng.below(10), orgs.get(pick)) {
             (0, _) | (_, None) => {
                 let k = fresh(rng);
                 orgs.push((
@@ -92,6 +128,7 @@ fn statements(rng: &mut Rng, operator: &SigningKey, n: usize) -> Vec<Signed> {
                 rotate(&old, &new, t)
             }
             (6, _) => out[rng.below(out.len() as u64) as usize].clone(),
+            (7 | 8, Some((org, _))) => operator_on(operator, *org, t, rng.below(2) == 1),
             _ => new_version(operator, rng.below(3)),
         };
         out.push(s);
@@ -179,10 +216,15 @@ fn any_batching_equals_one_by_one() {
         }
         assert_eq!(decided.len(), all.len(), "every statement is answered");
 
-        // Statements that touch the same part of the registry keep their order.
-        let touched = |s: &Signed| -> HashSet<Resource> {
+        // Statements that touch the same part of the registry, one of them
+        // writing it, keep their order (two readers commute).
+        let touched = |s: &Signed| -> (HashSet<Resource>, HashSet<Resource>) {
             let f = registry.footprint(s);
-            f.reads.into_iter().chain(f.writes).collect()
+            let writes: HashSet<Resource> = f.writes.into_iter().collect();
+            (
+                f.reads.into_iter().chain(writes.iter().cloned()).collect(),
+                writes,
+            )
         };
         let position: Vec<usize> = {
             let mut p = vec![0; all.len()];
@@ -193,8 +235,9 @@ fn any_batching_equals_one_by_one() {
         };
         for a in 0..all.len() {
             for b in a + 1..all.len() {
-                let shared = touched(&all[a])
-                    .intersection(&touched(&all[b]))
+                let ((a_all, a_writes), (b_all, b_writes)) = (touched(&all[a]), touched(&all[b]));
+                let shared = (a_writes.intersection(&b_all))
+                    .chain(b_writes.intersection(&a_all))
                     .any(|r| !matches!(r, Resource::Commitment(_)));
                 if shared {
                     assert!(
