@@ -324,3 +324,65 @@ async fn unverified_keys_are_rate_limited_and_verified_ones_are_not() {
     }
     server.stop().await;
 }
+
+/// `accord demo` through the real binary: the governments come first,
+/// verified; the impersonator is marked; the audit agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_verified_governments_and_a_flagged_impersonator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = ServeProcess::start(&data, &[]).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let url = server.url();
+    run(&["demo", "--server", &url, "--data", data.to_str().unwrap()]);
+    let listing = run(&[
+        "signatories",
+        "--server",
+        &url,
+        "--commitment",
+        "global-commitment-dts",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = listing
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verified = rows.iter().take_while(|r| r["verified"] == true).count();
+    assert!(verified >= 2, "governments first: {listing}");
+    assert!(
+        rows[verified..].iter().all(|r| r["verified"] == false),
+        "{listing}"
+    );
+    let flagged: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "name-conflict")
+        })
+        .collect();
+    assert_eq!(flagged.len(), 1, "{listing}");
+    assert_eq!(
+        flagged[0]["name"].as_str(),
+        rows[0]["name"].as_str().map(str::to_uppercase).as_deref()
+    );
+    let vkey = accord::server::datadir::load_key(&data, None)
+        .unwrap()
+        .verifier()
+        .to_string();
+    run(&["audit", "--server", &url, "--vkey", &vkey, "--quiet"]);
+}

@@ -419,10 +419,69 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
         new_signature,
     })
     .await?;
+    let verified = verify_governments(&mut s, &operator, &keys).await?;
     println!(
-        "demo: {} statements submitted ({} organizations, 2 commitments, 1 withdrawal, 1 key rotation) — demonstration data, keys generated on the spot",
+        "demo: {} statements submitted ({} organizations, 2 commitments, 1 withdrawal, 1 key rotation, {verified} governments verified, 1 impersonator) — demonstration data, keys generated on the spot, nothing was really checked",
         s.count,
-        ORGANIZATIONS.len()
+        ORGANIZATIONS.len() + 1
     );
     Ok(())
+}
+
+/// The operator verifies the governments (as if by official letter), and an
+/// impersonator endorses under the first one's name with another key: the
+/// listing then shows it UNVERIFIED with `name-conflict`.
+async fn verify_governments(
+    s: &mut Submitter,
+    operator: &SigningKey,
+    keys: &[SigningKey],
+) -> Result<usize, CliError> {
+    use crate::core::verification::Verification;
+    let governments = ORGANIZATIONS
+        .iter()
+        .zip(keys)
+        .filter(|(o, _)| o.1 == G::Government);
+    let mut verified = Vec::new();
+    for ((name, group, _, country, domain, _), key) in governments {
+        let v = Verification {
+            organization_id: organization_id(&key.verifying_key().to_bytes()),
+            name: (*name).into(),
+            stakeholder_group: *group,
+            country: country.map(Into::into),
+            domain: domain.map(Into::into),
+            method: crate::core::model::VerificationMethod::OfficialLetter,
+            evidence_sha256: crate::core::sha256(b"demonstration data: nothing was checked"),
+            signed_at: now(),
+            public_key: operator.verifying_key().to_bytes(),
+        };
+        let signature = operator.sign(&v.signed_message()).to_bytes();
+        s.submit(Signed::Verification {
+            verification: v,
+            signature,
+        })
+        .await?;
+        verified.push(*name);
+    }
+    if let Some(name) = verified.first() {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let e = Endorsement {
+            commitment_id: COMMITMENTS[0].0.into(),
+            commitment_sha256: crate::core::sha256(COMMITMENTS[0].2),
+            organization_name: name.to_uppercase(),
+            stakeholder_group: G::Government,
+            region: R::Global,
+            country: None,
+            domain: None,
+            statement: None,
+            signed_at: now(),
+            public_key: key.verifying_key().to_bytes(),
+        };
+        let signature = key.sign(&e.signed_message()).to_bytes();
+        s.submit(Signed::Endorsement {
+            endorsement: e,
+            signature,
+        })
+        .await?;
+    }
+    Ok(verified.len())
 }
