@@ -117,14 +117,6 @@ impl Metrics {
         self.submissions[i].fetch_add(1, Relaxed);
     }
 
-    pub fn submissions(&self, outcome: Outcome) -> u64 {
-        let i = OUTCOMES
-            .iter()
-            .position(|(o, _)| *o == outcome)
-            .unwrap_or(0);
-        self.submissions[i].load(Relaxed)
-    }
-
     pub fn batch_committed(&self, entries: usize, tree_size: u64, took: Duration) {
         self.batch_entries.observe(entries as f64);
         self.commit_seconds.observe(took.as_secs_f64());

@@ -87,25 +87,9 @@ impl Endorsement {
     /// verifier's clock in Unix seconds (the core never reads a clock itself).
     pub fn validate(&self, now: u64) -> Result<(), Error> {
         validate_commitment_id(&self.commitment_id)?;
-        validate_text(
-            "organization_name",
-            &self.organization_name,
-            NAME_MAX_CHARS,
-            false,
-        )?;
-        if self.organization_name.trim() != self.organization_name {
-            return Err(Error::invalid(
-                "organization_name",
-                "must not start or end with whitespace",
-            ));
-        }
+        validate_name("organization_name", &self.organization_name)?;
         if let Some(cc) = &self.country {
-            if !country::is_assigned(cc) {
-                return Err(Error::invalid(
-                    "country",
-                    format!("{cc:?} is not an ISO 3166-1 alpha-2 code (two uppercase letters, e.g. \"EE\")"),
-                ));
-            }
+            validate_country(cc)?;
         }
         if let Some(d) = &self.domain {
             validate_domain(d)?;
@@ -126,6 +110,29 @@ impl Endorsement {
         // so it is decoded once per verification.
         Ok(())
     }
+}
+
+/// An organization's name: 1–200 characters, no control characters, no
+/// surrounding whitespace (shared by endorsements and verifications).
+pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<(), Error> {
+    validate_text(field, name, NAME_MAX_CHARS, false)?;
+    if name.trim() != name {
+        return Err(Error::invalid(
+            field,
+            "must not start or end with whitespace",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_country(cc: &str) -> Result<(), Error> {
+    if country::is_assigned(cc) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "country",
+        format!("{cc:?} is not an ISO 3166-1 alpha-2 code (two uppercase letters, e.g. \"EE\")"),
+    ))
 }
 
 /// Slug: 1–64 bytes of `a-z`, `0-9` and `-`, not starting or ending with `-`.

@@ -5,10 +5,10 @@
 //! append-only: trust is added and withdrawn with new entries.
 
 use super::encoding::{Reader, Writer};
-use super::endorsement::{validate_domain, validate_text, NAME_MAX_CHARS};
+use super::endorsement::{validate_country, validate_domain, validate_name, validate_text};
 use super::model::{StakeholderGroup, VerificationMethod};
 use super::statements::check_time;
-use super::{country, Error, Hash};
+use super::{Error, Hash};
 
 pub const VERIFICATION_DOMAIN: &[u8] = b"accord/v1/verification\0";
 pub const REVOCATION_DOMAIN: &[u8] = b"accord/v1/verification-revocation\0";
@@ -72,20 +72,9 @@ impl Verification {
     }
 
     pub fn validate(&self, now: u64) -> Result<(), Error> {
-        validate_text("name", &self.name, NAME_MAX_CHARS, false)?;
-        if self.name.trim() != self.name {
-            return Err(Error::invalid(
-                "name",
-                "must not start or end with whitespace",
-            ));
-        }
+        validate_name("name", &self.name)?;
         if let Some(cc) = &self.country {
-            if !country::is_assigned(cc) {
-                return Err(Error::invalid(
-                    "country",
-                    format!("{cc:?} is not an ISO 3166-1 alpha-2 code"),
-                ));
-            }
+            validate_country(cc)?;
         }
         match (&self.domain, self.method) {
             (Some(d), _) => validate_domain(d)?,
