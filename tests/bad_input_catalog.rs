@@ -123,6 +123,37 @@ async fn catalog_of_malformed_requests() {
             Code::InvalidArgument,
             "organization_name",
         ),
+        // The name rule (SPEC §3.4): nothing that displays as another name.
+        (
+            "right-to-left override in name",
+            request(&signed(2, |e| {
+                e.organization_name = "Government of \u{202E}ainotsE".into()
+            })),
+            Code::InvalidArgument,
+            "organization_name: U+202E",
+        ),
+        (
+            "zero-width space in name",
+            request(&signed(2, |e| {
+                e.organization_name = "Govern\u{200B}ment".into()
+            })),
+            Code::InvalidArgument,
+            "organization_name: U+200B",
+        ),
+        (
+            "zero-width joiner between Latin letters in name",
+            request(&signed(2, |e| {
+                e.organization_name = "Govern\u{200D}ment".into()
+            })),
+            Code::InvalidArgument,
+            "organization_name: U+200D",
+        ),
+        (
+            "name not in NFC",
+            request(&signed(2, |e| e.organization_name = "Cafe\u{301}".into())),
+            Code::InvalidArgument,
+            "organization_name: is not in Unicode normalization form C",
+        ),
         // A line feed is allowed in the statement (SPEC §3.1); a carriage return is not.
         (
             "carriage return in statement",

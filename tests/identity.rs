@@ -386,3 +386,161 @@ async fn the_demo_shows_verified_governments_and_a_flagged_impersonator() {
         .to_string();
     run(&["audit", "--server", &url, "--vkey", &vkey, "--quiet"]);
 }
+
+/// Issue 13: look-alike names (Cyrillic letters, spacing, case, "rn" for
+/// "m") are admitted but flagged `name-conflict` (and `mixed-script` where
+/// a word mixes scripts) against a verified name; names that display as
+/// something else (bidi controls, zero-width characters, NFD) are refused
+/// with INVALID_ARGUMENT naming the field and the code point, and nothing
+/// is appended; `accord signatories` shows the flags and `accord audit`
+/// derives the same ones from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_names_are_flagged_and_disguised_ones_refused() {
+    let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
+    let mut c = server.client().await;
+    let operator = operator_fixture();
+    let t = now();
+    let id = |k: &SigningKey| {
+        hex::encode(accord::core::statements::organization_id(
+            &k.verifying_key().to_bytes(),
+        ))
+    };
+    let real = org_key(20);
+    c.submit(request(&sign(
+        &real,
+        endorsement(&real, "Government of Estonia"),
+    )))
+    .await
+    .unwrap();
+    let real_id = accord::core::statements::organization_id(&real.verifying_key().to_bytes());
+    c.submit(with_token(
+        &verification(real_id, "Government of Estonia", t, &operator),
+        ADMIN_TOKEN_FIXTURE,
+    ))
+    .await
+    .unwrap();
+
+    let conflict = ["unverified", "name-conflict"];
+    let conflict_mixed = ["unverified", "name-conflict", "mixed-script"];
+    let admitted: [(&str, &[&str]); 7] = [
+        ("Government of Est\u{43E}nia", &conflict_mixed),
+        (
+            "G\u{43E}v\u{435}rnm\u{435}nt \u{43E}f \u{415}st\u{43E}ni\u{430}",
+            &conflict_mixed,
+        ),
+        ("GOVERNMENT  of estonia", &conflict),
+        ("Govemment of Estonia", &conflict),
+        (
+            "Ministry of Foreign Affairs / Министерство иностранных дел",
+            &["unverified"],
+        ),
+        ("Ministry/Министерство", &["unverified", "mixed-script"]),
+        // Persian with a ZWNJ between joining letters (RFC 5892 A.1).
+        ("وزارت امور خارجه می\u{200C}خواهم", &["unverified"]),
+    ];
+    let mut want = vec![(hex::encode(real_id), true, vec![])];
+    for (i, (name, flags)) in admitted.iter().enumerate() {
+        let key = org_key(21 + i as u32);
+        c.submit(request(&sign(&key, endorsement(&key, name))))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e:?}"));
+        want.push((
+            id(&key),
+            false,
+            flags.iter().map(|f| f.to_string()).collect(),
+        ));
+    }
+    assert_eq!(listing(&mut c, false).await, want);
+
+    // Refused at admission, whatever the date (SPEC.md §3.4).
+    let size = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            (c.get_checkpoint(proto::GetCheckpointRequest {}).await)
+                .unwrap()
+                .into_inner()
+                .size
+        }
+    };
+    let before = size(&mut c).await;
+    let impostor = org_key(40);
+    for (name, message) in [
+        (
+            "Government of \u{202E}ainotsE",
+            "organization_name: U+202E at character 15 is a bidirectional control",
+        ),
+        (
+            "Government of \u{2066}Estonia\u{2069}",
+            "organization_name: U+2066 at character 15 is a bidirectional control",
+        ),
+        (
+            "Govern\u{200B}ment of Estonia",
+            "organization_name: U+200B at character 7 is an invisible",
+        ),
+        (
+            "Govern\u{200D}ment of Estonia",
+            "organization_name: U+200D at character 7 is a zero-width joiner",
+        ),
+        (
+            "Gouvernement de l'E\u{301}tat",
+            "organization_name: is not in Unicode normalization form C (NFC); sign its NFC form instead: \"Gouvernement de l'\u{C9}tat\"",
+        ),
+    ] {
+        let status = c
+            .submit(request(&sign(&impostor, endorsement(&impostor, name))))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{name:?}: {status:?}");
+        assert!(
+            status.message().starts_with(message),
+            "{name:?}: {}",
+            status.message()
+        );
+    }
+    // The operator's statements follow the same rule.
+    let status = c
+        .submit(with_token(
+            &verification(real_id, "Government of\u{200F} Estonia", t + 1, &operator),
+            ADMIN_TOKEN_FIXTURE,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("name: U+200F"), "{status:?}");
+    assert_eq!(size(&mut c).await, before, "nothing appended");
+
+    // The table shows the warnings in capitals.
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let table = run(&[
+        "signatories",
+        "--server",
+        &server.url,
+        "--commitment",
+        "global-commitment-dts",
+    ]);
+    let line = |needle: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in {table}"))
+            .to_owned()
+    };
+    assert!(line("Government of Est\u{43E}nia").contains("UNVERIFIED NAME-CONFLICT MIXED-SCRIPT"));
+    assert!(line("Govemment of Estonia").contains("UNVERIFIED NAME-CONFLICT "));
+    assert!(!line("Ministry of Foreign Affairs").contains("MIXED-SCRIPT"));
+
+    // The audit derives the same flags from the log.
+    let vkey = log_signer().verifier().to_string();
+    let report = run(&["audit", "--server", &server.url, "--vkey", &vkey]);
+    assert!(report.contains("agree"), "{report}");
+    server.stop().await;
+}

@@ -149,7 +149,7 @@ pub async fn submit(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     signed
-        .verify(now)
+        .verify_admission(now)
         .map_err(|e| CliError::usage(format!("not submitted: {e}")))?;
     let mut c = client::connect(server).await?;
     let resp = c

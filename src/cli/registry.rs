@@ -312,15 +312,22 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         } else {
             // Unverified organizations are marked in capitals: the name is
             // only what they say about themselves.
-            let trust = match (
-                &s.verification,
-                s.flags.iter().any(|f| f == "name-conflict"),
-            ) {
-                (Some(_), false) => "verified".to_owned(),
-                (Some(_), true) => "verified NAME-CONFLICT".to_owned(),
-                (None, false) => "UNVERIFIED".to_owned(),
-                (None, true) => "UNVERIFIED NAME-CONFLICT".to_owned(),
-            };
+            // Warnings are capitals too: the name looks like a verified
+            // one, or a word of it mixes scripts (SPEC.md §5.4 "Flags").
+            let mut trust = vec![if s.verification.is_some() {
+                "verified"
+            } else {
+                "UNVERIFIED"
+            }];
+            for (flag, shown) in [
+                ("name-conflict", "NAME-CONFLICT"),
+                ("mixed-script", "MIXED-SCRIPT"),
+            ] {
+                if s.flags.iter().any(|f| f == flag) {
+                    trust.push(shown);
+                }
+            }
+            let trust = trust.join(" ");
             println!(
                 "{:<48} {:<20} {:<17} {:<2} {:<9} {:<24} entry {}",
                 s.name, group, region, s.country, status, trust, s.endorsed_index

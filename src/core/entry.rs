@@ -11,7 +11,7 @@ use super::endorsement::Endorsement;
 use super::signature::SIGNATURE_LEN;
 use super::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use super::verification::{Revocation, Verification};
-use super::{merkle, sha256, Error, Hash};
+use super::{merkle, names, sha256, Error, Hash};
 
 /// Leaf format version. Bumped only for an incompatible layout change.
 pub const LEAF_VERSION: u8 = 1;
@@ -148,8 +148,14 @@ impl Signed {
     }
 
     /// Field rules (SPEC.md §3.1) judged at `now` (Unix seconds), except the
-    /// keys' rules, which [`Signed::verify`] checks with the signatures.
+    /// keys' rules, which [`Signed::verify`] checks with the signatures. The
+    /// name rule (SPEC.md §3.4) applies from its cutover on
+    /// ([`names::strict_at`]), so logs written before it still verify.
     pub fn validate(&self, now: u64) -> Result<(), Error> {
+        self.validate_with(now, names::strict_at(now))
+    }
+
+    fn validate_with(&self, now: u64, name_rule: bool) -> Result<(), Error> {
         match self {
             Signed::Endorsement { endorsement, .. } => endorsement.validate(now),
             Signed::Withdrawal { withdrawal, .. } => withdrawal.validate(now),
@@ -157,6 +163,31 @@ impl Signed {
             Signed::Commitment { registration, .. } => registration.validate(now),
             Signed::Verification { verification, .. } => verification.validate(now),
             Signed::Revocation { revocation, .. } => revocation.validate(now),
+        }?;
+        if name_rule {
+            self.check_names()?;
+        }
+        Ok(())
+    }
+
+    /// The name rule (SPEC.md §3.4) for every displayed name the statement
+    /// carries: no bidirectional controls or invisible characters (ZWNJ and
+    /// ZWJ only where RFC 5892 CONTEXTJ allows them), Unicode NFC.
+    pub fn check_names(&self) -> Result<(), Error> {
+        match self {
+            Signed::Endorsement { endorsement, .. } => {
+                names::check_name_chars("organization_name", &endorsement.organization_name)
+            }
+            Signed::Commitment { registration, .. } => {
+                names::check_name_chars("version", &registration.version)?;
+                names::check_name_chars("title", &registration.title)
+            }
+            Signed::Verification { verification, .. } => {
+                names::check_name_chars("name", &verification.name)
+            }
+            Signed::Withdrawal { .. } | Signed::KeyRotation { .. } | Signed::Revocation { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -219,6 +250,14 @@ impl Signed {
     /// audit both require of every entry.
     pub fn verify(&self, now: u64) -> Result<(), Error> {
         self.validate(now)?;
+        self.signature_items().iter().try_for_each(SigItem::verify)
+    }
+
+    /// What admission requires: [`Signed::verify`] with the name rule
+    /// (SPEC.md §3.4) applied whatever the date, so nothing admitted by this
+    /// version breaks it, before or after the cutover.
+    pub fn verify_admission(&self, now: u64) -> Result<(), Error> {
+        self.validate_with(now, true)?;
         self.signature_items().iter().try_for_each(SigItem::verify)
     }
 }
@@ -374,6 +413,22 @@ mod tests {
                 signature: [5; 64],
             },
         }
+    }
+
+    #[test]
+    fn the_name_rule_applies_from_its_cutover_and_always_at_admission() {
+        let mut e = entry();
+        let Signed::Endorsement { endorsement, .. } = &mut e.signed else {
+            unreachable!()
+        };
+        endorsement.organization_name = "Government of \u{202E}ainotsE".into();
+        let before = names::STRICT_NAMES_FROM_MS / 1000 - 1;
+        // Logged before the cutover: still valid (SPEC.md §3.4).
+        e.signed.validate(before).unwrap();
+        let err = e.signed.validate(before + 1).unwrap_err().to_string();
+        assert!(err.starts_with("organization_name: U+202E"), "{err}");
+        let err = e.signed.verify_admission(1_700_000_000).unwrap_err();
+        assert!(err.to_string().starts_with("organization_name: U+202E"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod entry;
 pub mod frontier;
 pub mod merkle;
 pub mod model;
+pub mod names;
 pub mod note;
 pub mod proof;
 pub mod receipt;

@@ -141,8 +141,8 @@ pub struct Registry {
     pub organizations: HashMap<Hash, Organization>,
     keys: HashMap<[u8; 32], KeyUse>,
     pub commitments: BTreeMap<String, Commitment>,
-    /// Normalized verified names → the organizations verified under them
-    /// (for `name-conflict`).
+    /// Conflict keys of verified names (`names::conflict_keys`) → the
+    /// organizations verified under them (for `name-conflict`).
     verified_names: HashMap<String, BTreeSet<Hash>>,
 }
 

@@ -131,12 +131,3 @@ impl Revocation {
         check_time(self.signed_at, now)
     }
 }
-
-/// Names compared the way people read them: case and runs of whitespace do
-/// not matter ("Government  of estonia" collides with "Government of Estonia").
-pub fn normalized_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
-}

@@ -123,7 +123,7 @@ impl RegistryService {
         if signed.is_operator_statement() {
             access::authorize(caller)?;
         }
-        verified(signed.verify(unix_now()))?;
+        verified(signed.verify_admission(unix_now()))?;
         self.key_allowance(&signed, exempt)?;
         Ok(self.reader.sequencer.submit(signed).await?)
     }
@@ -200,7 +200,7 @@ impl Registry for RegistryService {
                     if signed.is_operator_statement() {
                         access::authorize(caller)?;
                     }
-                    verified(signed.verify(now))?;
+                    verified(signed.verify_admission(now))?;
                     Ok::<_, ApiError>(signed)
                 }))
             })

@@ -16,6 +16,7 @@ import hashlib
 import os
 import struct
 import sys
+import unicodedata
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -277,6 +278,38 @@ def _no_controls(s, allow_newline=False):
     return all(not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) or (allow_newline and c == "\n") for c in s)
 
 
+# SPEC §3.4, the name rule: from this integrated_at (seconds) on.
+NAME_RULE_FROM = 1796083200  # 2026-12-01T00:00:00Z
+BIDI_CONTROLS = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+# Default_Ignorable_Code_Point, Unicode 16.0.0 DerivedCoreProperties.txt.
+DEFAULT_IGNORABLE = [(0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+                     (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+                     (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+                     (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF)]
+
+
+def check_name_rule(s, what, now):
+    """SPEC §3.4 for entries integrated from NAME_RULE_FROM on: no bidi controls, no other
+    default-ignorable code points except ZWNJ/ZWJ after a virama (RFC 5892 A.1/A.2), NFC.
+    Python has no Joining_Type data, so ZWNJ's joining-letter context (A.1's second
+    clause) is accepted without checking: this verifier is laxer there than §3.4."""
+    if now < NAME_RULE_FROM:
+        return
+    for i, c in enumerate(s):
+        cp = ord(c)
+        if cp in BIDI_CONTROLS:
+            raise VerifyError(f"{what}: U+{cp:04X} is a bidirectional control")
+        if cp in (0x200C, 0x200D):
+            after_virama = i > 0 and unicodedata.combining(s[i - 1]) == 9
+            if after_virama or cp == 0x200C:
+                continue
+            raise VerifyError(f"{what}: U+{cp:04X} outside RFC 5892 CONTEXTJ")
+        if any(lo <= cp <= hi for lo, hi in DEFAULT_IGNORABLE):
+            raise VerifyError(f"{what}: U+{cp:04X} is a default-ignorable code point")
+    if unicodedata.normalize("NFC", s) != s:
+        raise VerifyError(f"{what} is not in Unicode NFC")
+
+
 def check_endorsement(body, now):
     """Parses an endorsement body and applies SPEC §3.1's rules; returns its fields."""
     r = Reader(body)
@@ -290,6 +323,7 @@ def check_endorsement(body, now):
     name = e["organization_name"]
     if not (1 <= len(name) <= 200) or not _no_controls(name) or name != name.strip():
         raise VerifyError("organization_name breaks the rules")
+    check_name_rule(name, "organization_name", now)
     if not (1 <= e["stakeholder_group"] <= 6) or not (1 <= e["region"] <= 6):
         raise VerifyError("unknown stakeholder group or region code")
     if e["country"] and e["country"] not in COUNTRIES:
@@ -353,6 +387,8 @@ def check_commitment(body, now):
     check_slug(f["commitment_id"])
     check_label(f["version"], 32, "version")
     check_label(f["title"], 200, "title")
+    check_name_rule(f["version"], "version", now)
+    check_name_rule(f["title"], "title", now)
     url = f["url"]
     if url and (not url.startswith(("http://", "https://")) or len(url.encode()) > 2000
                 or any(c.isspace() for c in url) or not _no_controls(url)):
@@ -371,6 +407,7 @@ def check_verification(body, now):
     name = f["name"]
     if not (1 <= len(name) <= 200) or not _no_controls(name) or name != name.strip():
         raise VerifyError("name breaks the rules")
+    check_name_rule(name, "name", now)
     if not (1 <= f["stakeholder_group"] <= 6) or not (1 <= f["method"] <= 3):
         raise VerifyError("unknown stakeholder group or method code")
     if f["country"] and f["country"] not in COUNTRIES:

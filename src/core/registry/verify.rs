@@ -5,7 +5,8 @@
 
 use super::{refuse, Admission, Organization, Registry, RuleError};
 use crate::core::model::{StakeholderGroup, VerificationMethod};
-use crate::core::verification::{normalized_name, Revocation, Verification};
+use crate::core::names::{conflict_keys, mixed_script};
+use crate::core::verification::{Revocation, Verification};
 use crate::core::Hash;
 
 /// An organization's current verification by the operator.
@@ -110,11 +111,10 @@ impl Registry {
         let Some(old) = self.organizations[org].verification() else {
             return;
         };
-        let key = normalized_name(&old.name);
-        if let Some(set) = self.verified_names.get_mut(&key) {
-            set.remove(org);
-            if set.is_empty() {
-                self.verified_names.remove(&key);
+        // An emptied set stays: the registry map never deletes a key.
+        for key in conflict_keys(&old.name) {
+            if let Some(set) = self.verified_names.get_mut(&key) {
+                set.remove(org);
             }
         }
     }
@@ -146,11 +146,9 @@ impl Registry {
         self.list_verified(&v.organization_id, true);
         self.operator_touch(&v.organization_id, index, v.signed_at, statement);
         self.unlist_name(&v.organization_id);
-        (self
-            .verified_names
-            .entry(normalized_name(&v.name))
-            .or_default())
-        .insert(v.organization_id);
+        for key in conflict_keys(&v.name) {
+            (self.verified_names.entry(key).or_default()).insert(v.organization_id);
+        }
         self.operator_record(&v.organization_id).verification = Some(Verified {
             index,
             name: v.name.clone(),
@@ -170,21 +168,32 @@ impl Registry {
         self.operator_record(&r.organization_id).verification = None;
     }
 
+    /// `org`'s self-declared name and the name it was verified under.
+    fn names(org: &Organization) -> impl Iterator<Item = &String> {
+        [Some(&org.profile.name), org.verification().map(|v| &v.name)]
+            .into_iter()
+            .flatten()
+    }
+
     /// True if `org`'s self-declared name (or the name it was verified
-    /// under) is, ignoring case and whitespace, the verified name of
-    /// another organization.
+    /// under) looks like the verified name of another organization: they
+    /// share a conflict key (SPEC.md §5.4: case, width, spacing, invisible
+    /// characters and UTS #39 confusables do not tell them apart).
     pub fn name_conflict(&self, org: &Organization) -> bool {
-        let names = [Some(&org.profile.name), org.verification().map(|v| &v.name)];
-        names.into_iter().flatten().any(|name| {
-            self.verified_names
-                .get(&normalized_name(name))
-                .is_some_and(|set| set.iter().any(|other| *other != org.id))
+        Self::names(org).any(|name| {
+            conflict_keys(name).iter().any(|key| {
+                self.verified_names
+                    .get(key)
+                    .is_some_and(|set| set.iter().any(|other| *other != org.id))
+            })
         })
     }
 
     /// What a reader should know before trusting a record's name (SPEC.md
-    /// §5.6): "unverified" (the operator has not vouched for it) and
-    /// "name-conflict" (its name is another, verified organization's name).
+    /// §5.4 "Flags"): "unverified" (the operator has not vouched for it),
+    /// "name-conflict" (its name looks like another, verified
+    /// organization's name) and "mixed-script" (a word of its name mixes
+    /// scripts the way look-alikes do).
     pub fn flags(&self, org: &Organization) -> Vec<String> {
         let mut flags = Vec::new();
         if org.verification().is_none() {
@@ -192,6 +201,9 @@ impl Registry {
         }
         if self.name_conflict(org) {
             flags.push("name-conflict".to_owned());
+        }
+        if Self::names(org).any(|name| mixed_script(name)) {
+            flags.push("mixed-script".to_owned());
         }
         flags
     }
