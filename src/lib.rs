@@ -3,11 +3,14 @@
 //!
 //! Dependencies point one way: `cli` → `server` → `service` → `sequencer` →
 //! `storage` → `core`; `verifier` uses only `core`; `metrics` (atomic
-//! counters) is a leaf any layer but `core` and `verifier` may record into.
+//! counters) is a leaf any layer but `core` and `verifier` may record into;
+//! `net` (every listener's connection caps and deadlines) is used by
+//! `server`, and by `service` to learn a request's peer address.
 
 pub mod cli;
 pub mod core;
 pub mod metrics;
+pub mod net;
 pub mod sequencer;
 pub mod server;
 pub mod service;

@@ -84,7 +84,155 @@ impl<const N: usize> Histogram<N> {
     }
 }
 
+/// Which listener a connection came in on (the `listener` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Grpc,
+    Metrics,
+}
+
+impl Listener {
+    const ALL: [Listener; 2] = [Listener::Grpc, Listener::Metrics];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Listener::Grpc => "grpc",
+            Listener::Metrics => "metrics",
+        }
+    }
+}
+
+/// Which cap a refused connection was over (the `cap` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_connections`, over every listener.
+    Global,
+    /// `max_connections_per_address`.
+    Address,
+}
+
+/// Why a connection was closed by its deadline (the `reason` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// No first request within `first_request_timeout`.
+    NoRequest,
+    /// No request in progress for `idle_timeout`.
+    Idle,
+}
+
+const LISTENERS: usize = Listener::ALL.len();
+const REFUSALS: [(Refusal, &str); 2] = [(Refusal::Global, "global"), (Refusal::Address, "address")];
+const CLOSED: [(Closed, &str); 2] = [(Closed::NoRequest, "no-request"), (Closed::Idle, "idle")];
+
+/// Connection counters per listener (`server::listener`).
+pub struct Connections {
+    open: [AtomicI64; LISTENERS],
+    accept_errors: [AtomicU64; LISTENERS],
+    refused: [[AtomicU64; REFUSALS.len()]; LISTENERS],
+    timed_out: [[AtomicU64; CLOSED.len()]; LISTENERS],
+}
+
+impl Connections {
+    const fn new() -> Connections {
+        Connections {
+            open: [const { AtomicI64::new(0) }; LISTENERS],
+            accept_errors: [const { AtomicU64::new(0) }; LISTENERS],
+            refused: [const { [const { AtomicU64::new(0) }; REFUSALS.len()] }; LISTENERS],
+            timed_out: [const { [const { AtomicU64::new(0) }; CLOSED.len()] }; LISTENERS],
+        }
+    }
+
+    pub fn opened(&self, l: Listener) {
+        self.open[l as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn closed(&self, l: Listener) {
+        self.open[l as usize].fetch_sub(1, Relaxed);
+    }
+
+    pub fn accept_error(&self, l: Listener) {
+        self.accept_errors[l as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn refused(&self, l: Listener, why: Refusal) {
+        let i = REFUSALS.iter().position(|(r, _)| *r == why).unwrap_or(0);
+        self.refused[l as usize][i].fetch_add(1, Relaxed);
+    }
+
+    pub fn timed_out(&self, l: Listener, why: Closed) {
+        let i = CLOSED.iter().position(|(c, _)| *c == why).unwrap_or(0);
+        self.timed_out[l as usize][i].fetch_add(1, Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            out,
+            "accord_connections_open",
+            "gauge",
+            "Connections open now, by listener.",
+        );
+        for l in Listener::ALL {
+            let v = self.open[l as usize].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "accord_connections_open{{listener=\"{}\"}} {v}",
+                l.name()
+            );
+        }
+        family(
+            out,
+            "accord_accept_errors_total",
+            "counter",
+            "Failed accept calls (EMFILE, ENFILE, ENOMEM, ECONNABORTED…), each followed by a pause.",
+        );
+        for l in Listener::ALL {
+            let v = self.accept_errors[l as usize].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "accord_accept_errors_total{{listener=\"{}\"}} {v}",
+                l.name()
+            );
+        }
+        family(
+            out,
+            "accord_connections_refused_total",
+            "counter",
+            "Connections closed at once because a cap was reached (global or per client address).",
+        );
+        for l in Listener::ALL {
+            for (i, (_, cap)) in REFUSALS.iter().enumerate() {
+                let v = self.refused[l as usize][i].load(Relaxed);
+                let name = l.name();
+                let _ = writeln!(
+                    out,
+                    "accord_connections_refused_total{{listener=\"{name}\",cap=\"{cap}\"}} {v}"
+                );
+            }
+        }
+        family(
+            out,
+            "accord_connections_timed_out_total",
+            "counter",
+            "Connections closed by a deadline: no first request in time, or idle.",
+        );
+        for l in Listener::ALL {
+            for (i, (_, reason)) in CLOSED.iter().enumerate() {
+                let v = self.timed_out[l as usize][i].load(Relaxed);
+                let name = l.name();
+                let _ = writeln!(
+                    out,
+                    "accord_connections_timed_out_total{{listener=\"{name}\",reason=\"{reason}\"}} {v}"
+                );
+            }
+        }
+    }
+}
+
 pub struct Metrics {
+    pub connections: Connections,
     submissions: [AtomicU64; OUTCOMES.len()],
     pub verify_failures: AtomicU64,
     pub rate_limited: AtomicU64,
@@ -98,6 +246,7 @@ pub struct Metrics {
 }
 
 pub static METRICS: Metrics = Metrics {
+    connections: Connections::new(),
     submissions: [const { AtomicU64::new(0) }; OUTCOMES.len()],
     verify_failures: AtomicU64::new(0),
     rate_limited: AtomicU64::new(0),
@@ -191,6 +340,7 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        self.connections.render(&mut out);
         out
     }
 }

@@ -140,7 +140,10 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     if !args.allow_remote {
         check_loopback(&args.server)?;
     }
-    let mut client = client::connect(&args.server).await?;
+    // Modes that query first connect now; the others sign first and connect
+    // after (a connection that sends nothing for seconds would be closed by
+    // the server's first-request deadline).
+    let mut client = None;
     let ops: Vec<Op> = match args.mode.as_str() {
         "unary" => tokio::task::spawn_blocking(move || generate(args.requests))
             .await
@@ -167,12 +170,16 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         }
         "list" => (0..args.requests).map(|_| Op::List(first_page())).collect(),
         "org" => {
-            let ids = organization_ids(&mut client, args.requests).await?;
+            let c = client.insert(client::connect(&args.server).await?);
+            let ids = organization_ids(c, args.requests).await?;
             (0..args.requests as usize)
                 .map(|i| Op::Org(ids[i % ids.len()].clone()))
                 .collect()
         }
-        "proof" => inclusion_requests(&mut client, args.requests).await?,
+        "proof" => {
+            let c = client.insert(client::connect(&args.server).await?);
+            inclusion_requests(c, args.requests).await?
+        }
         other => {
             return Err(CliError::usage(format!(
                 "--mode {other:?}: expected unary, batch, list, org or proof"
@@ -185,6 +192,10 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             args.rate
         )));
     }
+    let client = match client {
+        Some(c) => c,
+        None => client::connect(&args.server).await?,
+    };
     let queue = Arc::new(std::sync::Mutex::new(ops.into_iter().enumerate()));
     let pace = args.rate;
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);

@@ -53,6 +53,27 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9090).
     #[arg(long, value_name = "ADDR", env = "ACCORD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Seconds a new connection has to finish its handshake and send its first request [default: 5]
+    #[arg(long, value_name = "SECONDS", env = "ACCORD_FIRST_REQUEST_TIMEOUT")]
+    first_request_timeout: Option<f64>,
+    /// Seconds a connection may stay open with no request in progress [default: 120]
+    #[arg(long, value_name = "SECONDS", env = "ACCORD_IDLE_TIMEOUT")]
+    idle_timeout: Option<f64>,
+    /// Seconds between HTTP/2 keepalive pings on a quiet connection [default: 60]
+    #[arg(long, value_name = "SECONDS", env = "ACCORD_KEEPALIVE_INTERVAL")]
+    keepalive_interval: Option<f64>,
+    /// Seconds a keepalive ping may go unanswered before the connection closes [default: 20]
+    #[arg(long, value_name = "SECONDS", env = "ACCORD_KEEPALIVE_TIMEOUT")]
+    keepalive_timeout: Option<f64>,
+    /// Connections open at once over all listeners; 0 = derived from the descriptor limit [default: 0]
+    #[arg(long, value_name = "N", env = "ACCORD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Connections open at once per client address (IPv6: per /64); 0 = no cap [default: 128]
+    #[arg(long, value_name = "N", env = "ACCORD_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
+    /// Apply the per-address connection cap to loopback clients too.
+    #[arg(long, value_name = "BOOL", env = "ACCORD_CONNECTION_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
+    connection_limit_loopback: Option<bool>,
     /// Log lines as readable text or JSON [default: human]
     #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -81,6 +102,13 @@ impl ServeArgs {
             rate_limit_loopback,
             key_rate_limit,
             key_rate_burst,
+            first_request_timeout,
+            idle_timeout,
+            keepalive_interval,
+            keepalive_timeout,
+            max_connections,
+            max_connections_per_address,
+            connection_limit_loopback,
             log_format,
             log_level
         );

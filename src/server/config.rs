@@ -5,8 +5,19 @@
 //! test checks that it parses to exactly [`Config::default`].
 
 use super::endpoint::{TlsFiles, DEFAULT_KEY_RATE, DEFAULT_RATE_LIMIT};
+use crate::net::budget::{
+    DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_PER_ADDRESS,
+};
+use crate::net::Limits;
 use crate::service::access::RateLimit;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// HTTP/2 keepalive: a ping after this long without frames from the client…
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// …which must be answered within this, or the connection is closed: a
+/// vanished peer's connection is gone within 80 s.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Default data directory and listen address, as documented in README.md.
 pub const DEFAULT_DATA_DIR: &str = "./accord-data";
@@ -65,6 +76,22 @@ pub struct Config {
     pub key_rate_burst: f64,
     /// Address of the Prometheus metrics endpoint (HTTP, `/metrics`); off if unset.
     pub metrics_listen: Option<String>,
+    /// Seconds a new connection has to finish its handshake (TLS, HTTP/2
+    /// preface) and send its first request.
+    pub first_request_timeout: f64,
+    /// Seconds a connection may stay open with no request in progress.
+    pub idle_timeout: f64,
+    /// Seconds between HTTP/2 keepalive pings on a quiet connection.
+    pub keepalive_interval: f64,
+    /// Seconds a keepalive ping may go unanswered before the connection closes.
+    pub keepalive_timeout: f64,
+    /// Connections open at once over all listeners; 0 = derived from the
+    /// process's descriptor limit.
+    pub max_connections: usize,
+    /// Connections open at once per client address (IPv6: per /64); 0 = no cap.
+    pub max_connections_per_address: usize,
+    /// Apply the per-address connection cap to loopback clients too.
+    pub connection_limit_loopback: bool,
     pub log_format: LogFormat,
     pub log_level: LogLevel,
 }
@@ -85,6 +112,13 @@ impl Default for Config {
             key_rate_limit: DEFAULT_KEY_RATE.per_second,
             key_rate_burst: DEFAULT_KEY_RATE.burst,
             metrics_listen: None,
+            first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT.as_secs_f64(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL.as_secs_f64(),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT.as_secs_f64(),
+            max_connections: 0,
+            max_connections_per_address: DEFAULT_PER_ADDRESS,
+            connection_limit_loopback: false,
             log_format: LogFormat::Human,
             log_level: LogLevel::Info,
         }
@@ -146,6 +180,20 @@ impl Config {
                 format!("{} is not a burst ≥ 1", self.key_rate_burst),
             );
         }
+        for (option, secs) in [
+            ("first_request_timeout", self.first_request_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", self.keepalive_timeout),
+        ] {
+            // Between a millisecond and a day: beyond, a typo, not a choice.
+            if !(secs.is_finite() && (0.001..=86_400.0).contains(&secs)) {
+                return bad(
+                    option,
+                    format!("{secs} is not a number of seconds in 0.001–86400"),
+                );
+            }
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad(
                 "tls_cert/tls_key",
@@ -194,6 +242,30 @@ impl Config {
             burst: self.key_rate_burst.max(1.0),
             loopback: self.rate_limit_loopback,
         })
+    }
+
+    /// The connection limits; `descriptors` is the process's descriptor
+    /// limit, from which `max_connections = 0` derives the global cap.
+    pub fn limits(&self, descriptors: u64) -> Limits {
+        let max_connections = match self.max_connections {
+            0 => crate::net::budget::auto_max_connections(descriptors),
+            n => n,
+        };
+        Limits {
+            first_request_timeout: Duration::from_secs_f64(self.first_request_timeout),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            per_address: self.max_connections_per_address,
+            limit_loopback: self.connection_limit_loopback,
+            max_connections,
+        }
+    }
+
+    /// HTTP/2 keepalive ping interval and timeout.
+    pub fn keepalive(&self) -> (Duration, Duration) {
+        (
+            Duration::from_secs_f64(self.keepalive_interval),
+            Duration::from_secs_f64(self.keepalive_timeout),
+        )
     }
 
     pub fn tls(&self) -> Option<TlsFiles> {

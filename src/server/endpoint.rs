@@ -1,16 +1,13 @@
 //! The server's network face: TLS and the access interceptor (admin token,
 //! per-client rate limit), built from the configuration.
 
+use super::config::{DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT};
 use super::ServerError;
+use crate::net::Limits;
 use crate::service::access::{Access, AdminToken, RateLimit};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::{Identity, ServerTlsConfig};
-
-/// A TLS handshake not finished after this is dropped, so clients that open
-/// connections and stall cannot pile up (a handshake takes milliseconds; 10 s
-/// leaves room for slow links).
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default per-client limit for remote clients: 100 requests/s with
 /// bursts of 200. A remote auditor reading pages of 1000 entries then gets
@@ -49,16 +46,17 @@ pub struct Endpoint {
     pub tls: Option<ServerTlsConfig>,
     /// Where to serve Prometheus metrics (HTTP), if anywhere.
     pub metrics: Option<tokio::net::TcpListener>,
+    /// Connection caps and deadlines, for every listener.
+    pub limits: Limits,
+    /// HTTP/2 keepalive ping interval and timeout.
+    pub keepalive: (Duration, Duration),
 }
 
 impl Default for Endpoint {
-    /// Plaintext, no admin token (operator statements refused), no limit.
+    /// Plaintext, no admin token (operator statements refused), no rate
+    /// limit, the default connection limits.
     fn default() -> Endpoint {
-        Endpoint {
-            access: Access::new(None, None),
-            tls: None,
-            metrics: None,
-        }
+        Endpoint::new(None, None)
     }
 }
 
@@ -68,6 +66,8 @@ impl Endpoint {
             access: Access::new(admin_token.map(AdminToken::new), limit),
             tls: None,
             metrics: None,
+            limits: Limits::default(),
+            keepalive: (DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT),
         }
     }
 }
@@ -81,7 +81,9 @@ fn bad(path: &Path, why: String) -> ServerError {
 
 /// Reads and checks the certificate chain and key, so that a wrong file is
 /// named at start rather than failing every handshake later.
-pub fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
+/// `handshake` bounds the TLS handshake (the connection's first-request
+/// deadline bounds it too).
+pub fn tls_config(files: &TlsFiles, handshake: Duration) -> Result<ServerTlsConfig, ServerError> {
     let cert = std::fs::read_to_string(&files.cert).map_err(|e| bad(&files.cert, e.to_string()))?;
     if !cert.contains("-----BEGIN CERTIFICATE-----") {
         return Err(bad(
@@ -98,7 +100,7 @@ pub fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
     }
     Ok(ServerTlsConfig::new()
         .identity(Identity::from_pem(cert, key))
-        .timeout(TLS_HANDSHAKE_TIMEOUT))
+        .timeout(handshake))
 }
 
 /// One line saying how the endpoint is protected, for the start-up output.
@@ -122,5 +124,27 @@ pub fn describe(config: &super::Config) -> String {
     format!(
         "transport: {transport}; admin token in {}; rate limit: {limit}",
         token.display()
+    )
+}
+
+/// One line saying how many connections are kept and for how long.
+pub fn describe_limits(limits: &Limits, descriptors: u64) -> String {
+    let per_address = match limits.per_address {
+        0 => "no cap per client address".to_owned(),
+        n => format!(
+            "{n} per client address{}",
+            if limits.limit_loopback {
+                ""
+            } else {
+                " (loopback exempt)"
+            }
+        ),
+    };
+    format!(
+        "connections: at most {} open (descriptor limit {descriptors}), {per_address}; \
+         first request within {:.1} s, closed after {:.0} s idle",
+        limits.max_connections,
+        limits.first_request_timeout.as_secs_f64(),
+        limits.idle_timeout.as_secs_f64()
     )
 }

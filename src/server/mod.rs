@@ -10,6 +10,7 @@ pub mod metrics_http;
 pub mod request_log;
 
 use crate::core::note::Signer;
+use crate::metrics::Listener;
 use crate::proto::registry_server::RegistryServer;
 use crate::sequencer::{Sequencer, SequencerError};
 use crate::service::RegistryService;
@@ -20,8 +21,6 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt;
 use tonic::service::interceptor::InterceptedService;
 
 /// Origin of a log created without `--origin`. It is also the checkpoint
@@ -76,10 +75,19 @@ pub async fn run(
     // half-created data directory behind (a key without a database is
     // refused later as a possibly deleted log).
     config.validate()?;
-    let tls = config
-        .tls()
-        .as_ref()
-        .map(endpoint::tls_config)
+    let descriptors = crate::net::descriptor_limit();
+    let limits = config.limits(descriptors);
+    if config.max_connections > 0
+        && config.max_connections > crate::net::budget::auto_max_connections(descriptors)
+    {
+        tracing::warn!(
+            "max_connections {} leaves too few of the {descriptors} descriptors for the rest of the \
+             process: accepts may fail (EMFILE) until connections close",
+            config.max_connections
+        );
+    }
+    let tls = (config.tls().as_ref())
+        .map(|files| endpoint::tls_config(files, limits.first_request_timeout))
         .transpose()?;
     let given_operator = config.operator_key.as_deref().map(datadir::read_key);
     let given_token = config.admin_token.as_deref().map(datadir::read_admin_token);
@@ -105,6 +113,8 @@ pub async fn run(
     let mut endpoint = Endpoint::new(Some(&token), config.rate_limit());
     endpoint.access = endpoint.access.with_key_limit(config.key_rate_limit());
     endpoint.tls = tls;
+    endpoint.limits = limits;
+    endpoint.keepalive = config.keepalive();
     if let Some(addr) = &config.metrics_listen {
         let metrics = TcpListener::bind(addr).await.map_err(|e| {
             ServerError::Config(ConfigError(format!(
@@ -119,6 +129,7 @@ pub async fn run(
         endpoint.metrics = Some(metrics);
     }
     tracing::info!("{}", endpoint::describe(&config));
+    tracing::info!("{}", endpoint::describe_limits(&limits, descriptors));
     let opening = std::time::Instant::now();
     let db = datadir::db_path(&config.data);
     let storage = SledStorage::open(&db)?;
@@ -187,22 +198,19 @@ pub async fn run_with(
             path: "reflection".into(),
             source: std::io::Error::other(e),
         })?;
+    // One budget for every listener: descriptors are a process-wide resource.
+    let budget = crate::net::Budget::new(endpoint.limits);
     if let Some(metrics) = endpoint.metrics {
+        let incoming = crate::net::Incoming::new(metrics, Listener::Metrics, budget.clone());
         tokio::spawn(metrics_http::serve(
-            metrics,
+            incoming,
             sequencer.clone(),
             stopping.clone(),
         ));
     }
     let service = RegistryService::new(storage, sequencer, stopping, endpoint.access.clone());
-    // Answers (proofs, listings) must leave at once, not wait for Nagle's
-    // algorithm and the client's delayed ACK (≈ 40 ms per request). The
-    // builder's own tcp_nodelay only applies to listeners it binds itself.
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(conn)
-    });
+    let incoming = crate::net::Incoming::new(listener, Listener::Grpc, budget).into_stream();
+    let (keepalive_interval, keepalive_timeout) = endpoint.keepalive;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = endpoint.tls {
         builder = builder.tls_config(tls)?;
@@ -213,6 +221,9 @@ pub async fn run_with(
     let served = builder
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive_timeout))
+        .layer(crate::net::TrackRequests)
         .layer(request_log::RequestLog)
         .add_routes(extras)
         .add_service(InterceptedService::new(registry, endpoint.access))

@@ -182,7 +182,12 @@ pub struct KeyLimitExempt;
 
 impl tonic::service::Interceptor for Access {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let peer = req.remote_addr().map(|a| a.ip());
+        // The connection's address, from the listener (`server::listener`)
+        // or, for a server run on a plain tonic listener, from tonic.
+        let peer = crate::net::ConnInfo::of(req.extensions())
+            .map(|c| c.remote)
+            .or_else(|| req.remote_addr())
+            .map(|a| a.ip());
         if let Some(ip) = peer {
             self.admit(ip)?;
         }

@@ -296,6 +296,8 @@ pub struct ServeProcess {
     pub addr: String,
     /// Its output up to "serving a log".
     pub lines: Vec<String>,
+    /// Its output after that, as it comes.
+    pub later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServeProcess {
@@ -334,12 +336,19 @@ impl ServeProcess {
             let ready = line.contains("serving a log");
             seen.push(line);
             if ready {
-                std::thread::spawn(move || lines.for_each(drop));
+                let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                let sink = later.clone();
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        sink.lock().unwrap().push(line);
+                    }
+                });
                 let addr = addr.expect("address reported first");
                 return Ok(ServeProcess {
                     child,
                     addr,
                     lines: seen,
+                    later,
                 });
             }
         }
@@ -376,4 +385,23 @@ impl Drop for ServeProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `GET path` over plain HTTP/1.1 (`addr` as `HOST:PORT`, or with
+/// `http://`): the body of a 200 answer.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = addr.trim_start_matches("http://").trim_end_matches(path);
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    reply.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
