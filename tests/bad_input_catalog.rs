@@ -226,6 +226,38 @@ async fn catalog_of_malformed_requests() {
             Code::FailedPrecondition,
             "organization_id",
         ),
+        (
+            // Reserved, not officially assigned (SPEC §3.1): GB is the code.
+            "reserved country code UK",
+            request(&signed(2, |e| e.country = Some("UK".into()))),
+            Code::InvalidArgument,
+            "country",
+        ),
+        (
+            // The proto's int64 signed_at (SPEC §3.1): negatives are refused
+            // for every kind, before the signature is checked.
+            "negative signed_at in a withdrawal",
+            {
+                let key = org_key(1);
+                let w = Withdrawal {
+                    organization_id: organization_id(&key.verifying_key().to_bytes()),
+                    commitment_id: "global-commitment-dts".into(),
+                    signed_at: now(),
+                    public_key: key.verifying_key().to_bytes(),
+                };
+                let signature = key.sign(&w.signed_message()).to_bytes();
+                let mut r = request(&Signed::Withdrawal {
+                    withdrawal: w,
+                    signature,
+                });
+                if let Some(proto::submit_request::Statement::Withdrawal(s)) = &mut r.statement {
+                    s.withdrawal.as_mut().unwrap().signed_at = -1;
+                }
+                r
+            },
+            Code::InvalidArgument,
+            "signed_at: must not be before 1970",
+        ),
     ];
     let n_submits = submits.len();
     for (name, req, code, field) in submits {
@@ -371,6 +403,28 @@ async fn catalog_of_malformed_requests() {
             .map(|_| ()),
             Code::OutOfRange,
             "new_size",
+        ),
+        (
+            // SPEC §10: end <= start is checked before start against the tree.
+            "entries end before start",
+            c.get_entries(proto::GetEntriesRequest { start: 5, end: 3 })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "end: must be greater than start",
+        ),
+        (
+            // SPEC §10: old_size > new_size (0 = the latest size) is
+            // INVALID_ARGUMENT even when old_size is beyond the tree.
+            "consistency old beyond the latest size",
+            c.get_consistency_proof(proto::GetConsistencyProofRequest {
+                old_size: size + 1,
+                new_size: 0,
+            })
+            .await
+            .map(|_| ()),
+            Code::InvalidArgument,
+            "old_size",
         ),
     ];
     let n_reads = reads.len();

@@ -2,6 +2,9 @@
 //! from the inputs SPEC.md lists and compares it with the value printed in
 //! SPEC.md's "Test vectors" section, so the document cannot drift from the
 //! code. The keys are TEST FIXTURES (fixed seeds), never used for real logs.
+//! The vector leaves also form a log that must pass the full audit (§9:
+//! chain, time rule, signatures, registry rules), so no vector can show a
+//! leaf that a strict verifier refuses.
 
 use accord::core::checkpoint::{Checkpoint, TreeHead};
 use accord::core::endorsement::Endorsement;
@@ -20,8 +23,20 @@ fn org_key() -> SigningKey {
     SigningKey::from_bytes(&seed)
 }
 
-/// Computes every vector value, by name.
-fn computed() -> BTreeMap<&'static str, String> {
+/// The vector log (SPEC.md "Test vectors"), in index order: a valid log
+/// under every rule of §5 and §5.4 (checked by `the_vector_log_passes_a_full_audit`).
+/// Entry `i` has `integrated_at` = `INTEGRATED_AT[i]` ms.
+const INTEGRATED_AT: [u64; 6] = [
+    1_763_999_902_000, // 0: commitment registration, signed at 1763999900
+    1_764_000_001_234, // 1: endorsement, signed at 1764000000
+    1_764_000_102_000, // 2: withdrawal, signed at 1764000100
+    1_764_000_203_000, // 3: key rotation, signed at 1764000200
+    1_764_000_354_000, // 4: verification, signed at 1764000350
+    1_764_000_365_000, // 5: revocation, signed at 1764000360
+];
+
+/// Every vector value by name, and the six vector leaves in index order.
+fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
     let key = org_key();
     let e = Endorsement {
         commitment_id: "global-commitment-dts".into(),
@@ -37,21 +52,18 @@ fn computed() -> BTreeMap<&'static str, String> {
     };
     let message = e.signed_message();
     let signature = key.sign(&message).to_bytes();
-    let entry = Entry {
-        index: 0,
-        integrated_at_ms: 1_764_000_001_234,
-        prev_leaf_hash: GENESIS_PREV,
-        signed: Signed::Endorsement {
-            endorsement: e,
-            signature,
-        },
-    };
-    let leaf = entry.to_leaf();
-    let leaf_hash = entry.leaf_hash();
-    // Entries 1-3: one of each other kind, chained after the endorsement.
     let org_id = accord::core::statements::organization_id(&key.verifying_key().to_bytes());
     let new_key = SigningKey::from_bytes(&[0x07; 32]);
     let operator = SigningKey::from_bytes(&[0x0b; 32]);
+    let registration = CommitmentRegistration {
+        commitment_id: "global-commitment-dts".into(),
+        version: "1".into(),
+        title: "Global Commitment on Digital Trust and Security".into(),
+        text_sha256: sha256(b"example commitment text\n"),
+        url: Some("https://example.org/gcdts".into()),
+        signed_at: 1_763_999_900,
+        public_key: operator.verifying_key().to_bytes(),
+    };
     let withdrawal = Withdrawal {
         organization_id: org_id,
         commitment_id: "global-commitment-dts".into(),
@@ -63,15 +75,6 @@ fn computed() -> BTreeMap<&'static str, String> {
         old_public_key: key.verifying_key().to_bytes(),
         new_public_key: new_key.verifying_key().to_bytes(),
         signed_at: 1_764_000_200,
-    };
-    let registration = CommitmentRegistration {
-        commitment_id: "global-commitment-dts".into(),
-        version: "1".into(),
-        title: "Global Commitment on Digital Trust and Security".into(),
-        text_sha256: sha256(b"example commitment text\n"),
-        url: Some("https://example.org/gcdts".into()),
-        signed_at: 1_764_000_300,
-        public_key: operator.verifying_key().to_bytes(),
     };
     let verification = accord::core::verification::Verification {
         organization_id: org_id,
@@ -91,7 +94,15 @@ fn computed() -> BTreeMap<&'static str, String> {
         public_key: operator.verifying_key().to_bytes(),
     };
     let rm = rotation.signed_message();
-    let others = [
+    let statements = [
+        Signed::Commitment {
+            signature: operator.sign(&registration.signed_message()).to_bytes(),
+            registration,
+        },
+        Signed::Endorsement {
+            endorsement: e,
+            signature,
+        },
         Signed::Withdrawal {
             signature: key.sign(&withdrawal.signed_message()).to_bytes(),
             withdrawal,
@@ -100,10 +111,6 @@ fn computed() -> BTreeMap<&'static str, String> {
             old_signature: key.sign(&rm).to_bytes(),
             new_signature: new_key.sign(&rm).to_bytes(),
             rotation,
-        },
-        Signed::Commitment {
-            signature: operator.sign(&registration.signed_message()).to_bytes(),
-            registration,
         },
         Signed::Verification {
             signature: operator.sign(&verification.signed_message()).to_bytes(),
@@ -114,41 +121,63 @@ fn computed() -> BTreeMap<&'static str, String> {
             revocation,
         },
     ];
-    let mut prev = leaf_hash;
-    let mut other_leaves = Vec::new();
-    for (i, signed) in others.into_iter().enumerate() {
+    let mut prev = GENESIS_PREV;
+    let mut leaves = Vec::new();
+    let mut hashes = Vec::new();
+    for (i, signed) in statements.into_iter().enumerate() {
         let e = Entry {
-            index: i as u64 + 1,
-            integrated_at_ms: 1_764_000_002_000 + 1000 * i as u64,
+            index: i as u64,
+            integrated_at_ms: INTEGRATED_AT[i],
             prev_leaf_hash: prev,
             signed,
         };
-        e.signed
-            .verify(1_764_000_400)
-            .expect("vector statements verify");
         prev = e.leaf_hash();
-        other_leaves.push(hex::encode(e.to_leaf()));
+        hashes.push(prev);
+        leaves.push(e.to_leaf());
     }
+    let (leaf, leaf_hash) = (&leaves[1], hashes[1]);
     let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
-    let checkpoint = Checkpoint {
-        origin: log.name.clone(),
-        head: TreeHead {
-            size: 1,
-            root: leaf_hash,
-        },
-    }
-    .sign(&log)
-    .unwrap();
+    let note = |size: usize| {
+        let mut root = accord::core::merkle::EMPTY_ROOT;
+        let mut frontier = accord::core::frontier::Frontier::new();
+        for h in &hashes[..size] {
+            frontier.push(*h, |_| {});
+            root = frontier.root();
+        }
+        Checkpoint {
+            origin: log.name.clone(),
+            head: TreeHead {
+                size: size as u64,
+                root,
+            },
+        }
+        .sign(&log)
+        .unwrap()
+    };
+    // The receipt of the endorsement (index 1) in the tree of entries 0-1:
+    // its proof is entry 0's leaf hash.
+    let checkpoint = note(2);
     let receipt = TlogProof {
         extra: None,
-        index: 0,
-        proof: vec![],
+        index: 1,
+        proof: vec![hashes[0]],
         checkpoint: checkpoint.clone(),
     }
     .format();
-    accord::verifier::verify_receipt(&leaf, &receipt, &log.verifier())
+    accord::verifier::verify_receipt(leaf, &receipt, &log.verifier())
         .expect("the example receipt verifies");
-    BTreeMap::from([
+    // Every officially assigned ISO 3166-1 alpha-2 code, one line per first letter.
+    let mut country_codes = String::new();
+    for a in b'A'..=b'Z' {
+        let line: Vec<String> = (b'A'..=b'Z')
+            .map(|b| String::from_utf8(vec![a, b]).unwrap())
+            .filter(|c| accord::core::country::is_assigned(c))
+            .collect();
+        if !line.is_empty() {
+            country_codes += &(line.join(" ") + "\n");
+        }
+    }
+    let values = BTreeMap::from([
         (
             "org-public-key",
             hex::encode(key.verifying_key().as_bytes()),
@@ -159,14 +188,14 @@ fn computed() -> BTreeMap<&'static str, String> {
         ),
         ("signed-message", hex::encode(&message)),
         ("signature", hex::encode(signature)),
-        ("leaf", hex::encode(&leaf)),
+        ("leaf", hex::encode(leaf)),
         ("leaf-hash", hex::encode(leaf_hash)),
         ("organization-id", hex::encode(org_id)),
-        ("withdrawal-leaf", other_leaves[0].clone()),
-        ("key-rotation-leaf", other_leaves[1].clone()),
-        ("commitment-leaf", other_leaves[2].clone()),
-        ("verification-leaf", other_leaves[3].clone()),
-        ("revocation-leaf", other_leaves[4].clone()),
+        ("commitment-leaf", hex::encode(&leaves[0])),
+        ("withdrawal-leaf", hex::encode(&leaves[2])),
+        ("key-rotation-leaf", hex::encode(&leaves[3])),
+        ("verification-leaf", hex::encode(&leaves[4])),
+        ("revocation-leaf", hex::encode(&leaves[5])),
         (
             "node-hash",
             hex::encode(accord::core::merkle::node_hash(&leaf_hash, &leaf_hash)),
@@ -175,7 +204,15 @@ fn computed() -> BTreeMap<&'static str, String> {
         ("log-vkey", log.verifier().to_string()),
         ("checkpoint", checkpoint),
         ("receipt", receipt),
-    ])
+        ("log-checkpoint", note(leaves.len())),
+        ("country-codes", country_codes),
+    ]);
+    (values, leaves)
+}
+
+/// Computes every vector value, by name.
+fn computed() -> BTreeMap<&'static str, String> {
+    vector_log().0
 }
 
 /// Reads the ```vector NAME blocks of SPEC.md.
@@ -233,5 +270,86 @@ fn spec_md_vectors_match_the_code() {
             )
         };
         assert_eq!(doc_value, value, "SPEC.md vector {name} is out of date");
+    }
+}
+
+/// Signs a checkpoint of `leaves` with the vector log key, then audits them
+/// from an empty log: chain, time rule, strict signatures and registry rules.
+fn audit(leaves: &[Vec<u8>]) -> Result<(), accord::verifier::audit::AuditError> {
+    use accord::verifier::audit::{AuditState, Auditor};
+    let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
+    let mut frontier = accord::core::frontier::Frontier::new();
+    for leaf in leaves {
+        frontier.push(accord::core::merkle::leaf_hash(leaf), |_| {});
+    }
+    let note = Checkpoint {
+        origin: log.name.clone(),
+        head: TreeHead {
+            size: leaves.len() as u64,
+            root: frontier.root(),
+        },
+    }
+    .sign(&log)
+    .unwrap();
+    let mut auditor = Auditor::begin(AuditState::genesis(), &note, &[], &log.verifier())?;
+    auditor.feed(leaves)?;
+    auditor.finish().map(|_| ())
+}
+
+#[test]
+fn the_vector_log_passes_a_full_audit() {
+    let (values, leaves) = vector_log();
+    audit(&leaves).expect("the vector leaves are a valid log");
+    // And the published size-6 checkpoint is that log's.
+    let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
+    let mut auditor = accord::verifier::audit::Auditor::begin(
+        accord::verifier::audit::AuditState::genesis(),
+        &values["log-checkpoint"],
+        &[],
+        &log.verifier(),
+    )
+    .unwrap();
+    auditor.feed(&leaves).unwrap();
+    auditor
+        .finish()
+        .expect("log-checkpoint covers the vector log");
+}
+
+/// The verification leaf SPEC.md showed until 2026-11: signed_at
+/// 1764000350, integrated at 1764000005000 ms, 45 s beyond the 300 s
+/// allowance. A strict auditor must refuse it (time rule, §5).
+const OLD_VERIFICATION_LEAF: &str = "\
+010500000000000000040000019ab697fb8894212c082d3a7990e6c3858e062f\
+9f29ba79b528447d799ff2a1807b00c0632c00000092c2dbfdb637461277c604\
+9906e689cd41a15a6a2c2ada89234c94b757e4d87cc80015476f7665726e6d65\
+6e74206f66204573746f6e69610100024545000b76616c69747375732e656501\
+fa62cf26ab23cc952373da688b0d71de21690334db8fae8f3d29e2711b9c3d8a\
+000000006924825e66be7e332c7a453332bd9d0a7f7db055f5c5ef1a06ada66d\
+98b39fb6810c473a01f43ce00eb17b4139e1a78945532743aaac075b47c9c83c\
+344cdd896767954f0f45a6b7b583e9eb2baecabfba041a25d43eac7744e69147\
+d3e4b588c9ad70f801";
+
+#[test]
+fn the_auditor_refuses_the_old_verification_leaf() {
+    let (_, leaves) = vector_log();
+    let mut log = leaves[..4].to_vec();
+    log.push(hex::decode(OLD_VERIFICATION_LEAF).unwrap());
+    let err = audit(&log)
+        .expect_err("a leaf breaking the time rule")
+        .to_string();
+    assert!(
+        err.contains("entry 4") && err.contains("signed_at") && err.contains("ahead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reserved_country_codes_are_refused() {
+    use accord::core::country::is_assigned;
+    assert!(is_assigned("GB") && is_assigned("EE"));
+    // Exceptionally reserved (UK, EU, UN), transitionally reserved (AN, CS),
+    // user-assigned (XK, AA, ZZ): not officially assigned.
+    for code in ["UK", "EU", "UN", "AN", "CS", "XK", "AA", "ZZ"] {
+        assert!(!is_assigned(code), "{code}");
     }
 }

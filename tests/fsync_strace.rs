@@ -1,0 +1,117 @@
+//! The commit path reaches the disk: a real `accord serve` runs under
+//! `strace -f`, one statement is submitted, and before its answer arrives
+//! the server has called fdatasync(2) on sled's data file (`DB/db`).
+//!
+//! sled 0.34 makes its log writes "durable" on Linux with
+//! sync_file_range(2), which neither flushes the disk's write cache nor
+//! the file's metadata; its background flusher calls fsync(2) only every
+//! 500 ms. `SledStorage::commit` adds one fdatasync per batch, which this
+//! test sees (sled itself never calls fdatasync, so nothing else can
+//! satisfy it).
+//!
+//! Skips (saying so) when strace is missing, unless ACCORD_REQUIRE_STRACE
+//! is set, as `.ci/run` does after installing it.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+/// The lines of the trace that are an fdatasync or fsync of `file`.
+fn syncs_of(trace: &str, file: &str) -> Vec<String> {
+    let needle = format!("<{file}>");
+    trace
+        .lines()
+        .filter(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sends SIGTERM to the traced server when dropped.
+struct StopTracee(Option<String>);
+
+impl Drop for StopTracee {
+    fn drop(&mut self) {
+        if let Some(pid) = &self.0 {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_follows_an_fdatasync_of_the_data_file() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("ACCORD_REQUIRE_STRACE").is_none(),
+            "strace is required (ACCORD_REQUIRE_STRACE is set) but not found"
+        );
+        eprintln!("SKIPPED: strace not found; the fsync check needs it");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let trace_path = dir.path().join("trace");
+    let mut cmd = Command::new("strace");
+    // -y names each descriptor's file; -qq and signal=none drop notices.
+    cmd.args(["-f", "-qq", "-y", "-e", "signal=none", "-e"])
+        .arg("trace=fsync,fdatasync,sync_file_range")
+        .arg("-o")
+        .arg(&trace_path)
+        .arg(env!("CARGO_BIN_EXE_accord"))
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"]);
+    let server = ServeProcess::spawn(cmd).expect("accord serve under strace");
+    // strace ignores SIGTERM while it runs a program with -o, so stop the
+    // server itself (then strace exits); declared after `server`, this runs
+    // first, also when an assertion fails.
+    let _stop = StopTracee(
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.child.id()))
+            .expect("strace's children")
+            .split_whitespace()
+            .next()
+            .map(str::to_owned),
+    );
+    let db_dir = accord::server::datadir::db_path(&data);
+    let db_dir = db_dir.canonicalize().unwrap_or(db_dir);
+    let db_file = db_dir.join("db");
+    let (db_dir, db_file) = (db_dir.to_str().unwrap(), db_file.to_str().unwrap());
+
+    let mut c = {
+        let mut tries = 0;
+        loop {
+            match accord::proto::registry_client::RegistryClient::connect(server.url()).await {
+                Ok(c) => break c,
+                Err(_) if tries < 250 => tries += 1,
+                Err(e) => panic!("no server: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
+    let token = admin_token(&data);
+    // Start-up is done; what follows in the trace is this submission's.
+    let before = std::fs::read_to_string(&trace_path).unwrap();
+    let answer = c
+        .submit(with_token(&registration(&operator), &token))
+        .await
+        .expect("the registration is accepted");
+    // strace writes each line when the traced call returns, before the
+    // tracee goes on, so everything done before the answer is in the file.
+    let after = std::fs::read_to_string(&trace_path).unwrap();
+    let new = after.get(before.len()..).unwrap_or_default();
+    let syncs = syncs_of(new, db_file);
+    assert!(
+        syncs.iter().any(|l| l.contains("fdatasync(")),
+        "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
+        answer.into_inner().index
+    );
+    // Start-up made the files sled created durable: their directory was
+    // fsynced (sled never does that itself).
+    assert!(
+        !syncs_of(&before, db_dir).is_empty(),
+        "no fsync of the directory {db_dir} at start-up:\n{before}"
+    );
+}
