@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod endorsement;
 pub mod entry;
 pub mod frontier;
+pub mod map;
 pub mod merkle;
 pub mod model;
 pub mod names;

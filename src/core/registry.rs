@@ -11,7 +11,9 @@ use super::statements::organization_id;
 use super::Hash;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod map_values;
 mod verify;
+pub use map_values::MapKey;
 pub use verify::{OperatorRecord, Verified};
 
 /// A statement the registry refuses, with the field at fault.
