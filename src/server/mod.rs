@@ -10,7 +10,7 @@ pub mod metrics_http;
 pub mod request_log;
 
 use crate::core::note::Signer;
-use crate::proto::registry_server::RegistryServer;
+use crate::proto::registry_service_server::RegistryServiceServer;
 use crate::sequencer::{Sequencer, SequencerError};
 use crate::service::RegistryService;
 use crate::storage::{SledStorage, Storage, StorageError};
@@ -207,7 +207,7 @@ pub async fn run_with(
     if let Some(tls) = endpoint.tls {
         builder = builder.tls_config(tls)?;
     }
-    let registry = RegistryServer::new(service)
+    let registry = RegistryServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let served = builder
