@@ -1,9 +1,9 @@
-//! Compiles proto/accord.proto with protox (a pure-Rust protobuf compiler),
-//! so building Accord needs no system `protoc`.
+//! Compiles proto/accord/v1/accord.proto with protox (a pure-Rust protobuf
+//! compiler), so building Accord needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["proto/accord.proto"], ["proto"])?;
+    let fds = protox::compile(["proto/accord/v1/accord.proto"], ["proto"])?;
     // The descriptors, for server reflection (lib.rs: proto::FILE_DESCRIPTOR_SET).
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(

@@ -17,7 +17,7 @@ pub mod service;
 pub mod storage;
 pub mod verifier;
 
-/// Code generated from proto/accord.proto.
+/// Code generated from proto/accord/v1/accord.proto.
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("accord.v1");

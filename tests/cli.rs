@@ -328,3 +328,167 @@ fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
     args.extend(fields);
     assert_eq!(ok(dir, &args).trim(), "2");
 }
+
+/// The keys of `accord signatories --json`, in order: a contract with the
+/// scripts that read it (README, "Stable output"). New keys go at the end.
+const SIGNATORY_KEYS: [&str; 13] = [
+    "organization_id",
+    "name",
+    "group",
+    "region",
+    "country",
+    "status",
+    "first_index",
+    "endorsed_index",
+    "withdrawn_index",
+    "verified",
+    "verification_index",
+    "flags",
+    "tree_size",
+];
+
+/// A JSON object with its keys in the order they were written
+/// (`serde_json::Value` sorts them).
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Ordered, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Ordered(entries))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// README's "Stable output" paragraph names the same keys in the same order.
+#[test]
+fn readme_states_the_signatories_json_contract() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let paragraph = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("**Stable output.**"))
+        .expect("README has a \"Stable output\" paragraph")
+        .replace('\n', " ");
+    assert!(
+        paragraph.contains("accord signatories --json"),
+        "{paragraph}"
+    );
+    assert!(paragraph.contains("only add"), "{paragraph}");
+    let list = paragraph
+        .split_once("in this order:")
+        .and_then(|(_, rest)| rest.split_once(". "))
+        .expect("the key list")
+        .0;
+    let named: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+    assert_eq!(named, SIGNATORY_KEYS, "{paragraph}");
+}
+
+/// `accord signatories --json` against the demo registry (verified,
+/// unverified, flagged, withdrawn rows) plus a name that needs escaping:
+/// every line is one object with exactly SIGNATORY_KEYS, in order, and the
+/// value types README promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatories_json_keeps_its_keys_and_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let server = common::ServeProcess::start(&data, &[]).unwrap();
+    let url = server.url();
+    ok(dir, &["demo", "--server", &url, "--data", "data"]);
+
+    // An organization whose name needs JSON escaping.
+    let tricky = "Ministère \"Ω\" \\ Test\u{2028}Lab";
+    let key = common::org_key(7);
+    let mut e = common::endorsement(&key, tricky);
+    e.commitment_sha256 =
+        accord::core::sha256(include_bytes!("../commitments/global-commitment-dts.txt"));
+    e.country = None;
+    let mut c = accord::proto::registry_service_client::RegistryServiceClient::connect(url.clone())
+        .await
+        .unwrap();
+    c.submit(common::request(&common::sign(&key, e)))
+        .await
+        .unwrap();
+
+    let mut rows = Vec::new();
+    for commitment in ["global-commitment-dts", "paris-call"] {
+        let out = ok(
+            dir,
+            &[
+                "signatories",
+                "--server",
+                &url,
+                "--commitment",
+                commitment,
+                "--status",
+                "all",
+                "--json",
+            ],
+        );
+        assert!(out.ends_with('\n'), "{out}");
+        for line in out.lines() {
+            let Ordered(row) = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+            let keys: Vec<&str> = row.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, SIGNATORY_KEYS, "{line}");
+            rows.push(row.into_iter().collect::<serde_json::Map<_, _>>());
+        }
+    }
+    assert!(rows.len() > 10, "the demo registry: {rows:?}");
+
+    let index_or_null = |v: &serde_json::Value| v.is_u64() || v.is_null();
+    for r in &rows {
+        let id = r["organization_id"].as_str().unwrap();
+        assert!(
+            id.len() == 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{r:?}"
+        );
+        for text in ["name", "group", "region", "country"] {
+            assert!(r[text].is_string(), "{text}: {r:?}");
+        }
+        assert!(
+            ["current", "withdrawn"].contains(&r["status"].as_str().unwrap()),
+            "{r:?}"
+        );
+        for n in ["first_index", "endorsed_index", "tree_size"] {
+            assert!(r[n].is_u64(), "{n}: {r:?}");
+        }
+        assert!(index_or_null(&r["withdrawn_index"]), "{r:?}");
+        assert!(index_or_null(&r["verification_index"]), "{r:?}");
+        let verified = r["verified"].as_bool().unwrap();
+        assert_eq!(r["verification_index"].is_u64(), verified, "{r:?}");
+        let flags = r["flags"].as_array().unwrap();
+        assert!(flags.iter().all(|f| f.is_string()), "{r:?}");
+        assert_eq!(flags.iter().any(|f| f == "unverified"), !verified, "{r:?}");
+    }
+    // Every kind of row appears, so every value type above was seen.
+    let some = |f: &dyn Fn(&serde_json::Map<String, serde_json::Value>) -> bool| rows.iter().any(f);
+    assert!(some(&|r| r["verified"] == true));
+    assert!(some(
+        &|r| r["status"] == "withdrawn" && r["withdrawn_index"].is_u64()
+    ));
+    assert!(some(&|r| r["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "name-conflict")));
+    assert!(some(&|r| r["name"] == tricky && r["country"] == ""));
+}

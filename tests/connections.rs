@@ -7,7 +7,7 @@
 
 mod common;
 
-use accord::proto::registry_client::RegistryClient;
+use accord::proto::registry_service_client::RegistryServiceClient as RegistryClient;
 use common::ServeProcess;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;

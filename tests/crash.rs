@@ -8,7 +8,7 @@
 
 mod common;
 
-use accord::proto::{self, registry_client::RegistryClient};
+use accord::proto::{self, registry_service_client::RegistryServiceClient};
 use accord::verifier::{verify_checkpoint_consistency, verify_receipt};
 use common::*;
 use std::path::Path;
@@ -19,9 +19,9 @@ use tonic::transport::Channel;
 
 const ACCORD: &str = env!("CARGO_BIN_EXE_accord");
 
-async fn connect(url: &str) -> RegistryClient<Channel> {
+async fn connect(url: &str) -> RegistryServiceClient<Channel> {
     for _ in 0..250 {
-        if let Ok(c) = RegistryClient::connect(url.to_owned()).await {
+        if let Ok(c) = RegistryServiceClient::connect(url.to_owned()).await {
             return c;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -64,7 +64,22 @@ print(json.dumps(out))
     let container = &set["template"]["spec"]["containers"][0];
     for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
         assert_eq!(container[probe]["grpc"]["port"], 50051, "{probe}");
+        // The API service's full name, as health reports it.
+        assert_eq!(
+            container[probe]["grpc"]["service"],
+            accord::server::ecosystem::REGISTRY_SERVICE,
+            "{probe}"
+        );
     }
+    let check = compose["services"]["accord"]["healthcheck"]["test"]
+        .as_array()
+        .unwrap();
+    assert!(
+        check
+            .windows(2)
+            .any(|w| w[0] == "--service" && w[1] == accord::server::ecosystem::REGISTRY_SERVICE),
+        "{check:?}"
+    );
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/var/lib/accord");
 }
 
@@ -76,6 +91,11 @@ fn the_dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck() {
     assert!(text.contains("\nUSER 10001"), "non-root");
     assert!(text.contains("\nVOLUME /var/lib/accord"));
     assert!(text.contains("HEALTHCHECK") && text.contains("accord\", \"health\""));
+    let service = format!(
+        "\"--service\", \"{}\"",
+        accord::server::ecosystem::REGISTRY_SERVICE
+    );
+    assert!(text.contains(&service), "health check names {service}");
     assert!(
         text.contains("--locked"),
         "builds from the committed Cargo.lock"

@@ -56,7 +56,7 @@ async fn a_domain_vouches_only_for_the_current_key_on_this_log() {
     let data = tmp.path().join("data");
     let server = ServeProcess::start(&data, &[]).unwrap();
     let url = server.url();
-    let mut c = proto::registry_client::RegistryClient::connect(url.clone())
+    let mut c = proto::registry_service_client::RegistryServiceClient::connect(url.clone())
         .await
         .unwrap();
     let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
@@ -158,7 +158,7 @@ async fn a_domain_vouches_only_for_the_current_key_on_this_log() {
         args.extend_from_slice(&via_site);
         accord(&args)
     };
-    let size = |c: &mut proto::registry_client::RegistryClient<_>| {
+    let size = |c: &mut proto::registry_service_client::RegistryServiceClient<_>| {
         let mut c = c.clone();
         async move {
             c.get_checkpoint(proto::GetCheckpointRequest {})

@@ -82,7 +82,11 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
     let mut c = {
         let mut tries = 0;
         loop {
-            match accord::proto::registry_client::RegistryClient::connect(server.url()).await {
+            match accord::proto::registry_service_client::RegistryServiceClient::connect(
+                server.url(),
+            )
+            .await
+            {
                 Ok(c) => break c,
                 Err(_) if tries < 250 => tries += 1,
                 Err(e) => panic!("no server: {e}"),

@@ -48,7 +48,7 @@ fn revocation(org: [u8; 32], signed_at: u64, by: &SigningKey) -> Signed {
     }
 }
 
-type Client = proto::registry_client::RegistryClient<tonic::transport::Channel>;
+type Client = proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>;
 
 /// (organization id hex, verified, flags) in listing order.
 async fn listing(c: &mut Client, verified_only: bool) -> Vec<(String, bool, Vec<String>)> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use accord::proto::{self, registry_client::RegistryClient};
+use accord::proto::{self, registry_service_client::RegistryServiceClient};
 use common::*;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -43,7 +43,9 @@ fn value(metrics: &str, series: &str) -> f64 {
 }
 
 async fn register_and_endorse(data: &Path, url: &str, orgs: std::ops::Range<u32>) {
-    let mut c = RegistryClient::connect(url.to_owned()).await.unwrap();
+    let mut c = RegistryServiceClient::connect(url.to_owned())
+        .await
+        .unwrap();
     let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
     c.submit(with_token(&registration(&operator), &admin_token(data)))
         .await
@@ -70,9 +72,28 @@ async fn metrics_and_health_report_what_happened() {
     let health = accord(&["health", "--server", &url]);
     assert!(health.status.success(), "{health:?}");
     assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+    // The service by its full name (what probes ask); the name it had before
+    // buf's naming rules (SPEC.md §10) is unknown to health now.
+    let health = accord(&[
+        "health",
+        "--server",
+        &url,
+        "--service",
+        "accord.v1.RegistryService",
+    ]);
+    assert!(health.status.success(), "{health:?}");
+    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+    let old = accord(&[
+        "health",
+        "--server",
+        &url,
+        "--service",
+        "accord.v1.Registry",
+    ]);
+    assert_eq!(old.status.code(), Some(3), "{old:?}");
 
     register_and_endorse(&data, &url, 0..5).await;
-    let mut c = RegistryClient::connect(url.clone()).await.unwrap();
+    let mut c = RegistryServiceClient::connect(url.clone()).await.unwrap();
     let key = org_key(100);
     let mut e = endorsement(&key, "Org 100");
     e.commitment_id = "no-such-commitment".into(); // refused by the registry rules
@@ -119,7 +140,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_0() {
     // Submitters keep going while the signal arrives.
     let mut writers = Vec::new();
     for w in 0..4u32 {
-        let mut c = RegistryClient::connect(url.clone()).await.unwrap();
+        let mut c = RegistryServiceClient::connect(url.clone()).await.unwrap();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in (1000 * (w + 1))..(1000 * (w + 1) + 500) {
@@ -161,7 +182,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_0() {
     assert!(!acked.is_empty());
     // Every acknowledged entry is there after a restart.
     let server = ServeProcess::start(&data, &[]).unwrap();
-    let mut c = RegistryClient::connect(server.url()).await.unwrap();
+    let mut c = RegistryServiceClient::connect(server.url()).await.unwrap();
     for (index, org) in acked {
         let leaf = c
             .get_entry(proto::GetEntryRequest { index })
@@ -202,7 +223,7 @@ async fn a_backup_of_a_running_log_restores_to_a_log_that_passes_audit() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let backed_up = RegistryClient::connect(server.url())
+    let backed_up = RegistryServiceClient::connect(server.url())
         .await
         .unwrap()
         .get_checkpoint(proto::GetCheckpointRequest {})
@@ -263,7 +284,7 @@ async fn a_backup_of_a_running_log_restores_to_a_log_that_passes_audit() {
     );
 
     let server = ServeProcess::start(&copy, &[]).unwrap();
-    let mut c = RegistryClient::connect(server.url()).await.unwrap();
+    let mut c = RegistryServiceClient::connect(server.url()).await.unwrap();
     let restored = c
         .get_checkpoint(proto::GetCheckpointRequest {})
         .await

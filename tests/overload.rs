@@ -103,7 +103,7 @@ async fn a_storage_failure_stops_the_log_and_health_says_so() {
     );
 
     storage.broken.store(true, Ordering::SeqCst);
-    let mut c = proto::registry_client::RegistryClient::new(channel);
+    let mut c = proto::registry_service_client::RegistryServiceClient::new(channel);
     let refused = c
         .submit(with_token(
             &registration(&operator_fixture()),
@@ -115,7 +115,7 @@ async fn a_storage_failure_stops_the_log_and_health_says_so() {
     let mut statuses = Vec::new();
     for _ in 0..100 {
         let s = health
-            .check(status("accord.v1.Registry"))
+            .check(status("accord.v1.RegistryService"))
             .await
             .unwrap()
             .into_inner()
@@ -153,7 +153,9 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
         },
     ));
     let mut c = loop {
-        if let Ok(c) = proto::registry_client::RegistryClient::connect(url.clone()).await {
+        if let Ok(c) =
+            proto::registry_service_client::RegistryServiceClient::connect(url.clone()).await
+        {
             break c;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -41,8 +41,8 @@ fn as_json(signed: &Signed) -> serde_json::Value {
             "commitmentId": e.commitment_id,
             "commitmentSha256": b64(&e.commitment_sha256),
             "organizationName": e.organization_name,
-            "stakeholderGroup": "GOVERNMENT",
-            "region": "WESTERN_EUROPEAN_AND_OTHERS",
+            "stakeholderGroup": "STAKEHOLDER_GROUP_GOVERNMENT",
+            "region": "REGION_WESTERN_EUROPEAN_AND_OTHERS",
             "country": e.country.clone().unwrap_or_default(),
             "domain": e.domain.clone().unwrap_or_default(),
             "statement": e.statement.clone().unwrap_or_default(),
@@ -65,9 +65,10 @@ async fn python_grpcio_uses_health_reflection_and_submits() {
     let data = tmp.path().join("data");
     let server = ServeProcess::start(&data, &[]).unwrap();
     let operator = accord::server::datadir::read_key(&data.join("operator.pem")).unwrap();
-    let mut c = accord::proto::registry_client::RegistryClient::connect(server.url())
-        .await
-        .unwrap();
+    let mut c =
+        accord::proto::registry_service_client::RegistryServiceClient::connect(server.url())
+            .await
+            .unwrap();
     c.submit(with_token(&registration(&operator), &admin_token(&data)))
         .await
         .unwrap();
@@ -97,7 +98,10 @@ async fn python_grpcio_uses_health_reflection_and_submits() {
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     assert_eq!(seen["health"]["(server)"], "SERVING", "{seen}");
-    assert_eq!(seen["health"]["accord.v1.Registry"], "SERVING", "{seen}");
+    assert_eq!(
+        seen["health"]["accord.v1.RegistryService"], "SERVING",
+        "{seen}"
+    );
     // Each reflection version lists the services and itself.
     let versions = [
         ("services", "grpc.reflection.v1alpha.ServerReflection"),
@@ -105,7 +109,7 @@ async fn python_grpcio_uses_health_reflection_and_submits() {
     ];
     for (version, own) in versions {
         let listed = seen[version].as_array().unwrap();
-        for service in ["accord.v1.Registry", "grpc.health.v1.Health", own] {
+        for service in ["accord.v1.RegistryService", "grpc.health.v1.Health", own] {
             assert!(
                 listed.iter().any(|s| s == service),
                 "{version} {service}: {seen}"

@@ -47,7 +47,7 @@ fn endorse_at(key: &SigningKey, name: &str, signed_at: u64) -> Signed {
 }
 
 async fn refused(
-    c: &mut proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    c: &mut proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     s: &Signed,
     field: &str,
 ) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use accord::proto::{self, registry_client::RegistryClient};
+use accord::proto::{self, registry_service_client::RegistryServiceClient};
 use accord::server::Endpoint;
 use accord::service::access::RateLimit;
 use accord::storage::Storage;
@@ -31,7 +31,10 @@ fn tls_fixtures(dir: &Path, key_mode: u32) -> (PathBuf, PathBuf, PathBuf) {
     (cert, key, ca)
 }
 
-async fn tls_client(url: &str, ca: Option<&Path>) -> Result<RegistryClient<Channel>, String> {
+async fn tls_client(
+    url: &str,
+    ca: Option<&Path>,
+) -> Result<RegistryServiceClient<Channel>, String> {
     let tls = match ca {
         Some(ca) => {
             ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca).unwrap()))
@@ -46,10 +49,10 @@ async fn tls_client(url: &str, ca: Option<&Path>) -> Result<RegistryClient<Chann
         .connect()
         .await
         .map_err(|e| format!("{e:?}"))?;
-    Ok(RegistryClient::new(channel))
+    Ok(RegistryServiceClient::new(channel))
 }
 
-async fn size(c: &mut RegistryClient<Channel>) -> u64 {
+async fn size(c: &mut RegistryServiceClient<Channel>) -> u64 {
     let cp = c.get_checkpoint(proto::GetCheckpointRequest {}).await;
     cp.unwrap().into_inner().size
 }
@@ -110,7 +113,7 @@ async fn tls_serves_tls_clients_that_trust_the_certificate() {
     let untrusted = tls_client(&url, None).await;
     assert!(untrusted.is_err(), "connected without trusting the CA");
     // …and a plaintext client gets no answer from the TLS port.
-    let plain = match RegistryClient::connect(format!("http://{}", server.addr)).await {
+    let plain = match RegistryServiceClient::connect(format!("http://{}", server.addr)).await {
         Ok(mut p) => p
             .get_checkpoint(proto::GetCheckpointRequest {})
             .await

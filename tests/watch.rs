@@ -84,7 +84,7 @@ async fn a_consumer_that_stops_reading_is_told_where_to_resume() {
         .connect()
         .await
         .unwrap();
-    let mut c = proto::registry_client::RegistryClient::new(channel);
+    let mut c = proto::registry_service_client::RegistryServiceClient::new(channel);
     let mut stream = c
         .watch_entries(proto::WatchEntriesRequest { start: 0 })
         .await

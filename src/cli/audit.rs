@@ -235,7 +235,7 @@ impl From<AuditError> for StreamError {
 /// Fetches entries `[start, end)` in pages, several requests in flight, and
 /// sends them in order. Checks each page's indices.
 async fn fetch(
-    c: &crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    c: &crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     start: u64,
     end: u64,
     tx: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,

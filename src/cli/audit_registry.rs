@@ -25,7 +25,7 @@ type Row = (
 /// disagreement. Skips (and says so) if the log grew during the audit, since
 /// the listing then reflects entries this run did not verify.
 pub async fn compare(
-    c: &mut proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    c: &mut proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     registry: &Registry,
 ) -> Result<String, CliError> {
     let mut checked = 0usize;

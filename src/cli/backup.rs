@@ -45,7 +45,7 @@ pub enum Source<'a> {
 
 /// Reads entries `start..end` from the source.
 enum Reading {
-    Server(crate::proto::registry_client::RegistryClient<tonic::transport::Channel>),
+    Server(crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>),
     Local(SledStorage),
 }
 

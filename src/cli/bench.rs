@@ -303,7 +303,7 @@ enum Op {
 /// `n` inclusion-proof requests for pseudo-random entries (xorshift, so runs
 /// are repeatable) at the log's current size.
 async fn inclusion_requests(
-    c: &mut crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    c: &mut crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     n: u64,
 ) -> Result<Vec<Op>, CliError> {
     use proto::get_inclusion_proof_request::Leaf;
@@ -341,7 +341,7 @@ fn first_page() -> proto::ListSignatoriesRequest {
 
 /// Up to `n` organization ids, from the listing of global-commitment-dts.
 async fn organization_ids(
-    c: &mut crate::proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    c: &mut crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     n: u64,
 ) -> Result<Vec<proto::GetOrganizationRequest>, CliError> {
     use proto::get_organization_request::Key;

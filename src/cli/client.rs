@@ -1,7 +1,7 @@
 //! Connecting to a server and reporting its errors.
 
 use super::{exit, CliError};
-use crate::proto::registry_client::RegistryClient;
+use crate::proto::registry_service_client::RegistryServiceClient;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -54,8 +54,8 @@ pub fn with_token<T>(message: T, token: Option<&str>) -> Result<Request<T>, CliE
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn connect(url: &str) -> Result<RegistryClient<Channel>, CliError> {
-    Ok(RegistryClient::new(channel(url).await?).max_decoding_message_size(64 << 20))
+pub async fn connect(url: &str) -> Result<RegistryServiceClient<Channel>, CliError> {
+    Ok(RegistryServiceClient::new(channel(url).await?).max_decoding_message_size(64 << 20))
 }
 
 /// A connection to `url` (http:// or https://) for any gRPC client.

@@ -316,7 +316,7 @@ fn now() -> u64 {
 }
 
 struct Submitter {
-    client: proto::registry_client::RegistryClient<tonic::transport::Channel>,
+    client: proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
     token: String,
     count: usize,
 }

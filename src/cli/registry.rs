@@ -297,6 +297,8 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         };
         let flags: Vec<String> = s.flags.iter().map(|f| json_str(f)).collect();
         if a.json {
+            // A contract (README, "Stable output"; tests/cli.rs): these keys
+            // in this order; new keys are only appended, after `tree_size`.
             println!(
                 "{{\"organization_id\":\"{}\",\"name\":{},\"group\":\"{group}\",\"region\":\"{region}\",\"country\":{},\"status\":\"{status}\",\"first_index\":{},\"endorsed_index\":{},\"withdrawn_index\":{},\"verified\":{},\"verification_index\":{},\"flags\":[{}],\"tree_size\":{tree_size}}}",
                 hex::encode(&s.organization_id),

@@ -55,7 +55,10 @@ fn org_id(hex_id: &str) -> Result<[u8; 32], CliError> {
         .ok_or_else(|| CliError::usage("expected an organization id: 64 hex digits"))
 }
 
-async fn organization(server: &str, id: &[u8; 32]) -> Result<proto::Organization, CliError> {
+async fn organization(
+    server: &str,
+    id: &[u8; 32],
+) -> Result<proto::GetOrganizationResponse, CliError> {
     use proto::get_organization_request::Key;
     let mut c = client::connect(server).await?;
     let req = proto::GetOrganizationRequest {

@@ -10,7 +10,7 @@ use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 /// The service name health checks ask about ("" means the whole server).
-pub const REGISTRY_SERVICE: &str = "accord.v1.Registry";
+pub const REGISTRY_SERVICE: &str = "accord.v1.RegistryService";
 
 /// Health and reflection services. Health says SERVING while the log
 /// accepts work, NOT_SERVING once storage failed (the sequencer stopped)

@@ -11,7 +11,7 @@ pub mod request_log;
 
 use crate::core::note::Signer;
 use crate::metrics::Listener;
-use crate::proto::registry_server::RegistryServer;
+use crate::proto::registry_service_server::RegistryServiceServer;
 use crate::sequencer::{Sequencer, SequencerError};
 use crate::service::RegistryService;
 use crate::storage::{SledStorage, Storage, StorageError};
@@ -215,7 +215,7 @@ pub async fn run_with(
     if let Some(tls) = endpoint.tls {
         builder = builder.tls_config(tls)?;
     }
-    let registry = RegistryServer::new(service)
+    let registry = RegistryServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let served = builder

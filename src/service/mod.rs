@@ -1,4 +1,4 @@
-//! gRPC handlers for `accord.v1.Registry`. Each handler converts the request,
+//! gRPC handlers for `accord.v1.RegistryService`. Each handler converts the request,
 //! calls the sequencer or the [`Reader`], and converts the answer; errors
 //! become statuses in one place ([`error`]). Reads, proofs and listings run
 //! on the blocking pool, off the async executor; a single submission's
@@ -14,7 +14,7 @@ pub mod queries;
 pub mod reader;
 pub mod watch;
 
-use crate::proto::{self, registry_server::Registry};
+use crate::proto::{self, registry_service_server::RegistryService as RegistryApi};
 use crate::sequencer::Sequencer;
 use crate::storage::Storage;
 use error::ApiError;
@@ -161,7 +161,7 @@ fn hashes(v: Vec<crate::core::Hash>) -> Vec<Vec<u8>> {
 }
 
 #[tonic::async_trait]
-impl Registry for RegistryService {
+impl RegistryApi for RegistryService {
     async fn submit(
         &self,
         req: Request<proto::SubmitRequest>,
@@ -254,10 +254,10 @@ impl Registry for RegistryService {
     async fn get_entry(
         &self,
         req: Request<proto::GetEntryRequest>,
-    ) -> Result<Response<proto::Entry>, Status> {
+    ) -> Result<Response<proto::GetEntryResponse>, Status> {
         let index = req.into_inner().index;
         let (leaf, hash) = self.inline(move |r| r.entry(index))?;
-        Ok(Response::new(proto::Entry {
+        Ok(Response::new(proto::GetEntryResponse {
             index,
             leaf,
             leaf_hash: hash.to_vec(),
@@ -284,9 +284,9 @@ impl Registry for RegistryService {
     async fn get_checkpoint(
         &self,
         _: Request<proto::GetCheckpointRequest>,
-    ) -> Result<Response<proto::Checkpoint>, Status> {
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
         let latest = self.reader.latest();
-        Ok(Response::new(proto::Checkpoint {
+        Ok(Response::new(proto::GetCheckpointResponse {
             signed_note: latest.checkpoint.clone(),
             size: latest.head.size,
             root: latest.head.root.to_vec(),
@@ -296,7 +296,7 @@ impl Registry for RegistryService {
     async fn get_inclusion_proof(
         &self,
         req: Request<proto::GetInclusionProofRequest>,
-    ) -> Result<Response<proto::InclusionProof>, Status> {
+    ) -> Result<Response<proto::GetInclusionProofResponse>, Status> {
         use proto::get_inclusion_proof_request::Leaf;
         let req = req.into_inner();
         let (leaf, tree_size) = (req.leaf, req.tree_size);
@@ -314,7 +314,7 @@ impl Registry for RegistryService {
             let (size, proof) = r.inclusion_proof(index, tree_size)?;
             Ok((index, size, proof))
         })?;
-        Ok(Response::new(proto::InclusionProof {
+        Ok(Response::new(proto::GetInclusionProofResponse {
             index,
             tree_size: size,
             hashes: hashes(proof),
@@ -324,10 +324,10 @@ impl Registry for RegistryService {
     async fn get_consistency_proof(
         &self,
         req: Request<proto::GetConsistencyProofRequest>,
-    ) -> Result<Response<proto::ConsistencyProof>, Status> {
+    ) -> Result<Response<proto::GetConsistencyProofResponse>, Status> {
         let proto::GetConsistencyProofRequest { old_size, new_size } = req.into_inner();
         let (new, proof) = self.inline(move |r| r.consistency_proof(old_size, new_size))?;
-        Ok(Response::new(proto::ConsistencyProof {
+        Ok(Response::new(proto::GetConsistencyProofResponse {
             old_size,
             new_size: new,
             hashes: hashes(proof),
@@ -349,7 +349,7 @@ impl Registry for RegistryService {
     async fn get_organization(
         &self,
         req: Request<proto::GetOrganizationRequest>,
-    ) -> Result<Response<proto::Organization>, Status> {
+    ) -> Result<Response<proto::GetOrganizationResponse>, Status> {
         let req = req.into_inner();
         self.registry_ready().await?;
         let resp = self.inline(move |r| queries::get_organization(&r.sequencer.registry(), req))?;

@@ -144,7 +144,7 @@ pub fn list_signatories(
 pub fn get_organization(
     r: &Registry,
     req: proto::GetOrganizationRequest,
-) -> Result<proto::Organization, ApiError> {
+) -> Result<proto::GetOrganizationResponse, ApiError> {
     use proto::get_organization_request::Key;
     let key32 = |b: &[u8], field| -> Result<[u8; 32], ApiError> {
         b.try_into()
@@ -173,7 +173,7 @@ pub fn get_organization(
         })
         .collect();
     let p = &org.profile;
-    Ok(proto::Organization {
+    Ok(proto::GetOrganizationResponse {
         tree_size: r.size,
         organization_id: org.id.to_vec(),
         current_public_key: org.current_key.to_vec(),

@@ -19,7 +19,8 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// Entries read from storage per step.
 const STEP: u64 = 256;
 
-pub type EntryStream = tokio_stream::wrappers::ReceiverStream<Result<proto::Entry, Status>>;
+pub type EntryStream =
+    tokio_stream::wrappers::ReceiverStream<Result<proto::WatchEntriesResponse, Status>>;
 
 /// Starts the feeding task and returns the stream to hand to tonic.
 pub fn watch(reader: Reader, start: u64, stopping: watch::Receiver<bool>) -> EntryStream {
@@ -48,7 +49,7 @@ impl Drop for Subscribed {
 async fn feed(
     reader: Reader,
     mut next: u64,
-    tx: mpsc::Sender<Result<proto::Entry, Status>>,
+    tx: mpsc::Sender<Result<proto::WatchEntriesResponse, Status>>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let _subscribed = Subscribed::new();
@@ -77,7 +78,7 @@ async fn feed(
                     return;
                 }
                 if tx
-                    .send(Ok(proto::Entry {
+                    .send(Ok(proto::WatchEntriesResponse {
                         index,
                         leaf,
                         leaf_hash: hash.to_vec(),
@@ -108,7 +109,7 @@ async fn feed(
 
 /// Waits until the channel has room for an entry while keeping the last slot
 /// for the final status; false if it stayed full for [`GRACE`] or closed.
-async fn wait_for_room(tx: &mpsc::Sender<Result<proto::Entry, Status>>) -> bool {
+async fn wait_for_room(tx: &mpsc::Sender<Result<proto::WatchEntriesResponse, Status>>) -> bool {
     let deadline = tokio::time::Instant::now() + GRACE;
     while tx.capacity() <= 1 {
         if tx.is_closed() || tokio::time::Instant::now() >= deadline {

@@ -6,7 +6,7 @@ use accord::core::endorsement::Endorsement;
 use accord::core::entry::Signed;
 use accord::core::model::{Region, StakeholderGroup};
 use accord::core::note::Verifier;
-use accord::proto::registry_client::RegistryClient;
+use accord::proto::registry_service_client::RegistryServiceClient;
 use accord::server::{self, Config};
 use ed25519_dalek::{Signer as _, SigningKey};
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ impl TestServer {
             if task.is_finished() {
                 return Err(task.await.unwrap().expect_err("server exited early"));
             }
-            if let Ok(mut c) = RegistryClient::connect(url.clone()).await {
+            if let Ok(mut c) = RegistryServiceClient::connect(url.clone()).await {
                 if c.get_checkpoint(accord::proto::GetCheckpointRequest {})
                     .await
                     .is_ok()
@@ -74,8 +74,10 @@ impl TestServer {
         panic!("server did not come up");
     }
 
-    pub async fn client(&self) -> RegistryClient<Channel> {
-        RegistryClient::connect(self.url.clone()).await.unwrap()
+    pub async fn client(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::connect(self.url.clone())
+            .await
+            .unwrap()
     }
 
     pub fn verifier(&self) -> Verifier {
@@ -233,9 +235,9 @@ impl MemServer {
         }
     }
 
-    pub async fn client(&self) -> RegistryClient<Channel> {
+    pub async fn client(&self) -> RegistryServiceClient<Channel> {
         for _ in 0..100 {
-            if let Ok(c) = RegistryClient::connect(self.url.clone()).await {
+            if let Ok(c) = RegistryServiceClient::connect(self.url.clone()).await {
                 return c;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

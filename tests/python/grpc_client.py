@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A third-party gRPC client (Python grpcio) against a running Accord server,
-knowing nothing of accord.proto: it asks the health service, lists services
+knowing nothing of accord/v1/accord.proto: it asks the health service, lists services
 through server reflection (v1alpha, what grpcio-reflection speaks), builds
 the SubmitRequest type from the reflected descriptors and submits the signed
 endorsement it is given on stdin as protobuf JSON.
@@ -29,7 +29,7 @@ statuses = {
     name or "(server)": health_pb2.HealthCheckResponse.ServingStatus.Name(
         health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status
     )
-    for name in ["", "accord.v1.Registry"]
+    for name in ["", "accord.v1.RegistryService"]
 }
 
 # Reflection v1 (what buf curl and grpcurl use): grpcio ships only the
@@ -45,14 +45,14 @@ services_v1 = sorted(s.name for s in listed.list_services_response.service)
 reflection = ProtoReflectionDescriptorDatabase(channel)
 services = sorted(reflection.get_services())
 pool = descriptor_pool.DescriptorPool(reflection)
-registry = pool.FindServiceByName("accord.v1.Registry")
+registry = pool.FindServiceByName("accord.v1.RegistryService")
 submit = registry.FindMethodByName("Submit")
 Request = message_factory.GetMessageClass(submit.input_type)
 Response = message_factory.GetMessageClass(submit.output_type)
 
 request = json_format.ParseDict(request_json, Request())
 call = channel.unary_unary(
-    "/accord.v1.Registry/Submit",
+    "/accord.v1.RegistryService/Submit",
     request_serializer=Request.SerializeToString,
     response_deserializer=Response.FromString,
 )
