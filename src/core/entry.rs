@@ -143,6 +143,22 @@ impl Signed {
     /// Identity of the statement for deduplication: SHA-256 of the signed
     /// message. Two submissions of the same statement are the same entry even
     /// if their (valid) signatures differ, since Ed25519 signers may randomize.
+    /// The statement's `signed_at` (every kind has one).
+    pub fn signed_at(&self) -> u64 {
+        match self {
+            Signed::Endorsement { endorsement: e, .. } => e.signed_at,
+            Signed::Withdrawal { withdrawal: w, .. } => w.signed_at,
+            Signed::KeyRotation { rotation: r, .. } => r.signed_at,
+            Signed::Commitment {
+                registration: c, ..
+            } => c.signed_at,
+            Signed::Verification {
+                verification: v, ..
+            } => v.signed_at,
+            Signed::Revocation { revocation: r, .. } => r.signed_at,
+        }
+    }
+
     pub fn statement_hash(&self) -> Hash {
         sha256(&self.signed_message())
     }

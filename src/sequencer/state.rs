@@ -4,6 +4,7 @@
 use super::replay::rebuild_registry;
 use super::{Accepted, Job, Loading, Published, SequencerError, MAX_BATCH};
 use crate::core::checkpoint::{Checkpoint, TreeHead};
+use crate::core::endorsement::MAX_FUTURE_SKEW_SECS;
 use crate::core::entry::{Entry, GENESIS_PREV};
 use crate::core::frontier::Frontier;
 use crate::core::merkle::{self, NodeSource};
@@ -34,6 +35,12 @@ pub(super) struct State {
     /// Set after a failed commit: the on-disk state is then unknown, so the
     /// sequencer refuses everything until an operator restarts it.
     failed: Option<String>,
+}
+
+/// The wall clock in seconds (tests).
+#[cfg(test)]
+pub(super) fn now_secs() -> u64 {
+    now_ms() / 1000
 }
 
 fn now_ms() -> u64 {
@@ -284,8 +291,17 @@ impl State {
         ),
         SequencerError,
     > {
-        // Integration times never go backwards, even if the wall clock does.
-        let now = now_ms().max(self.last_time_ms);
+        // Integration times never go backwards, even if the wall clock does;
+        // nor before the admission clock that let these statements in
+        // (signed_at ≤ admission time + 300 s): if the clock stepped back
+        // since, an entry integrated "earlier" would fail the audit's time
+        // rule (SPEC §5), which judges signed_at against integrated_at.
+        let admitted_by = (jobs.iter())
+            .map(|j| j.signed.signed_at().saturating_sub(MAX_FUTURE_SKEW_SECS))
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        let now = now_ms().max(self.last_time_ms).max(admitted_by);
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut appended = Vec::new();

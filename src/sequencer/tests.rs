@@ -152,3 +152,44 @@ fn dependent_jobs_wait_for_the_next_batch() {
     assert_eq!(org.history, [1, 3, 4]);
     assert_eq!(org.current_key, a2.verifying_key().to_bytes());
 }
+
+/// If the clock steps back between admission (which let `signed_at` up to
+/// 300 s ahead of it) and integration, the entry is still integrated no
+/// earlier than `signed_at − 300 s`, so the audit's time rule (judged at
+/// `integrated_at`) holds for every entry the log accepted. Simulated with
+/// a statement 400 s ahead of the real clock, as if admitted when the clock
+/// was ≥ 100 s later than now.
+#[test]
+fn an_entry_is_never_integrated_before_the_clock_that_admitted_it() {
+    let operator = key(1);
+    let signer = Signer::from_seed("test.example/log", &[0x5a; 32]).unwrap();
+    let storage = Arc::new(MemoryStorage::new());
+    let mut state =
+        State::open(storage.clone(), signer, operator.verifying_key().to_bytes()).unwrap();
+    let (tx, _published) = watch::channel(Arc::new(Published {
+        head: state.published().head,
+        checkpoint: String::new(),
+    }));
+    state.load_registry(&watch::channel(super::Loading::InProgress).0);
+    let now = super::state::now_secs();
+    let (batch, mut replies) = jobs(vec![registration(&operator)]);
+    state.process(batch, &tx);
+    assert_eq!(index(&mut replies[0]), Some((0, false)));
+    let ahead = now + 400;
+    let (batch, mut replies) = jobs(vec![endorse(&key(2), ahead)]);
+    state.process(batch, &tx);
+    assert_eq!(index(&mut replies[0]), Some((1, false)));
+    use crate::storage::Storage as _;
+    let leaf = storage.leaf(1).unwrap().expect("entry 1 stored");
+    let entry = crate::core::entry::Entry::from_leaf(&leaf).unwrap();
+    assert!(
+        entry.integrated_at_ms / 1000 + 300 >= ahead,
+        "integrated at {} for signed_at {ahead}",
+        entry.integrated_at_ms
+    );
+    // The audit's per-entry rules accept it.
+    entry
+        .signed
+        .validate(entry.integrated_at_ms / 1000)
+        .expect("the time rule holds at integrated_at");
+}
