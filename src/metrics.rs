@@ -165,69 +165,60 @@ impl Connections {
     }
 
     fn render(&self, out: &mut String) {
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
         };
+        let listener = |l: Listener| format!("listener=\"{}\"", l.name());
+        let per_listener = |counts: &[AtomicU64; LISTENERS]| {
+            (Listener::ALL.iter())
+                .map(|&l| (listener(l), counts[l as usize].load(Relaxed)))
+                .collect()
+        };
+        let by_reason = |counts: &[[AtomicU64; 2]; LISTENERS], label: &str, names: [&str; 2]| {
+            let mut rows = Vec::new();
+            for l in Listener::ALL {
+                for (i, name) in names.iter().enumerate() {
+                    let v = counts[l as usize][i].load(Relaxed);
+                    rows.push((format!("{},{label}=\"{name}\"", listener(l)), v));
+                }
+            }
+            rows
+        };
+        let open = (Listener::ALL.iter())
+            .map(|&l| {
+                (
+                    listener(l),
+                    self.open[l as usize].load(Relaxed).max(0) as u64,
+                )
+            })
+            .collect();
         family(
-            out,
             "accord_connections_open",
             "gauge",
             "Connections open now, by listener.",
+            open,
         );
-        for l in Listener::ALL {
-            let v = self.open[l as usize].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "accord_connections_open{{listener=\"{}\"}} {v}",
-                l.name()
-            );
-        }
         family(
-            out,
             "accord_accept_errors_total",
             "counter",
             "Failed accept calls (EMFILE, ENFILE, ENOMEM, ECONNABORTED…), each followed by a pause.",
+            per_listener(&self.accept_errors),
         );
-        for l in Listener::ALL {
-            let v = self.accept_errors[l as usize].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "accord_accept_errors_total{{listener=\"{}\"}} {v}",
-                l.name()
-            );
-        }
         family(
-            out,
             "accord_connections_refused_total",
             "counter",
             "Connections closed at once because a cap was reached (global or per client address).",
+            by_reason(&self.refused, "cap", REFUSALS.map(|(_, n)| n)),
         );
-        for l in Listener::ALL {
-            for (i, (_, cap)) in REFUSALS.iter().enumerate() {
-                let v = self.refused[l as usize][i].load(Relaxed);
-                let name = l.name();
-                let _ = writeln!(
-                    out,
-                    "accord_connections_refused_total{{listener=\"{name}\",cap=\"{cap}\"}} {v}"
-                );
-            }
-        }
         family(
-            out,
             "accord_connections_timed_out_total",
             "counter",
             "Connections closed by a deadline: no first request in time, or idle.",
+            by_reason(&self.timed_out, "reason", CLOSED.map(|(_, n)| n)),
         );
-        for l in Listener::ALL {
-            for (i, (_, reason)) in CLOSED.iter().enumerate() {
-                let v = self.timed_out[l as usize][i].load(Relaxed);
-                let name = l.name();
-                let _ = writeln!(
-                    out,
-                    "accord_connections_timed_out_total{{listener=\"{name}\",reason=\"{reason}\"}} {v}"
-                );
-            }
-        }
     }
 }
 

@@ -6,7 +6,6 @@ mod common;
 
 use accord::proto::{self, registry_service_client::RegistryServiceClient};
 use common::*;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,21 +17,6 @@ fn accord(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run accord")
-}
-
-/// `GET /metrics` with a plain TCP client (no HTTP library needed).
-fn scrape(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    reply.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 fn value(metrics: &str, series: &str) -> f64 {
@@ -104,7 +88,7 @@ async fn metrics_and_health_report_what_happened() {
     }
     assert!(c.submit(request(&forged)).await.is_err());
 
-    let m = scrape(metrics);
+    let m = http_get(metrics, "/metrics");
     assert_eq!(
         value(&m, "accord_submissions_total{result=\"accepted\"}"),
         6.0
