@@ -54,6 +54,12 @@ impl Storage for Gated {
     fn find_leaf_hash(&self, h: &[u8; 32]) -> Result<Option<u64>, StorageError> {
         self.inner.find_leaf_hash(h)
     }
+    fn map_record(
+        &self,
+        at: &accord::core::map::Position,
+    ) -> Result<Option<accord::core::map_versions::MapRecord>, StorageError> {
+        self.inner.map_record(at)
+    }
 }
 
 fn gated() -> Arc<Gated> {

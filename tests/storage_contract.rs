@@ -153,3 +153,91 @@ fn sled_commit_fdatasyncs_once_per_batch() {
     let reopened = SledStorage::open(&path).unwrap();
     assert_eq!(reopened.leaf(16).unwrap(), Some(big));
 }
+
+/// The registry map's records (`core::map_versions`), on every backend: a
+/// reader at the published size gets that size's map — roots and proofs —
+/// while the writer commits the next batch; one two commits behind is told
+/// to read again (Stale); records survive a reopen.
+fn map_contract(s: &dyn Storage) {
+    use accord::core::map::{self, MapSource, MapUpdate, MemoryMap};
+    use accord::core::map_versions::{records, MapAt};
+    use accord::storage::{Records, StorageError};
+    let key = |i: u64| accord::core::sha256(&i.to_be_bytes());
+    let value = |i: u64, v: u64| accord::core::sha256(&[i, v].map(u64::to_be_bytes).concat());
+    let mut reference = MemoryMap::default();
+    let mut roots = vec![reference.root()]; // roots[n] = the map at tree size n
+                                            // Ten commits; commit n (tree size n) sets keys 0..8n, changing earlier ones.
+    for n in 1..=10u64 {
+        let pairs: Vec<_> = (0..8 * n).map(|i| (key(i), value(i, n))).collect();
+        let records = {
+            let src = Records(s);
+            let latest = MapAt {
+                source: &src,
+                size: n - 1,
+            };
+            let mut update = MapUpdate::new(&latest);
+            for (k, v) in &pairs {
+                update.set(k, v).unwrap();
+            }
+            records(&src, n, update).unwrap()
+        };
+        roots.push(reference.set_all(pairs.iter().map(|(k, v)| (k, v))));
+        s.commit(Batch {
+            map: records,
+            meta: Some(meta(n)),
+            ..Batch::default()
+        })
+        .unwrap();
+        // The published size and the one before read their own maps.
+        for size in [n, n - 1] {
+            let src = Records(s);
+            let at = MapAt { source: &src, size };
+            let root = at.map_node(&map::Position::ROOT).unwrap().hash();
+            assert_eq!(root, roots[size as usize], "size {size} after commit {n}");
+            let proof = map::prove(&at, &key(3)).unwrap();
+            let expect = (size > 0).then(|| value(3, size));
+            assert_eq!(map::verify(&root, &key(3), &proof).unwrap(), expect);
+        }
+        if n >= 3 {
+            // Two commits behind: the root position changed in both.
+            let src = Records(s);
+            let at = MapAt {
+                source: &src,
+                size: n - 2,
+            };
+            assert!(matches!(
+                at.map_node(&map::Position::ROOT),
+                Err(StorageError::Stale(_))
+            ));
+        }
+    }
+}
+
+#[test]
+fn map_records_on_every_backend() {
+    map_contract(&MemoryStorage::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let s = SledStorage::open(&path).unwrap();
+        map_contract(&s);
+    }
+    let reopened = SledStorage::open(&path).unwrap();
+    let src = accord::storage::Records(&reopened);
+    let at = accord::core::map_versions::MapAt {
+        source: &src,
+        size: 10,
+    };
+    let mut reference = accord::core::map::MemoryMap::default();
+    let key = |i: u64| accord::core::sha256(&i.to_be_bytes());
+    let value = |i: u64| accord::core::sha256(&[i, 10].map(u64::to_be_bytes).concat());
+    let pairs: Vec<_> = (0..80).map(|i| (key(i), value(i))).collect();
+    let root = reference.set_all(pairs.iter().map(|(k, v)| (k, v)));
+    use accord::core::map::MapSource as _;
+    assert_eq!(
+        at.map_node(&accord::core::map::Position::ROOT)
+            .unwrap()
+            .hash(),
+        root
+    );
+}

@@ -2,6 +2,8 @@
 //! also use it to inject faults (`tamper_leaf`) under a real server.
 
 use super::{Batch, LogMeta, Storage, StorageError};
+use crate::core::map::Position;
+use crate::core::map_versions::MapRecord;
 use crate::core::Hash;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +14,7 @@ struct State {
     leaves: HashMap<u64, Vec<u8>>,
     nodes: HashMap<(u32, u64), Hash>,
     leaf_hashes: HashMap<Hash, u64>,
+    map: HashMap<Position, MapRecord>,
 }
 
 #[derive(Default)]
@@ -62,10 +65,21 @@ impl Storage for MemoryStorage {
                 s.leaf_hashes.insert(n.hash, n.index);
             }
         }
+        s.map.extend(batch.map);
         if batch.meta.is_some() {
             s.meta = batch.meta;
         }
         Ok(())
+    }
+
+    fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .map
+            .get(position)
+            .copied())
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {

@@ -8,6 +8,10 @@
 //!   The sequencer acknowledges entries only after that.
 //! - Reads of anything at or below the size recorded in [`LogMeta`] return
 //!   what was committed; the log never rewrites a leaf or a node.
+//! - The registry map's records (`core::map_versions`) are the one thing
+//!   overwritten in place: each keeps its latest node and the one before,
+//!   with their versions, so a reader at the published size reads a
+//!   consistent map while the next batch commits.
 
 pub mod memory;
 pub mod sled_store;
@@ -16,6 +20,8 @@ pub use memory::MemoryStorage;
 pub use sled_store::SledStorage;
 
 use crate::core::frontier::NewNode;
+use crate::core::map::Position;
+use crate::core::map_versions::{MapRecord, RecordSource, Stale};
 use crate::core::Hash;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +30,9 @@ pub enum StorageError {
     Sled(#[from] sled::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A map read at a tree size two commits old: read again at the latest.
+    #[error(transparent)]
+    Stale(#[from] Stale),
 }
 
 /// What identifies the log and where it stands, committed with every batch.
@@ -44,6 +53,8 @@ pub struct Batch {
     pub leaves: Vec<(u64, Vec<u8>)>,
     /// Perfect-subtree nodes completed by the new leaves (level 0 = leaf hashes).
     pub nodes: Vec<NewNode>,
+    /// Registry map records to write (each replacing the one at its position).
+    pub map: Vec<(Position, MapRecord)>,
     pub meta: Option<LogMeta>,
 }
 
@@ -64,6 +75,18 @@ pub trait Storage: Send + Sync + 'static {
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
     /// Index of the entry with this RFC 6962 leaf hash.
     fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
+    /// The registry map's record at `position`, `None` if never written.
+    fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError>;
+}
+
+/// Adapts a [`Storage`] to the core's map [`RecordSource`].
+pub struct Records<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Storage + ?Sized> RecordSource for Records<'_, S> {
+    type Error = StorageError;
+    fn map_record(&self, at: &Position) -> Result<Option<MapRecord>, StorageError> {
+        self.0.map_record(at)
+    }
 }
 
 fn missing_leaf(index: u64) -> StorageError {

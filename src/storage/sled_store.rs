@@ -22,6 +22,7 @@
 //! - `l` ‖ index:u64            → leaf bytes
 //! - `n` ‖ level:u8 ‖ index:u64 → 32-byte node hash, levels ≥ 1
 //! - `h` ‖ leaf hash            → index:u64
+//! - `p` ‖ map position key     → registry map record (`core::map_versions`)
 //!
 //! Level-0 nodes (leaf hashes) are not stored: a proof reads the sibling
 //! leaf instead (one sled read either way) and hashes it (≈ 0.2 µs), which
@@ -36,6 +37,8 @@
 
 use super::{Batch, LogMeta, Storage, StorageError};
 use crate::core::encoding::{Reader, Writer};
+use crate::core::map::Position;
+use crate::core::map_versions::MapRecord;
 use crate::core::merkle;
 use crate::core::Hash;
 use std::collections::HashSet;
@@ -207,16 +210,39 @@ fn decode_index(v: sled::IVec) -> Result<u64, StorageError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// Serializes [`SledStorage::open`] within the process.
+static OPENING: Mutex<()> = Mutex::new(());
+/// How long `open` waits for sled's file lock: a database just closed (a
+/// restart, a test reopening its store) releases it only once sled's
+/// background threads have finished, a moment later. Another live process
+/// keeps it, and is then reported as sled reports it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl SledStorage {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         // sled panics (instead of failing) on some damaged files; turn that
         // into an error that says what happened. The hook is silenced only
         // for this call, made once at start-up.
         let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
-        std::panic::set_hook(hook);
+        // One open at a time per process: the panic hook is process-wide,
+        // and two opens swapping it concurrently could leave it silenced.
+        let _one = OPENING.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let opened = loop {
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+            std::panic::set_hook(hook);
+            match opened {
+                Ok(Err(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => break other,
+            }
+        };
         let db = opened.map_err(|panic| {
             let why = panic
                 .downcast_ref::<&str>()
@@ -361,6 +387,9 @@ impl Storage for SledStorage {
                 b.insert(&node_key(n.level, n.index)[..], &n.hash[..]);
             }
         }
+        for (position, record) in &batch.map {
+            b.insert([&b"p"[..], &position.to_key()].concat(), record.to_bytes());
+        }
         if let Some(meta) = &batch.meta {
             b.insert(&b"m"[..], encode_meta(meta));
         }
@@ -403,6 +432,16 @@ impl Storage for SledStorage {
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get(leaf_key(index))?.map(|v| v.to_vec()))
+    }
+
+    fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
+        let key = [&b"p"[..], &position.to_key()].concat();
+        match self.db.get(key)? {
+            None => Ok(None),
+            Some(v) => MapRecord::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
+        }
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
