@@ -140,9 +140,6 @@ impl Signed {
         }
     }
 
-    /// Identity of the statement for deduplication: SHA-256 of the signed
-    /// message. Two submissions of the same statement are the same entry even
-    /// if their (valid) signatures differ, since Ed25519 signers may randomize.
     /// The statement's `signed_at` (every kind has one).
     pub fn signed_at(&self) -> u64 {
         match self {
@@ -159,6 +156,9 @@ impl Signed {
         }
     }
 
+    /// Identity of the statement for deduplication: SHA-256 of the signed
+    /// message. Two submissions of the same statement are the same entry even
+    /// if their (valid) signatures differ, since Ed25519 signers may randomize.
     pub fn statement_hash(&self) -> Hash {
         sha256(&self.signed_message())
     }

@@ -106,6 +106,21 @@ pub fn auto_max_connections(descriptors: u64) -> usize {
     cap.clamp(1, MAX_AUTO_CONNECTIONS)
 }
 
+/// Places of the global cap kept for privileged connections: an eighth, at
+/// most 256 (none below 16): 192 → 24.
+pub fn reserved(max_connections: usize) -> usize {
+    if max_connections < 16 {
+        0
+    } else {
+        (max_connections / 8).min(256)
+    }
+}
+
+/// Whether a client at `ip` counts as local (IPv4-mapped loopback too).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 struct Inner {
     limits: Limits,
     open: AtomicUsize,
@@ -157,14 +172,22 @@ impl Budget {
     }
 
     /// A place for a new connection from `ip`, or which cap it is over.
-    pub fn admit(&self, ip: IpAddr) -> Result<Slot, Refusal> {
+    /// `privileged` connections (the metrics listener; loopback clients
+    /// unless `limit_loopback`) may also take the [`reserved`] places, so a
+    /// flood from the network cannot shut out health checks run on the
+    /// host and the metrics scraper.
+    pub fn admit(&self, ip: IpAddr, privileged: bool) -> Result<Slot, Refusal> {
         let limits = &self.0.limits;
+        let cap = match privileged {
+            true => limits.max_connections,
+            false => limits.max_connections - reserved(limits.max_connections),
+        };
         let open = self.0.open.fetch_add(1, Ordering::Relaxed);
-        if open >= limits.max_connections {
+        if open >= cap {
             self.0.open.fetch_sub(1, Ordering::Relaxed);
             return Err(Refusal::Global);
         }
-        let capped = limits.per_address > 0 && (limits.limit_loopback || !ip.is_loopback());
+        let capped = limits.per_address > 0 && (limits.limit_loopback || !is_loopback(ip));
         let mut slot = Slot {
             budget: self.0.clone(),
             address: None,
@@ -242,16 +265,19 @@ mod tests {
     fn caps_count_open_connections_and_give_places_back() {
         let budget = Budget::new(limits(2, 3, false));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let (s1, s2) = (budget.admit(a).unwrap(), budget.admit(a).unwrap());
-        assert_eq!(budget.admit(a).err(), Some(Refusal::Address));
-        let s3 = budget.admit("192.0.2.2".parse().unwrap()).unwrap();
+        let (s1, s2) = (
+            budget.admit(a, false).unwrap(),
+            budget.admit(a, false).unwrap(),
+        );
+        assert_eq!(budget.admit(a, false).err(), Some(Refusal::Address));
+        let s3 = budget.admit("192.0.2.2".parse().unwrap(), false).unwrap();
         assert_eq!(budget.open(), 3);
         assert_eq!(
-            budget.admit("192.0.2.3".parse().unwrap()).err(),
+            budget.admit("192.0.2.3".parse().unwrap(), false).err(),
             Some(Refusal::Global)
         );
         drop(s1);
-        let _s4 = budget.admit(a).unwrap();
+        let _s4 = budget.admit(a, false).unwrap();
         drop((s2, s3));
         assert_eq!(budget.open(), 1);
         assert_eq!(budget.0.per_address.lock().unwrap().len(), 1);
@@ -260,16 +286,44 @@ mod tests {
     #[test]
     fn ipv6_counts_by_64_and_loopback_is_exempt_unless_asked() {
         let budget = Budget::new(limits(1, 100, false));
-        let _a = budget.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _a = budget
+            .admit("2001:db8:1:2::1".parse().unwrap(), false)
+            .unwrap();
         let same_64 = "2001:db8:1:2:ffff::9".parse().unwrap();
-        assert_eq!(budget.admit(same_64).err(), Some(Refusal::Address));
-        let held: Vec<_> = (0..10)
-            .map(|_| budget.admit("127.0.0.1".parse().unwrap()).unwrap())
+        assert_eq!(budget.admit(same_64, false).err(), Some(Refusal::Address));
+        let held: Vec<_> = ["127.0.0.1", "::1", "::ffff:127.0.0.1"]
+            .iter()
+            .flat_map(|a| (0..5).map(|_| budget.admit(a.parse().unwrap(), true).unwrap()))
             .collect();
-        assert_eq!(held.len(), 10);
+        assert_eq!(held.len(), 15);
         let strict = Budget::new(limits(1, 100, true));
-        let _l = strict.admit("127.0.0.1".parse().unwrap()).unwrap();
-        assert!(strict.admit("127.0.0.1".parse().unwrap()).is_err());
-        assert!(strict.admit("127.0.0.2".parse().unwrap()).is_ok());
+        let _l = strict.admit("127.0.0.1".parse().unwrap(), false).unwrap();
+        assert!(strict.admit("127.0.0.1".parse().unwrap(), false).is_err());
+        assert!(strict.admit("127.0.0.2".parse().unwrap(), false).is_ok());
+    }
+
+    #[test]
+    fn a_flood_from_the_network_leaves_the_reserve_to_local_and_metrics() {
+        let budget = Budget::new(limits(0, 64, false));
+        assert_eq!(reserved(64), 8);
+        let remote: Vec<_> = (0..56u32)
+            .map(|i| {
+                budget
+                    .admit(IpAddr::V4((0xc000_0200 + i).into()), false)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            budget.admit("198.51.100.1".parse().unwrap(), false).err(),
+            Some(Refusal::Global)
+        );
+        let local: Vec<_> = (0..8)
+            .map(|_| budget.admit("127.0.0.1".parse().unwrap(), true).unwrap())
+            .collect();
+        assert_eq!(
+            budget.admit("127.0.0.1".parse().unwrap(), true).err(),
+            Some(Refusal::Global)
+        );
+        assert_eq!(remote.len() + local.len(), 64);
     }
 }

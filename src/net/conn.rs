@@ -124,8 +124,16 @@ pub struct Conn {
     limits: Limits,
     kind: Listener,
     timer: Pin<Box<Sleep>>,
+    /// When bytes last arrived (see [`READ_GRACE`]).
+    last_bytes: Option<Instant>,
     _slot: Slot,
 }
+
+/// Bytes that arrived just before a deadline may be a request the server
+/// has not dispatched yet (read, parsed, its handler not yet called): the
+/// deadline waits this much longer for it, once — never more than this past
+/// the deadline, so a client trickling bytes cannot hold a connection open.
+const READ_GRACE: Duration = Duration::from_secs(1);
 
 impl Conn {
     pub(super) fn new(
@@ -147,6 +155,7 @@ impl Conn {
             limits,
             kind,
             timer,
+            last_bytes: None,
             _slot: slot,
         };
         (conn, info)
@@ -160,8 +169,17 @@ impl Conn {
                 return None;
             }
             let now = Instant::now();
+            let last_bytes = self.last_bytes;
+            let grace = |at: Instant| match last_bytes {
+                Some(t) => (t + READ_GRACE).clamp(at, at + READ_GRACE),
+                None => at,
+            };
             match self.info.state.deadline(&self.limits) {
-                Some((at, why)) if at <= now => return Some(why),
+                Some((at, why)) if grace(at) <= now => return Some(why),
+                Some((at, _)) if at <= now => {
+                    let later = grace(at);
+                    self.timer.as_mut().reset(later.into())
+                }
                 Some((at, _)) => self.timer.as_mut().reset(at.into()),
                 // A request is in progress: look again an idle period later.
                 None => (self.timer.as_mut()).reset((now + self.limits.idle_timeout).into()),
@@ -182,6 +200,19 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        // Bytes already here are read before any deadline is looked at: a
+        // request that arrived in time is never cut off.
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.last_bytes = Some(Instant::now());
+                }
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
         if let Some(why) = self.expired(cx) {
             METRICS.connections.timed_out(self.kind, why);
             let what = match why {
@@ -190,7 +221,7 @@ impl AsyncRead for Conn {
             };
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        Poll::Pending
     }
 }
 

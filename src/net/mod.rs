@@ -113,7 +113,10 @@ impl Incoming {
                 }
             };
             self.backoff = BACKOFF_FIRST;
-            match self.budget.admit(peer.ip()) {
+            let limits = self.budget.limits();
+            let privileged = self.kind == Listener::Metrics
+                || (budget::is_loopback(peer.ip()) && !limits.limit_loopback);
+            match self.budget.admit(peer.ip(), privileged) {
                 Ok(slot) => {
                     // Answers must leave at once, not wait for Nagle's
                     // algorithm and the client's delayed ACK (≈ 40 ms).

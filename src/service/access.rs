@@ -133,10 +133,12 @@ impl Access {
         let Some(limiter) = &self.clients else {
             return Ok(());
         };
-        if ip.is_loopback() && !limiter.limit.loopback {
+        if crate::net::budget::is_loopback(ip) && !limiter.limit.loopback {
             return Ok(());
         }
-        let key = match ip {
+        // IPv4 clients of a dual-stack listener (::ffff:a.b.c.d) count as
+        // themselves, not as one shared IPv6 /64.
+        let key = match ip.to_canonical() {
             IpAddr::V6(v6) => {
                 let s = v6.segments();
                 IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
@@ -192,7 +194,7 @@ impl tonic::service::Interceptor for Access {
             self.admit(ip)?;
         }
         let caller = self.caller(&req);
-        let local = peer.is_some_and(|ip| ip.is_loopback())
+        let local = peer.is_some_and(crate::net::budget::is_loopback)
             && self.keys.as_ref().is_some_and(|k| !k.limit.loopback);
         if caller == Caller::Operator || local {
             req.extensions_mut().insert(KeyLimitExempt);
