@@ -492,3 +492,23 @@ async fn signatories_json_keeps_its_keys_and_order() {
         .any(|f| f == "name-conflict")));
     assert!(some(&|r| r["name"] == tricky && r["country"] == ""));
 }
+
+/// A reader that goes away (`accord … | head -1`) does not make a command
+/// panic on EPIPE: it finishes its work (here: the key file) and exits 0.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["keygen", "--out"])
+        .arg(dir.path().join("k.pem"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(dir.path().join("k.pem").exists());
+}

@@ -58,7 +58,7 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let s = audit(&args.server, &vkey, args.state.as_deref(), progress).await?;
     let secs = s.elapsed.as_secs_f64();
-    println!(
+    out!(
         "OK: {} entries checked, tree size {}, root {}, {:.2} s, {:.0} entries/s",
         s.checked,
         s.tree_size,
@@ -66,7 +66,7 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         secs,
         s.checked as f64 / secs.max(1e-9)
     );
-    println!("{}", s.signatories);
+    out!("{}", s.signatories);
     Ok(())
 }
 

@@ -131,7 +131,7 @@ pub async fn backup(source: Source<'_>, out: &Path) -> Result<(), CliError> {
     let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, out).map_err(io(out))?;
-    println!(
+    out!(
         "backup: {} entries, checkpoint verified, root matches; {} in {:.1} s",
         head.size,
         out.display(),
@@ -226,7 +226,7 @@ pub fn restore(input: &Path, data: &Path) -> Result<(), CliError> {
     storage
         .commit(batch)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    println!(
+    out!(
         "restore: {} entries into {}, root matches the checkpoint",
         head.size,
         db.display()

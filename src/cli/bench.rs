@@ -276,17 +276,19 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let max = latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3);
     let rate = ok / elapsed.max(1e-9);
     if args.json {
-        println!(
+        out!(
             "{{\"mode\":\"{}\",\"requests\":{},\"ok\":{ok},\"errors\":{errors},\"concurrency\":{},\"rate_limit\":{},\"elapsed_s\":{elapsed:.3},\"throughput_per_sec\":{rate:.1},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{max:.3}}}",
             args.mode, args.requests, args.concurrency, args.rate
         );
     } else {
-        println!(
+        out!(
             "mode {}  requests {}  ok {ok}  errors {errors}  concurrency {}",
-            args.mode, args.requests, args.concurrency
+            args.mode,
+            args.requests,
+            args.concurrency
         );
-        println!("elapsed {elapsed:.2} s  throughput {rate:.0}/s");
-        println!("latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+        out!("elapsed {elapsed:.2} s  throughput {rate:.0}/s");
+        out!("latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
     }
     Ok(())
 }

@@ -420,7 +420,7 @@ pub async fn run(server: &str, data: &Path) -> Result<(), CliError> {
     })
     .await?;
     let verified = verify_governments(&mut s, &operator, &keys).await?;
-    println!(
+    out!(
         "demo: {} statements submitted ({} organizations, 2 commitments, 1 withdrawal, 1 key rotation, {verified} governments verified, 1 impersonator) — demonstration data, keys generated on the spot, nothing was really checked",
         s.count,
         ORGANIZATIONS.len() + 1

@@ -186,7 +186,7 @@ pub fn save_receipt(
         write_file(&with_ext("entry"), &resp.leaf)?;
         write_file(&with_ext("tlog-proof"), receipt.format().as_bytes())?;
     }
-    println!("{}", resp.index);
+    out!("{}", resp.index);
     if resp.duplicate {
         eprintln!("already logged: this statement is entry {}", resp.index);
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Writes a new key (mode 0600, refusing to overwrite) and prints the public key in hex.
 pub fn keygen(out: &Path) -> Result<(), CliError> {
     let key = datadir::write_new_key(out).map_err(|e| CliError::usage(e.to_string()))?;
-    println!("{}", hex::encode(key.verifying_key().as_bytes()));
+    out!("{}", hex::encode(key.verifying_key().as_bytes()));
     Ok(())
 }
 

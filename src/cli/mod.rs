@@ -1,6 +1,24 @@
 //! The `accord` command line. The argument names are a contract (README.md
 //! and acceptance checks call them); each subcommand lives in its own module.
 
+/// `println!` for command output. When the reader goes away (`accord
+/// signatories … | head -1`) the rest of the output is dropped and the
+/// command finishes its work (a receipt still gets written) and its exit
+/// status, instead of panicking on EPIPE; any other write error ends the
+/// command with status 1. (SIGPIPE stays ignored, as Rust sets it, so a
+/// gRPC connection that breaks is an error to report, not a silent death.)
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("accord: error: cannot write the output: {e}");
+                std::process::exit(1);
+            }
+        }
+    }};
+}
+
 pub mod audit;
 mod audit_files;
 mod audit_registry;
@@ -232,7 +250,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::LogKey { data } => {
             let signer = crate::server::datadir::load_key(&data, None)
                 .map_err(|e| CliError::usage(e.to_string()))?;
-            println!("{}", signer.verifier());
+            out!("{}", signer.verifier());
             Ok(())
         }
         Command::Keygen { out } => keys::keygen(&out),
@@ -318,7 +336,7 @@ async fn health(server: &str, service: String) -> Result<(), CliError> {
         .map_err(client::status)?
         .into_inner();
     let status = ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown);
-    println!("{}", status.as_str_name());
+    out!("{}", status.as_str_name());
     if status == ServingStatus::Serving {
         Ok(())
     } else {
@@ -342,7 +360,7 @@ fn reindex(data: &std::path::Path) -> Result<(), CliError> {
     let registry =
         crate::sequencer::rebuild_registry(&storage, size).map_err(|e| fail(e.to_string()))?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    out!(
         "reindexed {size} entries in {secs:.2} s ({:.0} entries/s): {} organizations, {} commitments",
         size as f64 / secs.max(1e-9),
         registry.organizations.len(),

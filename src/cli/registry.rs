@@ -299,7 +299,7 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         if a.json {
             // A contract (README, "Stable output"; tests/cli.rs): these keys
             // in this order; new keys are only appended, after `tree_size`.
-            println!(
+            out!(
                 "{{\"organization_id\":\"{}\",\"name\":{},\"group\":\"{group}\",\"region\":\"{region}\",\"country\":{},\"status\":\"{status}\",\"first_index\":{},\"endorsed_index\":{},\"withdrawn_index\":{},\"verified\":{},\"verification_index\":{},\"flags\":[{}],\"tree_size\":{tree_size}}}",
                 hex::encode(&s.organization_id),
                 json_str(&s.name),
@@ -330,9 +330,15 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
                 }
             }
             let trust = trust.join(" ");
-            println!(
+            out!(
                 "{:<48} {:<20} {:<17} {:<2} {:<9} {:<24} entry {}",
-                s.name, group, region, s.country, status, trust, s.endorsed_index
+                s.name,
+                group,
+                region,
+                s.country,
+                status,
+                trust,
+                s.endorsed_index
             );
         }
     }
@@ -370,9 +376,9 @@ pub async fn org(server: String, id: String) -> Result<(), CliError> {
             .map_err(client::status)?
             .into_inner(),
     };
-    println!("organization {}", hex::encode(&o.organization_id));
-    println!("name         {}", o.name);
-    println!(
+    out!("organization {}", hex::encode(&o.organization_id));
+    out!("name         {}", o.name);
+    out!(
         "group        {}",
         label(
             o.stakeholder_group,
@@ -380,15 +386,15 @@ pub async fn org(server: String, id: String) -> Result<(), CliError> {
             StakeholderGroup::label
         )
     );
-    println!(
+    out!(
         "region       {}",
         label(o.region, Region::from_code, Region::label)
     );
-    println!("country      {}", o.country);
-    println!("domain       {}", o.domain);
-    println!("current key  {}", hex::encode(&o.current_public_key));
+    out!("country      {}", o.country);
+    out!("domain       {}", o.domain);
+    out!("current key  {}", hex::encode(&o.current_public_key));
     match &o.verification {
-        Some(v) => println!(
+        Some(v) => out!(
             "verified     as {:?} by {} at entry {} (evidence sha256 {})",
             v.name,
             label(
@@ -399,10 +405,10 @@ pub async fn org(server: String, id: String) -> Result<(), CliError> {
             v.index,
             hex::encode(&v.evidence_sha256)
         ),
-        None => println!("verified     NO: the name above is only what the organization says"),
+        None => out!("verified     NO: the name above is only what the organization says"),
     }
     if !o.flags.is_empty() {
-        println!("flags        {}", o.flags.join(", "));
+        out!("flags        {}", o.flags.join(", "));
     }
     for s in &o.commitments {
         let status = if s.status == proto::SignatoryStatus::Withdrawn as i32 {
@@ -410,14 +416,16 @@ pub async fn org(server: String, id: String) -> Result<(), CliError> {
         } else {
             "current"
         };
-        println!(
+        out!(
             "commitment   {} ({status}, endorsed at entry {})",
-            s.commitment_id, s.endorsed_index
+            s.commitment_id,
+            s.endorsed_index
         );
     }
-    println!(
+    out!(
         "history      entries {:?} (tree size {})",
-        o.history, o.tree_size
+        o.history,
+        o.tree_size
     );
     Ok(())
 }

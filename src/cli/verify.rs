@@ -35,7 +35,7 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
         .map_err(|_| CliError::new(exit::VERIFY_FAILED, "proof is not UTF-8 text"))?;
     let ok = crate::verifier::verify_receipt(&leaf, &proof, &log_key)
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("receipt does NOT verify: {e}")))?;
-    println!(
+    out!(
         "OK: entry {} in {} at tree size {}: {} (signed by {})",
         ok.entry.index,
         ok.checkpoint.origin,
@@ -56,6 +56,6 @@ pub fn check_evidence(vkey: &str, path: &Path) -> Result<(), CliError> {
     let proven = evidence
         .check(&log_key)
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("evidence does not hold: {e}")))?;
-    println!("CONFIRMED: {proven}");
+    out!("CONFIRMED: {proven}");
     Ok(())
 }

@@ -105,7 +105,7 @@ pub async fn check_domain(
     let origin = origin(server).await?;
     match domain::check(&domain, &origin, &id, &key, &how.fetch()).await? {
         Ok(()) => {
-            println!(
+            out!(
                 "{domain} vouches for organization {} with its current key on {origin:?}",
                 hex::encode(id)
             );
