@@ -30,6 +30,22 @@ fn signed(i: u32, edit: impl Fn(&mut Endorsement)) -> Signed {
 }
 
 /// The request for `s` with its signature replaced by `f(signature)`.
+/// A signed withdrawal of the Global Commitment by organization `i`'s key.
+fn withdrawal(i: u32) -> Signed {
+    let key = org_key(i);
+    let w = Withdrawal {
+        organization_id: organization_id(&key.verifying_key().to_bytes()),
+        commitment_id: "global-commitment-dts".into(),
+        signed_at: now(),
+        public_key: key.verifying_key().to_bytes(),
+    };
+    let signature = key.sign(&w.signed_message()).to_bytes();
+    Signed::Withdrawal {
+        withdrawal: w,
+        signature,
+    }
+}
+
 fn with_signature(s: &Signed, f: impl Fn(&mut [u8; 64])) -> proto::SubmitRequest {
     let Signed::Endorsement {
         endorsement,
@@ -209,20 +225,7 @@ async fn catalog_of_malformed_requests() {
         ),
         (
             "withdrawal for an unknown organization",
-            {
-                let key = org_key(3);
-                let w = Withdrawal {
-                    organization_id: organization_id(&key.verifying_key().to_bytes()),
-                    commitment_id: "global-commitment-dts".into(),
-                    signed_at: now(),
-                    public_key: key.verifying_key().to_bytes(),
-                };
-                let signature = key.sign(&w.signed_message()).to_bytes();
-                request(&Signed::Withdrawal {
-                    withdrawal: w,
-                    signature,
-                })
-            },
+            request(&withdrawal(3)),
             Code::FailedPrecondition,
             "organization_id",
         ),
@@ -238,18 +241,7 @@ async fn catalog_of_malformed_requests() {
             // for every kind, before the signature is checked.
             "negative signed_at in a withdrawal",
             {
-                let key = org_key(1);
-                let w = Withdrawal {
-                    organization_id: organization_id(&key.verifying_key().to_bytes()),
-                    commitment_id: "global-commitment-dts".into(),
-                    signed_at: now(),
-                    public_key: key.verifying_key().to_bytes(),
-                };
-                let signature = key.sign(&w.signed_message()).to_bytes();
-                let mut r = request(&Signed::Withdrawal {
-                    withdrawal: w,
-                    signature,
-                });
+                let mut r = request(&withdrawal(1));
                 if let Some(proto::submit_request::Statement::Withdrawal(s)) = &mut r.statement {
                     s.withdrawal.as_mut().unwrap().signed_at = -1;
                 }
