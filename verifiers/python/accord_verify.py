@@ -495,6 +495,52 @@ def verify_receipt(leaf, receipt, vkey):
     return entry_index, size, describe(kind, fields)
 
 
+# --- Registry map (the compressed sparse Merkle tree of core::map) ---------
+# Not yet bound to the log (issue 14): these functions let tests check that
+# the map's definition is implementable independently of the Rust code.
+
+
+def map_empty_hash():
+    return sha256(b"accord/v1/map-empty\0")
+
+
+def map_leaf_hash(key_hash, value_hash):
+    return sha256(b"accord/v1/map-leaf\0" + key_hash + value_hash)
+
+
+def map_node_hash(left, right):
+    return sha256(b"accord/v1/map-node\0" + left + right)
+
+
+def _key_bit(key_hash, i):
+    return (key_hash[i // 8] >> (7 - i % 8)) & 1
+
+
+def verify_map_proof(root, key_hash, siblings, terminal):
+    """Checks a map proof for `key_hash` against `root`. `siblings` are the
+    sibling hashes along the key's path, deepest first; `terminal` is None
+    (the path ends in an empty subtree) or (leaf key hash, value hash).
+    Returns the value hash if the key is in the map, None if it is provably
+    absent; raises VerifyError otherwise."""
+    depth = len(siblings)
+    if depth > 256:
+        raise VerifyError("map proof: longer than 256 levels")
+    if terminal is None:
+        found, h = None, map_empty_hash()
+    else:
+        leaf_key, value_hash = terminal
+        if any(_key_bit(leaf_key, i) != _key_bit(key_hash, i) for i in range(depth)):
+            raise VerifyError("map proof: the leaf found is not on the key's path")
+        found = value_hash if leaf_key == key_hash else None
+        h = map_leaf_hash(leaf_key, value_hash)
+    for i, sibling in enumerate(siblings):
+        d = depth - 1 - i
+        h = map_node_hash(sibling, h) if _key_bit(key_hash, d) else map_node_hash(h, sibling)
+    if h != root:
+        raise VerifyError("map proof: does not lead to the map root")
+    return found
+
+
 def _read(path, binary=False):
     with open(path, "rb" if binary else "r", encoding=None if binary else "utf-8", newline="" if not binary else None) as f:
         return f.read()
