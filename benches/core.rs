@@ -151,5 +151,54 @@ fn proofs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encoding, verification, proofs);
+/// The registry map (core::map) with 2^20 keys in memory: one key's update
+/// (the O(depth) reads, hashes and writes a statement's changed keys cost
+/// per batch), a proof, and its verification.
+fn registry_map(c: &mut Criterion) {
+    use accord::core::map::{self, MapUpdate, MemoryMap};
+    let key = |i: u64| accord::core::sha256(&i.to_be_bytes());
+    let mut m = MemoryMap::default();
+    let pairs: Vec<(Hash, Hash)> = (0..1u64 << 20).map(|i| (key(i), key(!i))).collect();
+    let root = m.set_all(pairs.iter().map(|(k, v)| (k, v)));
+    let mut g = c.benchmark_group("map_2^20");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function("set_existing_key", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut u = MapUpdate::new(&m);
+            u.set(&key(i % (1 << 20)), &key(i)).unwrap();
+            black_box(u.writes())
+        })
+    });
+    g.bench_function("set_new_key", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut u = MapUpdate::new(&m);
+            u.set(&key(i | 1 << 40), &key(i)).unwrap();
+            black_box(u.writes())
+        })
+    });
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("set_1000_keys_in_one_update", |b| {
+        b.iter(|| {
+            let mut u = MapUpdate::new(&m);
+            for _ in 0..1000 {
+                i += 1;
+                u.set(&key(i % (1 << 20)), &key(i)).unwrap();
+            }
+            black_box(u.writes())
+        })
+    });
+    g.throughput(Throughput::Elements(1));
+    let q = key(12345);
+    g.bench_function("prove", |b| b.iter(|| black_box(m.prove(black_box(&q)))));
+    let proof = m.prove(&q);
+    g.bench_function("verify", |b| {
+        b.iter(|| map::verify(black_box(&root), &q, &proof).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encoding, verification, proofs, registry_map);
 criterion_main!(benches);
