@@ -190,6 +190,17 @@ fn registry_map(c: &mut Criterion) {
             black_box(u.writes())
         })
     });
+    g.bench_function("set_1000_keys_bottom_up", |b| {
+        b.iter(|| {
+            let pairs: Vec<(Hash, Hash)> = (0..1000)
+                .map(|_| {
+                    i += 1;
+                    (key(i % (1 << 20)), key(i))
+                })
+                .collect();
+            black_box(accord::core::map_batch::set_batch(&m, &pairs).unwrap())
+        })
+    });
     g.throughput(Throughput::Elements(1));
     let q = key(12345);
     g.bench_function("prove", |b| b.iter(|| black_box(m.prove(black_box(&q)))));

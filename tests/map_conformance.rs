@@ -97,6 +97,13 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             many.set_all(chunk.iter().map(|(k, v)| (k, v)));
         }
         assert_eq!(many.root(), expected, "round {round}");
+        // Key by key (MapUpdate::set), in chunks of another size: the same.
+        let mut each = MemoryMap::default();
+        for chunk in shuffled.chunks(5) {
+            each.set_each(chunk.iter().map(|(k, v)| (k, v)));
+        }
+        assert_eq!(each.root(), expected, "round {round}");
+        assert_eq!(each.len(), reference_nodes(&all, 0), "round {round}");
         // Stored nodes: one per non-empty subtree, no leftovers of moves.
         assert_eq!(many.len(), reference_nodes(&all, 0), "round {round}");
         if round % 3 != 0 && n >= 100 {
@@ -104,11 +111,18 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             assert!(many.len() < 3 * n, "{} nodes for {n} keys", many.len());
         }
 
-        // Changing values: still the definition of the new set.
+        // Changing values (one given twice: the last wins), mixed with new
+        // keys: still the definition of the new set.
         if let Some((k, _)) = all.first() {
-            let v2 = random_hash(&mut rng);
+            let (v1, v2, fresh, fv) = (
+                random_hash(&mut rng),
+                random_hash(&mut rng),
+                random_hash(&mut rng),
+                random_hash(&mut rng),
+            );
             pairs.insert(*k, v2);
-            many.set_all([(k, &v2)]);
+            pairs.insert(fresh, fv);
+            many.set_all([(k, &v1), (&fresh, &fv), (k, &v2)]);
             let all2: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(many.root(), reference_root(&all2, 0));
         }

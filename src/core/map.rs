@@ -351,8 +351,18 @@ impl MapSource for MemoryMap {
 }
 
 impl MemoryMap {
-    /// Sets several keys at once and returns the new root.
+    /// Sets several keys at once (bottom-up, `core::map_batch`) and
+    /// returns the new root.
     pub fn set_all<'k>(&mut self, pairs: impl IntoIterator<Item = (&'k Hash, &'k Hash)>) -> Hash {
+        let pairs: Vec<(Hash, Hash)> = pairs.into_iter().map(|(k, v)| (*k, *v)).collect();
+        let Ok((root, writes)) = super::map_batch::set_batch(&*self, &pairs);
+        self.nodes.extend(writes);
+        root
+    }
+
+    /// Sets several keys one by one ([`MapUpdate::set`]) and returns the
+    /// new root: the same tree as [`MemoryMap::set_all`], more hashing.
+    pub fn set_each<'k>(&mut self, pairs: impl IntoIterator<Item = (&'k Hash, &'k Hash)>) -> Hash {
         let mut update = MapUpdate::new(&*self);
         for (k, v) in pairs {
             let Ok(()) = update.set(k, v);

@@ -13,6 +13,7 @@ pub mod endorsement;
 pub mod entry;
 pub mod frontier;
 pub mod map;
+pub mod map_batch;
 pub mod map_versions;
 pub mod merkle;
 pub mod model;
