@@ -7,11 +7,9 @@ mod common;
 
 use accord::cli::audit::audit;
 use accord::cli::exit;
-use accord::core::checkpoint::{Checkpoint, TreeHead};
 use accord::core::entry::Entry;
-use accord::core::frontier::Frontier;
 use accord::core::merkle;
-use accord::storage::{Batch, LogMeta, MemoryStorage, Storage};
+use accord::storage::{MemoryStorage, Storage};
 use accord::verifier::evidence::Evidence;
 use common::*;
 use std::path::Path;
@@ -45,15 +43,18 @@ fn confirmed_evidence(dir: &Path) -> String {
 }
 
 /// A server for a log whose first entries were audited, then `other` serves
-/// an alternative history under the same key.
+/// an alternative history under the same key. Organizations are submitted
+/// one at a time, so each is its own batch: the registration is entry 0 and
+/// organization `n`'s endorsement entry `2n + 2`, each followed by its map
+/// head; `k` organizations make a log of size `2k + 2`.
 async fn audited_then(other: impl IntoIterator<Item = u32>) -> (tempfile::TempDir, MemServer) {
     let state = tempfile::tempdir().unwrap();
     let honest = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     honest.submit(0..5).await;
     assert_eq!(
         audit_code(&honest.url, state.path()).await,
-        Ok(6),
-        "the registration and 5 endorsements"
+        Ok(12),
+        "the registration and 5 endorsements, each with its map head"
     );
     honest.stop().await;
     let liar = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
@@ -66,7 +67,8 @@ async fn an_honest_log_audits_incrementally() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     server.submit(0..7).await;
-    assert_eq!(audit_code(&server.url, state.path()).await, Ok(8));
+    // The registration and 7 endorsements, each followed by its map head.
+    assert_eq!(audit_code(&server.url, state.path()).await, Ok(16));
     assert_eq!(
         audit_code(&server.url, state.path()).await,
         Ok(0),
@@ -75,8 +77,8 @@ async fn an_honest_log_audits_incrementally() {
     server.submit(7..10).await;
     assert_eq!(
         audit_code(&server.url, state.path()).await,
-        Ok(3),
-        "only the new part"
+        Ok(6),
+        "only the new part: 3 endorsements and their map heads"
     );
     server.stop().await;
 }
@@ -86,28 +88,30 @@ async fn fault_1_altered_stored_entry() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     server.submit(0..6).await;
-    // Change the organization's name inside entry 3 (Organization 2; entry 0
-    // is the commitment registration): the leaf still parses.
-    let mut leaf = server.storage.leaf(3).unwrap().unwrap();
+    // Change the organization's name inside entry 6 (Organization 2; entry 0
+    // is the commitment registration, and each statement is followed by its
+    // map head): the leaf still parses.
+    let mut leaf = server.storage.leaf(6).unwrap().unwrap();
     let at = leaf
         .windows(14)
         .position(|w| w == b"Organization 2")
         .unwrap();
     leaf[at..at + 14].copy_from_slice(b"Organization X");
-    server.storage.tamper_leaf(3, leaf);
+    server.storage.tamper_leaf(6, leaf);
     let (code, msg) = audit_code(&server.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::VERIFY_FAILED, "{msg}");
-    assert!(msg.contains("entry 3"), "{msg}");
+    assert!(msg.contains("entry 6"), "{msg}");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_2_forked_tree() {
-    // Same first 3 entries, then a different history, growing past the audited size.
+    // Same first 3 organizations, then a different history, growing past the
+    // audited size (12) to 16.
     let (state, liar) = audited_then([0, 1, 2, 50, 51, 52, 53]).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 6 to 8 fails"));
+    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 12 to 16 fails"));
     liar.stop().await;
 }
 
@@ -116,7 +120,8 @@ async fn fault_2b_fork_at_the_same_size() {
     let (state, liar) = audited_then([0, 1, 2, 3, 60]).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("two different roots for tree size 6"));
+    // 5 organizations again: the audited size, 12.
+    assert!(confirmed_evidence(state.path()).contains("two different roots for tree size 12"));
     liar.stop().await;
 }
 
@@ -125,7 +130,8 @@ async fn fault_3_rollback() {
     let (state, liar) = audited_then(0..3).await;
     let (code, msg) = audit_code(&liar.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("tree size 4 after tree size 6"));
+    // 3 organizations: size 8, behind the audited 12.
+    assert!(confirmed_evidence(state.path()).contains("tree size 8 after tree size 12"));
     liar.stop().await;
 }
 
@@ -135,9 +141,7 @@ async fn fault_4_broken_hash_chain() {
     // hash chain skips: entry 3 names entry 1's leaf hash instead of entry 2's.
     let signer = log_signer();
     let store = Arc::new(MemoryStorage::new());
-    let mut frontier = Frontier::new();
-    let mut batch = Batch::default();
-    let mut hashes = Vec::new();
+    let (mut leaves, mut hashes) = (Vec::new(), Vec::new());
     for i in 0..5u64 {
         let prev = match i {
             0 => [0; 32],
@@ -158,26 +162,9 @@ async fn fault_4_broken_hash_chain() {
         };
         let leaf = entry.to_leaf();
         hashes.push(merkle::leaf_hash(&leaf));
-        frontier.push(hashes[i as usize], |n| batch.nodes.push(n));
-        batch.leaves.push((i, leaf));
+        leaves.push(leaf);
     }
-    let head = TreeHead {
-        size: 5,
-        root: frontier.root(),
-    };
-    let checkpoint = Checkpoint {
-        origin: signer.name.clone(),
-        head,
-    }
-    .sign(&signer)
-    .unwrap();
-    batch.meta = Some(LogMeta {
-        origin: signer.name.clone(),
-        vkey: signer.verifier().to_string(),
-        size: 5,
-        checkpoint,
-    });
-    store.commit(batch).unwrap();
+    commit_log(&store, &signer, leaves);
     let server = MemServer::start(store, signer).await;
     let state = tempfile::tempdir().unwrap();
     let (code, msg) = audit_code(&server.url, state.path()).await.unwrap_err();
@@ -191,13 +178,15 @@ async fn fault_5_bad_consistency_proof() {
     let state = tempfile::tempdir().unwrap();
     let server = MemServer::start(Arc::new(MemoryStorage::new()), log_signer()).await;
     server.submit(0..2).await;
-    assert_eq!(audit_code(&server.url, state.path()).await, Ok(3));
+    // The registration and 2 endorsements, each followed by its map head.
+    assert_eq!(audit_code(&server.url, state.path()).await, Ok(6));
     server.submit(2..7).await;
-    // The proof from 3 to 8 is [h2, h3, node(1,0), node(2,1)]; corrupt the last.
-    server.storage.tamper_node(2, 1, [0xee; 32]);
+    // Now 16 entries. The proof from 6 to 16 (RFC 6962 SUBPROOF) is
+    // [node(1,2), node(1,3), node(2,0), node(3,1)]; corrupt the last.
+    server.storage.tamper_node(3, 1, [0xee; 32]);
     let (code, msg) = audit_code(&server.url, state.path()).await.unwrap_err();
     assert_eq!(code, exit::MISBEHAVIOUR, "{msg}");
-    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 3 to 8 fails"));
+    assert!(confirmed_evidence(state.path()).contains("consistency proof from size 6 to 16 fails"));
     server.stop().await;
 }
 
@@ -212,9 +201,10 @@ async fn concurrent_runs_share_the_state_safely() {
     );
     let mut checked = [a.unwrap(), b.unwrap()];
     checked.sort();
+    // The registration and 19 endorsements, each followed by its map head.
     assert_eq!(
         checked,
-        [0, 20],
+        [0, 40],
         "one run verifies everything, the other waits and finds nothing new"
     );
     server.stop().await;

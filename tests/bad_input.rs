@@ -39,6 +39,9 @@ async fn every_violation_is_precise_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let mut client = server.client().await;
+    // The registration (entry 0) and its map head (entry 1).
+    let before = tree_size(&mut client).await;
+    assert_eq!(before, 2);
 
     let cases: Vec<(&str, proto::SubmitRequest, &str)> = vec![
         (
@@ -220,20 +223,21 @@ async fn every_violation_is_precise_and_appends_nothing() {
             status.message()
         );
     }
-    let cp = client
-        .get_checkpoint(proto::GetCheckpointRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(cp.size, 1, "nothing was appended after the registration");
+    assert_eq!(
+        tree_size(&mut client).await,
+        before,
+        "nothing was appended, not even a map head"
+    );
 
-    // A valid submission still works afterwards.
+    // A valid submission still works afterwards: the next entry, then its
+    // map head.
     let ok = client
         .submit(signed_with(|_| {}))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(ok.index, 1);
+    assert_eq!(ok.index, before);
+    assert_eq!(tree_size(&mut client).await, before + 2);
     server.stop().await;
 }
 
@@ -254,8 +258,12 @@ async fn out_of_range_reads_get_precise_statuses() {
     c.submit(request(&sign(&key, endorsement(&key, "Academia One"))))
         .await
         .unwrap();
+    // The registration, its map head, the endorsement, its map head.
+    assert_eq!(tree_size(&mut c).await, 4);
+    let last = c.get_entry(proto::GetEntryRequest { index: 3 }).await;
+    assert!(is_map_head(&last.unwrap().into_inner().leaf));
 
-    let (c1, m1) = code(c.get_entry(proto::GetEntryRequest { index: 2 }).await);
+    let (c1, m1) = code(c.get_entry(proto::GetEntryRequest { index: 4 }).await);
     assert_eq!(c1, Code::OutOfRange, "{m1}");
     let (c2, _) = code(
         c.get_entries(proto::GetEntriesRequest { start: 5, end: 9 })
@@ -280,7 +288,7 @@ async fn out_of_range_reads_get_precise_statuses() {
     );
     assert_eq!(c5, Code::InvalidArgument);
     assert!(m5.contains("leaf_hash"), "{m5}");
-    let (c6, _) = code(c.get_inclusion_proof(proof(Some(Leaf::Index(0)), 3)).await);
+    let (c6, _) = code(c.get_inclusion_proof(proof(Some(Leaf::Index(0)), 5)).await);
     assert_eq!(c6, Code::OutOfRange);
     let (c7, _) = code(c.get_inclusion_proof(proof(None, 0)).await);
     assert_eq!(c7, Code::InvalidArgument);

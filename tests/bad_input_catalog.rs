@@ -88,10 +88,15 @@ async fn catalog_of_malformed_requests() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let mut c = server.client().await;
-    // Entry 1: organization 1, so there is something to replay and query.
+    // Entry 2 (after the registration and its map head): organization 1, so
+    // there is something to replay and query; entry 3 is its map head.
     let first = signed(1, |_| {});
-    c.submit(request(&first)).await.unwrap();
-    let size = 2;
+    assert_eq!(
+        c.submit(request(&first)).await.unwrap().into_inner().index,
+        2
+    );
+    let size = tree_size(&mut c).await;
+    assert_eq!(size, 4);
 
     let submits: Vec<(&str, proto::SubmitRequest, Code, &str)> = vec![
         (
@@ -431,7 +436,12 @@ async fn catalog_of_malformed_requests() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(cp.size, size, "nothing appended");
-    c.submit(request(&signed(5, |_| {}))).await.unwrap();
+    assert_eq!(cp.size, size, "nothing appended, not even a map head");
+    let next = c.submit(request(&signed(5, |_| {}))).await.unwrap();
+    assert_eq!(
+        next.into_inner().index,
+        size,
+        "the next entry after the map head"
+    );
     server.stop().await;
 }

@@ -75,19 +75,23 @@ async fn bad_items_fail_alone() {
         same(&results[12]),
         "the copy is answered with the same entry"
     );
-    indices.sort();
-    assert_eq!(
-        indices,
-        (before..before + 37).collect::<Vec<_>>(),
-        "37 new entries, consecutive"
-    );
+    assert_eq!(indices.len(), 37, "37 new entries");
     let after = c
         .get_checkpoint(proto::GetCheckpointRequest {})
         .await
         .unwrap()
         .into_inner()
         .size;
-    assert_eq!(after, before + 37, "nothing appended for the bad items");
+    // The sequencer may split the items into several batches (the copy of
+    // item 11 waits for the next one), each ending with its map head: the
+    // new entries are the 37 answered ones and map heads, nothing else.
+    let batches = assert_statements_and_map_heads(&mut c, before, after, &indices).await;
+    assert!(batches >= 1);
+    assert_eq!(
+        after,
+        before + 37 + batches,
+        "nothing appended for the bad items"
+    );
     let too_many = proto::SubmitBatchRequest {
         items: vec![proto::SubmitRequest::default(); 1001],
     };

@@ -5,27 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-const ACCORD: &str = env!("CARGO_BIN_EXE_accord");
-
-fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(ACCORD)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run accord")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = accord(dir, args);
-    assert!(
-        out.status.success(),
-        "accord {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{accord_ok as ok, run_accord as accord};
 
 #[test]
 fn first_session_through_the_cli() {
@@ -35,7 +17,8 @@ fn first_session_through_the_cli() {
     let url = server.url();
     let digest = hex::encode(accord::core::sha256(b"Commitment text\n"));
 
-    // The operator registers the commitment (entry 0) with the key `serve` made.
+    // The operator registers the commitment (entry 0) with the key `serve`
+    // made; entry 1 is that batch's map head.
     std::fs::write(dir.join("commitment.txt"), b"Commitment text\n").unwrap();
     let registered = ok(
         dir,
@@ -87,10 +70,11 @@ fn first_session_through_the_cli() {
             "uruguay",
         ],
     );
-    assert_eq!(index.trim(), "1");
+    // Entry 2, followed by its map head: the checkpoint's size is 4.
+    assert_eq!(index.trim(), "2");
     let checkpoint = ok(dir, &["checkpoint", "--server", &url]);
     assert!(
-        checkpoint.starts_with("accord.example/log\n2\n"),
+        checkpoint.starts_with("accord.example/log\n4\n"),
         "{checkpoint}"
     );
     let vkey = ok(dir, &["log-key", "--data", "data"]);
@@ -106,7 +90,7 @@ fn first_session_through_the_cli() {
             "uruguay.tlog-proof",
         ],
     );
-    assert!(verified.starts_with("OK: entry 1"), "{verified}");
+    assert!(verified.starts_with("OK: entry 2"), "{verified}");
 
     // A tampered entry fails with exit code 1.
     let mut leaf = std::fs::read(dir.join("uruguay.entry")).unwrap();
@@ -308,7 +292,8 @@ fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
         "ms",
     ];
     args.extend(fields);
-    assert_eq!(ok(dir, &args).trim(), "2");
+    // After Uruguay (2) and its map head (3): entry 4.
+    assert_eq!(ok(dir, &args).trim(), "4");
     ok(
         dir,
         &[
@@ -326,7 +311,7 @@ fn openssl_signing(dir: &Path, url: &str, digest: &str, vkey: &str) {
         "endorse", "--server", url, "--key", "ossl.pem", "--out", "ms2",
     ];
     args.extend(fields);
-    assert_eq!(ok(dir, &args).trim(), "2");
+    assert_eq!(ok(dir, &args).trim(), "4");
 }
 
 /// The keys of `accord signatories --json`, in order: a contract with the

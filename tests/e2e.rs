@@ -16,6 +16,10 @@ async fn submit_verify_restart_and_stay_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let vkey = server.verifier();
+    let mut client = server.client().await;
+    // The registration (entry 0) and its map head (entry 1).
+    let start = tree_size(&mut client).await;
+    assert_eq!(start, 2);
 
     // Submit 24 endorsements concurrently from distinct organizations.
     let mut tasks = Vec::new();
@@ -27,7 +31,7 @@ async fn submit_verify_restart_and_stay_consistent() {
             client.submit(request(&signed)).await.unwrap().into_inner()
         }));
     }
-    let mut receipts = Vec::new();
+    let (mut receipts, mut checkpoint_ends) = (Vec::new(), Vec::new());
     for t in tasks {
         let resp = t.await.unwrap();
         assert!(!resp.duplicate);
@@ -35,21 +39,35 @@ async fn submit_verify_restart_and_stay_consistent() {
         let ok =
             verify_receipt(&resp.leaf, &receipt(&resp), &vkey).expect("receipt verifies offline");
         assert_eq!(ok.entry.index, resp.index);
+        // The answer's checkpoint ends with the map head of the entry's batch.
+        let size = ok.checkpoint.head.size;
+        assert!(resp.index + 1 < size, "{} in a tree of {size}", resp.index);
+        checkpoint_ends.push(size);
         receipts.push((resp.leaf.clone(), receipt(&resp)));
     }
-    let mut indices: Vec<u64> = receipts
+    let indices: Vec<u64> = receipts
         .iter()
         .map(|(l, _)| Entry::from_leaf(l).unwrap().index)
         .collect();
-    indices.sort();
-    assert_eq!(
-        indices,
-        (1..25).collect::<Vec<_>>(),
-        "consecutive indices after the registration (entry 0), no gaps or repeats"
-    );
+    // Batching is up to the sequencer: after the registration's map head
+    // come the 24 endorsements, each index once, and one map head ending
+    // each batch, nothing else.
+    let end = tree_size(&mut client).await;
+    let batches = assert_statements_and_map_heads(&mut client, start, end, &indices).await;
+    assert_eq!(end, start + 24 + batches);
+    for size in checkpoint_ends {
+        let last = client
+            .get_entry(proto::GetEntryRequest { index: size - 1 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            is_map_head(&last.leaf),
+            "checkpoint {size} ends in a map head"
+        );
+    }
 
     // Identical resubmission: same index, no new leaf.
-    let mut client = server.client().await;
     let before = client
         .get_checkpoint(proto::GetCheckpointRequest {})
         .await
@@ -87,15 +105,16 @@ async fn submit_verify_restart_and_stay_consistent() {
         .unwrap()
         .into_inner();
     assert_eq!(before.size, after.size, "a duplicate appends nothing");
-    assert_eq!(before.size, 25);
+    assert_eq!(before.size, end);
 
-    // The hash chain: entry n names the leaf hash of entry n-1; entry 0 names zeros.
+    // The hash chain, through the map heads too: entry n names the leaf hash
+    // of entry n-1; entry 0 names zeros.
     let page = client
         .get_entries(proto::GetEntriesRequest { start: 0, end: 100 })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(page.entries.len(), 25);
+    assert_eq!(page.entries.len() as u64, end);
     let mut prev = [0u8; 32];
     for (i, e) in page.entries.iter().enumerate() {
         let entry = Entry::from_leaf(&e.leaf).unwrap();
@@ -146,13 +165,15 @@ async fn submit_verify_restart_and_stay_consistent() {
         .into_inner();
     assert_eq!(listed.tree_size, restarted.size);
     assert_eq!(
-        listed.signatories.len() as u64,
-        restarted.size - 1,
-        "all but entry 0 (the registration) are endorsements by distinct organizations"
+        listed.signatories.len(),
+        24,
+        "the endorsements by distinct organizations (the other entries are the registration and map heads)"
     );
     for (leaf, proof) in &receipts {
         verify_receipt(leaf, proof, &vkey).expect("old receipts still verify");
     }
+    // One at a time: each is its own batch, so each takes the next index and
+    // its map head the one after.
     for i in 100..110u32 {
         let key = org_key(i);
         let resp = client
@@ -163,7 +184,7 @@ async fn submit_verify_restart_and_stay_consistent() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(resp.index, 25 + u64::from(i - 100));
+        assert_eq!(resp.index, end + 2 * u64::from(i - 100));
         verify_receipt(&resp.leaf, &receipt(&resp), &vkey).unwrap();
     }
     let new = client
@@ -171,10 +192,10 @@ async fn submit_verify_restart_and_stay_consistent() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(new.size, 35);
+    assert_eq!(new.size, end + 20);
     let cons = client
         .get_consistency_proof(proto::GetConsistencyProofRequest {
-            old_size: 25,
+            old_size: end,
             new_size: 0,
         })
         .await

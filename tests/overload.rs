@@ -169,6 +169,9 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
     c.submit(with_token(&registration(&operator), ADMIN_TOKEN_FIXTURE))
         .await
         .unwrap();
+    // The registration (entry 0) and its map head (entry 1).
+    let start = tree_size(&mut c).await;
+    assert_eq!(start, 2);
 
     // Close the gate, then queue more than the sequencer can hold: the batch
     // it is committing plus a full queue.
@@ -227,11 +230,15 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
 
     // Open the gate: every item is either logged or refused as busy.
     storage.set(true);
-    let (mut ok, mut busy) = (0u64, 0u64);
+    let (mut ok, mut busy, mut indices) = (0u64, 0u64, Vec::new());
     for call in flood {
         for r in call.await.unwrap().unwrap().into_inner().results {
             match r.result.unwrap() {
-                Item::Ok(_) => ok += 1,
+                Item::Ok(logged) => {
+                    assert!(!logged.duplicate, "each flood item is new");
+                    indices.push(logged.index);
+                    ok += 1;
+                }
                 Item::Error(e) => {
                     assert_eq!(e.code, Code::ResourceExhausted as i32, "{}", e.message);
                     busy += 1;
@@ -247,16 +254,29 @@ async fn a_full_queue_refuses_promptly_and_recovers() {
     );
     // Besides the accepted items, only the probe can be logged (if one of its
     // tries was queued before the queue filled; the identical retries are
-    // duplicates): nothing refused was appended.
-    let size = c
-        .get_checkpoint(proto::GetCheckpointRequest {})
+    // duplicates), and one map head ends each batch: nothing refused was
+    // appended.
+    let size = tree_size(&mut c).await;
+    let probe_key = key.verifying_key().to_bytes();
+    let probes: Vec<u64> = get_entries(&mut c, start, size)
         .await
-        .unwrap()
-        .into_inner()
-        .size;
+        .iter()
+        .filter(|e| {
+            let entry = accord::core::entry::Entry::from_leaf(&e.leaf).unwrap();
+            entry.signed.signers().first() == Some(&probe_key)
+        })
+        .map(|e| e.index)
+        .collect();
     assert!(
-        (1 + ok..=2 + ok).contains(&size),
-        "size {size}, accepted {ok}"
+        probes.len() <= 1,
+        "the probe is logged at most once: {probes:?}"
+    );
+    indices.extend(&probes);
+    let batches = assert_statements_and_map_heads(&mut c, start, size, &indices).await;
+    assert_eq!(
+        size,
+        start + ok + probes.len() as u64 + batches,
+        "size {size}, accepted {ok}, probe {probes:?}, batches {batches}"
     );
     // Healthy afterwards: a new submission is accepted.
     let key = org_key(99_998);

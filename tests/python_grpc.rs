@@ -121,10 +121,21 @@ async fn python_grpcio_uses_health_reflection_and_submits() {
         .unwrap()
         .iter()
         .any(|m| m == "WatchEntries"));
-    assert_eq!(seen["index"], 1, "{seen}");
+    // Entry 0 is the registration, entry 1 its map head; the endorsement's
+    // map head (entry 3) ends the checkpoint of the answer.
+    assert_eq!(seen["index"], 2, "{seen}");
+    let checkpoint = seen["checkpoint"].as_str().unwrap();
+    assert_eq!(checkpoint.lines().nth(1), Some("4"), "{seen}");
+    let head = c
+        .get_entry(accord::proto::GetEntryRequest { index: 3 })
+        .await
+        .unwrap()
+        .into_inner()
+        .leaf;
+    assert!(is_map_head(&head));
     // What Python submitted is the statement Rust signed, byte for byte.
     let leaf = c
-        .get_entry(accord::proto::GetEntryRequest { index: 1 })
+        .get_entry(accord::proto::GetEntryRequest { index: 2 })
         .await
         .unwrap()
         .into_inner()

@@ -17,21 +17,6 @@ const SCRIPT: &str = concat!(
     "/verifiers/python/accord_verify.py"
 );
 
-fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("ACCORD_REQUIRE_PYTHON").is_none(),
-            "python3 with `cryptography` is required (ACCORD_REQUIRE_PYTHON is set)"
-        );
-        eprintln!("SKIPPED: python3 with the `cryptography` package not found");
-    }
-    ok
-}
-
 fn python(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("python3")
         .arg(SCRIPT)
@@ -224,13 +209,14 @@ async fn python_verifies_what_the_rust_server_produces() {
         .0
     );
 
-    // Consistency between checkpoints of sizes 5 and 14 (entry 0 is the
-    // commitment registration), and a wrong proof.
+    // Consistency between the checkpoints of the 4th and 13th endorsements
+    // (sizes 10 and 28: each submission alone adds its entry and a map
+    // head), and a wrong proof.
+    let size_of = |note: &str| -> u64 { note.lines().nth(1).unwrap().parse().unwrap() };
+    let (old_size, new_size) = (size_of(&checkpoints[3]), size_of(&checkpoints[12]));
+    assert_eq!((old_size, new_size), (10, 28));
     let cons = c
-        .get_consistency_proof(proto::GetConsistencyProofRequest {
-            old_size: 5,
-            new_size: 14,
-        })
+        .get_consistency_proof(proto::GetConsistencyProofRequest { old_size, new_size })
         .await
         .unwrap()
         .into_inner();
@@ -385,4 +371,34 @@ print(f"{n} cases agree")
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("cases agree"), "{text}");
+}
+
+/// SPEC.md's worked registry proof (§8.2, vector `registry-proof`) verifies
+/// in Python to the same statement as in Rust, and a copy with one byte
+/// changed does not.
+#[test]
+fn python_verifies_the_spec_registry_proof_vector() {
+    if !python_ready() {
+        return;
+    }
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md")).unwrap();
+    let start =
+        spec.find("```vector registry-proof\n").unwrap() + "```vector registry-proof\n".len();
+    let text = &spec[start..start + spec[start..].find("```").unwrap()];
+    let log = accord::core::note::Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
+    let rust = accord::core::registry_proof::RegistryProof::parse(text)
+        .unwrap()
+        .verify(&log.verifier())
+        .unwrap()
+        .describe();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("vkey"), log.verifier().to_string()).unwrap();
+    std::fs::write(dir.join("p"), text).unwrap();
+    let (ok, out) = python(dir, &["registry-proof", "--vkey", "vkey", "--proof", "p"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim_end(), rust);
+    assert!(rust.starts_with("withdrawn: "), "{rust}");
+    std::fs::write(dir.join("p"), text.replacen("index 6", "index 5", 1)).unwrap();
+    assert!(!python(dir, &["registry-proof", "--vkey", "vkey", "--proof", "p"]).0);
 }

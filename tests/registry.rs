@@ -84,14 +84,17 @@ async fn every_kind_and_every_rejection() {
     e.commitment_sha256 = [9; 32];
     refused(&mut c, &sign(&k1, e), "commitment_sha256").await;
 
-    // Endorse (entry 1), then the identical statement again is idempotent.
+    // Each statement below is submitted alone, so it is its own batch: it
+    // takes the next index and its map head the one after (entry 1 is the
+    // registration's map head).
+    // Endorse (entry 2), then the identical statement again is idempotent.
     let first = endorse_at(&k1, "Government of Estonia", t);
     assert_eq!(
         c.submit(request(&first)).await.unwrap().into_inner().index,
-        1
+        2
     );
     let again = c.submit(request(&first)).await.unwrap().into_inner();
-    assert!(again.duplicate && again.index == 1);
+    assert!(again.duplicate && again.index == 2);
     // An older statement (not later than the latest) is a replay.
     refused(
         &mut c,
@@ -100,14 +103,14 @@ async fn every_kind_and_every_rejection() {
     )
     .await;
 
-    // Withdraw (entry 2); withdrawing again is refused; re-endorse (entry 3).
+    // Withdraw (entry 4); withdrawing again is refused; re-endorse (entry 6).
     assert_eq!(
         c.submit(request(&withdrawal(&k1, org, t + 1)))
             .await
             .unwrap()
             .into_inner()
             .index,
-        2
+        4
     );
     refused(&mut c, &withdrawal(&k1, org, t + 2), "commitment_id").await;
     refused(&mut c, &first, "signed_at").await; // the first endorsement replayed after the withdrawal
@@ -117,17 +120,17 @@ async fn every_kind_and_every_rejection() {
             .unwrap()
             .into_inner()
             .index,
-        3
+        6
     );
 
-    // Rotate to k2 (entry 4); the old key can no longer act; the new one can.
+    // Rotate to k2 (entry 8); the old key can no longer act; the new one can.
     assert_eq!(
         c.submit(request(&rotation(&k1, &k2, org, t + 4)))
             .await
             .unwrap()
             .into_inner()
             .index,
-        4
+        8
     );
     refused(
         &mut c,
@@ -141,7 +144,7 @@ async fn every_kind_and_every_rejection() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(w.index, 5);
+    assert_eq!(w.index, 10);
     // A rotation to a key some organization already uses is refused.
     let k3 = org_key(3);
     c.submit(request(&endorse_at(&k3, "Microsoft", t)))
@@ -206,7 +209,8 @@ async fn every_kind_and_every_rejection() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(by_id.history, vec![1, 2, 3, 4, 5]);
+    // The organization's own entries; the map heads between them are not its.
+    assert_eq!(by_id.history, vec![2, 4, 6, 8, 10]);
     assert_eq!(
         by_id.current_public_key,
         k2.verifying_key().to_bytes().to_vec()
@@ -215,7 +219,7 @@ async fn every_kind_and_every_rejection() {
         by_id.commitments[0].status,
         proto::SignatoryStatus::Withdrawn as i32
     );
-    assert_eq!(by_id.commitments[0].withdrawn_index, Some(5));
+    assert_eq!(by_id.commitments[0].withdrawn_index, Some(10));
     let by_old_key = c
         .get_organization(proto::GetOrganizationRequest {
             key: Some(Key::PublicKey(k1.verifying_key().to_bytes().to_vec())),
@@ -249,7 +253,7 @@ async fn every_kind_and_every_rejection() {
         .into_inner();
     assert_eq!(all.signatories.len(), 2);
     assert_eq!(
-        all.signatories[0].first_index, 1,
+        all.signatories[0].first_index, 2,
         "stable order: by first endorsement"
     );
     assert_eq!(

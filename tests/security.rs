@@ -91,9 +91,10 @@ async fn tls_serves_tls_clients_that_trust_the_certificate() {
         .unwrap();
     let key = org_key(1);
     let signed = sign(&key, endorsement(&key, "Over TLS"));
+    // Entry 1 is the registration's map head; this entry's map head is 3.
     assert_eq!(
         c.submit(request(&signed)).await.unwrap().into_inner().index,
-        1
+        2
     );
 
     // The CLI over TLS, trusting the CA with --ca.
@@ -107,7 +108,7 @@ async fn tls_serves_tls_clients_that_trust_the_certificate() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().nth(1), Some("2"), "{stdout}");
+    assert_eq!(stdout.lines().nth(1), Some("4"), "{stdout}");
 
     // A client that does not trust the certificate refuses the connection…
     let untrusted = tls_client(&url, None).await;
@@ -195,13 +196,17 @@ async fn operator_statements_need_the_admin_token() {
     assert_eq!(size(&mut c).await, before);
 
     // With the token: accepted. Endorsements never need it (the log is open).
+    // Each is its own batch, so each is followed by its map head.
     let token = admin_token(tmp.path());
-    c.submit(with_token(&signed, &token)).await.unwrap();
+    let paris = c.submit(with_token(&signed, &token)).await.unwrap();
+    assert_eq!(paris.into_inner().index, before);
     let key = org_key(7);
-    c.submit(request(&sign(&key, endorsement(&key, "Open"))))
+    let open = c
+        .submit(request(&sign(&key, endorsement(&key, "Open"))))
         .await
         .unwrap();
-    assert_eq!(size(&mut c).await, before + 2);
+    assert_eq!(open.into_inner().index, before + 2);
+    assert_eq!(size(&mut c).await, before + 4);
     server.stop().await;
 }
 

@@ -12,6 +12,8 @@ use accord::core::entry::{Entry, Signed, GENESIS_PREV};
 use accord::core::model::{Region, StakeholderGroup};
 use accord::core::note::Signer;
 use accord::core::receipt::TlogProof;
+use accord::core::registry::MapKey;
+use accord::core::registry_proof::{Found, Item, Query, RegistryProof, Subject};
 use accord::core::sha256;
 use accord::core::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -26,16 +28,17 @@ fn org_key() -> SigningKey {
 /// The vector log (SPEC.md "Test vectors"), in index order: a valid log
 /// under every rule of §5 and §5.4 (checked by `the_vector_log_passes_a_full_audit`).
 /// Entry `i` has `integrated_at` = `INTEGRATED_AT[i]` ms.
-const INTEGRATED_AT: [u64; 6] = [
+const INTEGRATED_AT: [u64; 7] = [
     1_763_999_902_000, // 0: commitment registration, signed at 1763999900
     1_764_000_001_234, // 1: endorsement, signed at 1764000000
     1_764_000_102_000, // 2: withdrawal, signed at 1764000100
     1_764_000_203_000, // 3: key rotation, signed at 1764000200
     1_764_000_354_000, // 4: verification, signed at 1764000350
     1_764_000_365_000, // 5: revocation, signed at 1764000360
+    1_764_000_365_000, // 6: the map head of entries 0-5 (same batch as 5)
 ];
 
-/// Every vector value by name, and the six vector leaves in index order.
+/// Every vector value by name, and the seven vector leaves in index order.
 fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
     let key = org_key();
     let e = Endorsement {
@@ -121,10 +124,28 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
             revocation,
         },
     ];
+    // Entry 6: the map head of the registry of entries 0-5 (§5.7, §5.8).
+    let mut registry = accord::core::registry::Registry::new();
+    for (i, s) in statements.iter().enumerate() {
+        registry.apply(i as u64, s).expect("a valid vector log");
+    }
+    let mut map = accord::core::map::MemoryMap::default();
+    let pairs: Vec<_> = (registry.map_keys().iter())
+        .map(|k| (k.hash(), sha256(&registry.map_value(k).unwrap())))
+        .collect();
+    let map_root = map.set_all(pairs.iter().map(|(k, v)| (k, v)));
+    let map_head = Signed::MapHead(accord::core::map_head::MapHead {
+        size: 6,
+        root: map_root,
+    });
+    let signatory_key = MapKey::Signatory(org_id, "global-commitment-dts".into());
+    let signatory_value = registry.map_value(&signatory_key).unwrap();
+    let organization_value = registry.map_value(&MapKey::Organization(org_id)).unwrap();
     let mut prev = GENESIS_PREV;
     let mut leaves = Vec::new();
     let mut hashes = Vec::new();
-    for (i, signed) in statements.into_iter().enumerate() {
+    let mut nodes = std::collections::HashMap::new();
+    for (i, signed) in statements.into_iter().chain([map_head]).enumerate() {
         let e = Entry {
             index: i as u64,
             integrated_at_ms: INTEGRATED_AT[i],
@@ -134,6 +155,12 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
         prev = e.leaf_hash();
         hashes.push(prev);
         leaves.push(e.to_leaf());
+    }
+    let mut frontier = accord::core::frontier::Frontier::new();
+    for h in &hashes {
+        frontier.push(*h, |n| {
+            nodes.insert((n.level, n.index), n.hash);
+        });
     }
     let (leaf, leaf_hash) = (&leaves[1], hashes[1]);
     let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
@@ -166,6 +193,36 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
     .format();
     accord::verifier::verify_receipt(leaf, &receipt, &log.verifier())
         .expect("the example receipt verifies");
+    // The registry proof of the organization's standing on the Global
+    // Commitment (withdrawn) at the whole vector log (size 7).
+    let inclusion = accord::core::merkle::inclusion_proof(6, 7, &NodeMap(nodes)).unwrap();
+    let path = map.prove(&signatory_key.hash());
+    let registry_proof = RegistryProof {
+        query: Query {
+            subject: Subject::Organization(org_id),
+            commitment: Some("global-commitment-dts".into()),
+        },
+        index: 6,
+        inclusion,
+        map_head: leaves[6].clone(),
+        items: vec![Item {
+            siblings: path.siblings,
+            found: Found::Present(signatory_value.clone()),
+        }],
+        checkpoint: note(7),
+    };
+    let verdict = registry_proof
+        .verify(&log.verifier())
+        .expect("the example proof verifies");
+    assert!(
+        verdict.describe().starts_with("withdrawn: "),
+        "{}",
+        verdict.describe()
+    );
+    assert_eq!(
+        RegistryProof::parse(&registry_proof.format()).unwrap(),
+        registry_proof
+    );
     // Every officially assigned ISO 3166-1 alpha-2 code, one line per first letter.
     let mut country_codes = String::new();
     for a in b'A'..=b'Z' {
@@ -196,6 +253,17 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
         ("key-rotation-leaf", hex::encode(&leaves[3])),
         ("verification-leaf", hex::encode(&leaves[4])),
         ("revocation-leaf", hex::encode(&leaves[5])),
+        ("map-head-leaf", hex::encode(&leaves[6])),
+        ("map-root", hex::encode(map_root)),
+        ("signatory-map-key", hex::encode(signatory_key.to_bytes())),
+        ("signatory-key-hash", hex::encode(signatory_key.hash())),
+        ("signatory-value", hex::encode(&signatory_value)),
+        ("organization-value", hex::encode(&organization_value)),
+        (
+            "map-empty-hash",
+            hex::encode(accord::core::map::empty_hash()),
+        ),
+        ("registry-proof", registry_proof.format()),
         (
             "node-hash",
             hex::encode(accord::core::merkle::node_hash(&leaf_hash, &leaf_hash)),
@@ -208,6 +276,16 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
         ("country-codes", country_codes),
     ]);
     (values, leaves)
+}
+
+/// Merkle nodes by (level, index), for inclusion proofs of the vector log.
+struct NodeMap(std::collections::HashMap<(u32, u64), [u8; 32]>);
+
+impl accord::core::merkle::NodeSource for NodeMap {
+    type Error = std::convert::Infallible;
+    fn node(&self, level: u32, index: u64) -> Result<[u8; 32], Self::Error> {
+        Ok(self.0[&(level, index)])
+    }
 }
 
 /// Computes every vector value, by name.
@@ -300,7 +378,7 @@ fn audit(leaves: &[Vec<u8>]) -> Result<(), accord::verifier::audit::AuditError> 
 fn the_vector_log_passes_a_full_audit() {
     let (values, leaves) = vector_log();
     audit(&leaves).expect("the vector leaves are a valid log");
-    // And the published size-6 checkpoint is that log's.
+    // And the published size-7 checkpoint is that log's.
     let log = Signer::from_seed("accord.example/log", &[0x42; 32]).unwrap();
     let mut auditor = accord::verifier::audit::Auditor::begin(
         accord::verifier::audit::AuditState::genesis(),

@@ -129,7 +129,12 @@ async fn shutdown_ends_open_streams_with_a_resume_index() {
         .await
         .unwrap()
         .into_inner();
+    // The log holds the registration (entry 0) and its map head (entry 1):
+    // both are replayed, then the stream waits for more.
     assert_eq!(stream.message().await.unwrap().unwrap().index, 0);
+    let head = stream.message().await.unwrap().unwrap();
+    assert_eq!(head.index, 1);
+    assert!(is_map_head(&head.leaf));
     // Graceful shutdown must not wait for the open stream forever.
     tokio::time::timeout(std::time::Duration::from_secs(30), server.stop())
         .await
@@ -140,7 +145,7 @@ async fn shutdown_ends_open_streams_with_a_resume_index() {
         .expect_err("the stream ends with a status");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(
-        status.message().contains("start = 1"),
+        status.message().contains("start = 2"),
         "{}",
         status.message()
     );

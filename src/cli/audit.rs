@@ -10,7 +10,8 @@ use super::{client, exit, CliError};
 use crate::core::checkpoint::Checkpoint;
 use crate::core::note::Verifier;
 use crate::proto;
-use crate::verifier::audit::{check, AuditError, AuditState, Auditor, Checked};
+use crate::verifier::audit::{check, AuditError, AuditState, Auditor, Checked, MapRootClaim};
+use crate::verifier::evidence::{Evidence, Kind as EvidenceKind};
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -146,6 +147,10 @@ pub async fn audit(
         Ok(s) => s,
         Err(StreamError::Local(e)) => {
             return Err(CliError::usage(format!("saving audited entries: {e}")))
+        }
+        Err(StreamError::Audit(AuditError::MapRoot(claim))) => {
+            let e = map_root_evidence(&mut c, *claim, &note, target.size).await;
+            return Err(audit_error(e, vkey, state_dir));
         }
         // A fetch error usually explains a short stream; report it first.
         Err(StreamError::Audit(e)) => {
@@ -317,9 +322,39 @@ async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
     }
 }
 
+/// Evidence for a wrong map head: the log's inclusion proof of it in the
+/// checkpoint being audited. If the server will not prove the inclusion,
+/// the audit still fails, without evidence.
+async fn map_root_evidence(
+    c: &mut crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
+    claim: MapRootClaim,
+    note: &str,
+    size: u64,
+) -> AuditError {
+    let req = proto::GetInclusionProofRequest {
+        leaf: Some(proto::get_inclusion_proof_request::Leaf::Index(claim.index)),
+        tree_size: size,
+    };
+    let proof = match c.get_inclusion_proof(req).await {
+        Ok(r) => r.into_inner().hashes,
+        Err(_) => return AuditError::MapRoot(Box::new(claim)),
+    };
+    AuditError::Misbehaviour(Box::new(Evidence {
+        kind: EvidenceKind::MapRoot,
+        old_checkpoint: String::new(),
+        new_checkpoint: note.to_owned(),
+        proof,
+        map_head: Some((claim.index, claim.leaf, claim.computed)),
+    }))
+}
+
 /// Maps an audit failure to an exit code; writes evidence for misbehaviour.
 fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliError {
     match e {
+        AuditError::MapRoot(claim) => CliError::new(
+            exit::MISBEHAVIOUR,
+            format!("LOG MISBEHAVIOUR: {} (the server would not prove the map head's inclusion, so no evidence file)", AuditError::MapRoot(claim)),
+        ),
         AuditError::Invalid(why) => {
             CliError::new(exit::VERIFY_FAILED, format!("audit FAILED: {why}"))
         }

@@ -19,8 +19,10 @@ pub struct BenchArgs {
     server: String,
     /// What to send: `unary` (signed submissions, one per call),
     /// `batch` (SubmitBatch calls of --batch-size), or the registry queries
-    /// `list` (ListSignatories first page), `org` (GetOrganization) and
-    /// `proof` (GetInclusionProof of random entries at the current size).
+    /// `list` (ListSignatories first page), `org` (GetOrganization),
+    /// `proof` (GetInclusionProof of random entries at the current size) and
+    /// `registry-proof` (GetRegistryProof of listed organizations' standing
+    /// on global-commitment-dts).
     #[arg(long, default_value = "unary")]
     mode: String,
     /// Statements per SubmitBatch call in `--mode batch` (at most 1000).
@@ -180,9 +182,26 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             let c = client.insert(client::connect(&args.server).await?);
             inclusion_requests(c, args.requests).await?
         }
+        "registry-proof" => {
+            use proto::get_organization_request::Key;
+            use proto::get_registry_proof_request::Subject;
+            let c = client.insert(client::connect(&args.server).await?);
+            let ids = organization_ids(c, args.requests).await?;
+            (0..args.requests as usize)
+                .map(|i| {
+                    let Some(Key::OrganizationId(id)) = ids[i % ids.len()].key.clone() else {
+                        unreachable!("listed by id")
+                    };
+                    Op::RegistryProof(proto::GetRegistryProofRequest {
+                        subject: Some(Subject::OrganizationId(id)),
+                        commitment_id: first_page().commitment_id,
+                    })
+                })
+                .collect()
+        }
         other => {
             return Err(CliError::usage(format!(
-                "--mode {other:?}: expected unary, batch, list, org or proof"
+                "--mode {other:?}: expected unary, batch, list, org, proof or registry-proof"
             )))
         }
     };
@@ -235,6 +254,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                         Op::List(r) => client.list_signatories(r).await.map(|_| 1),
                         Op::Org(r) => client.get_organization(r).await.map(|_| 1),
                         Op::Proof(r) => client.get_inclusion_proof(r).await.map(|_| 1),
+                        Op::RegistryProof(r) => client.get_registry_proof(r).await.map(|_| 1),
                     };
                     match result {
                         Ok(n) => {
@@ -300,6 +320,7 @@ enum Op {
     List(proto::ListSignatoriesRequest),
     Org(proto::GetOrganizationRequest),
     Proof(proto::GetInclusionProofRequest),
+    RegistryProof(proto::GetRegistryProofRequest),
 }
 
 /// `n` inclusion-proof requests for pseudo-random entries (xorshift, so runs

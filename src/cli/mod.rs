@@ -29,6 +29,7 @@ mod demo;
 mod domain;
 mod endorse;
 mod keys;
+mod prove;
 pub(crate) mod registry;
 mod serve;
 mod verify;
@@ -72,8 +73,10 @@ pub enum Command {
         #[arg(long)]
         server: String,
     },
-    /// Verify a receipt offline; exit 0 only if everything verifies.
+    /// Verify a receipt (or, with --registry-proof, a registry proof) offline; exit 0 only if everything verifies.
     Verify(verify::VerifyArgs),
+    /// Fetch a proof of an organization's (or key's) standing on a commitment: current, withdrawn or absent.
+    Prove(prove::ProveArgs),
     /// Verify the whole log (or only what is new, with --state) against the log key.
     Audit(audit::AuditArgs),
     /// Commitments catalog (operator).
@@ -265,6 +268,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Verify(args) => verify::run(args),
+        Command::Prove(args) => prove::prove(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Commitment(cmd) => registry::commitment(cmd).await,

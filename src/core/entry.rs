@@ -8,6 +8,7 @@
 use super::batch::SigItem;
 use super::encoding::{Reader, Writer};
 use super::endorsement::Endorsement;
+use super::map_head::MapHead;
 use super::signature::SIGNATURE_LEN;
 use super::statements::{CommitmentRegistration, KeyRotation, Withdrawal};
 use super::verification::{Revocation, Verification};
@@ -28,6 +29,7 @@ pub enum Kind {
     Commitment = 4,
     Verification = 5,
     Revocation = 6,
+    MapHead = 7,
 }
 
 type Sig = [u8; SIGNATURE_LEN];
@@ -64,6 +66,10 @@ pub enum Signed {
         revocation: Revocation,
         signature: Sig,
     },
+    /// Not a statement anyone signs: the log writes it itself, as the last
+    /// entry of a batch, and the checkpoints that cover it authenticate it.
+    /// No signatures, no submitter; admission never accepts one.
+    MapHead(MapHead),
 }
 
 impl Signed {
@@ -84,6 +90,7 @@ impl Signed {
             Signed::Commitment { .. } => Kind::Commitment,
             Signed::Verification { .. } => Kind::Verification,
             Signed::Revocation { .. } => Kind::Revocation,
+            Signed::MapHead(_) => Kind::MapHead,
         }
     }
 
@@ -96,6 +103,7 @@ impl Signed {
             Signed::Commitment { registration, .. } => registration.body(),
             Signed::Verification { verification, .. } => verification.body(),
             Signed::Revocation { revocation, .. } => revocation.body(),
+            Signed::MapHead(head) => head.body(),
         }
     }
 
@@ -108,6 +116,8 @@ impl Signed {
             Signed::Commitment { registration, .. } => registration.signed_message(),
             Signed::Verification { verification, .. } => verification.signed_message(),
             Signed::Revocation { revocation, .. } => revocation.signed_message(),
+            // Nobody signs it; its identity is its body.
+            Signed::MapHead(head) => head.body(),
         }
     }
 
@@ -123,6 +133,7 @@ impl Signed {
                 new_signature,
                 ..
             } => vec![*old_signature, *new_signature],
+            Signed::MapHead(_) => vec![],
         }
     }
 
@@ -137,10 +148,12 @@ impl Signed {
             Signed::Commitment { registration, .. } => vec![registration.public_key],
             Signed::Verification { verification, .. } => vec![verification.public_key],
             Signed::Revocation { revocation, .. } => vec![revocation.public_key],
+            Signed::MapHead(_) => vec![],
         }
     }
 
-    /// The statement's `signed_at` (every kind has one).
+    /// The statement's `signed_at` (every signed kind has one; a map head,
+    /// signed by nobody, says 0, which every time rule accepts).
     pub fn signed_at(&self) -> u64 {
         match self {
             Signed::Endorsement { endorsement: e, .. } => e.signed_at,
@@ -153,6 +166,7 @@ impl Signed {
                 verification: v, ..
             } => v.signed_at,
             Signed::Revocation { revocation: r, .. } => r.signed_at,
+            Signed::MapHead(_) => 0,
         }
     }
 
@@ -179,6 +193,7 @@ impl Signed {
             Signed::Commitment { registration, .. } => registration.validate(now),
             Signed::Verification { verification, .. } => verification.validate(now),
             Signed::Revocation { revocation, .. } => revocation.validate(now),
+            Signed::MapHead(_) => Ok(()),
         }?;
         if name_rule {
             self.check_names()?;
@@ -201,9 +216,10 @@ impl Signed {
             Signed::Verification { verification, .. } => {
                 names::check_name_chars("name", &verification.name)
             }
-            Signed::Withdrawal { .. } | Signed::KeyRotation { .. } | Signed::Revocation { .. } => {
-                Ok(())
-            }
+            Signed::Withdrawal { .. }
+            | Signed::KeyRotation { .. }
+            | Signed::Revocation { .. }
+            | Signed::MapHead(_) => Ok(()),
         }
     }
 
@@ -258,6 +274,11 @@ impl Signed {
                 "the operator revokes its verification of organization {}: {}",
                 hex::encode(r.organization_id),
                 r.reason
+            ),
+            Signed::MapHead(h) => format!(
+                "the log's registry map after {} entries has root {}",
+                h.size,
+                hex::encode(h.root)
             ),
         }
     }
@@ -374,6 +395,13 @@ impl Entry {
                 revocation: Revocation::parse_body(body)?,
                 signature,
             },
+            (7, &[]) => Signed::MapHead(MapHead::parse_body(body)?),
+            (7, _) => {
+                return Err(Error::malformed(
+                    "leaf",
+                    format!("a map head carries no signature, found {count}"),
+                ))
+            }
             (1 | 2 | 4 | 5 | 6, _) => {
                 return Err(Error::malformed(
                     "leaf",
@@ -388,6 +416,17 @@ impl Entry {
             }
             (k, _) => return Err(Error::malformed("leaf", format!("unknown kind {k}"))),
         };
+        if let Signed::MapHead(head) = &signed {
+            if head.size != index {
+                return Err(Error::malformed(
+                    "leaf",
+                    format!(
+                        "a map head reflects the entries before it: size {} at index {index}",
+                        head.size
+                    ),
+                ));
+            }
+        }
         Ok(Entry {
             index,
             integrated_at_ms,

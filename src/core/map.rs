@@ -338,7 +338,7 @@ impl<S: MapSource> MapSource for Overlay<'_, '_, S> {
 }
 
 /// A map held in memory (tests, the auditor's recomputation).
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Debug, PartialEq, Eq)]
 pub struct MemoryMap {
     nodes: HashMap<Position, Node>,
 }

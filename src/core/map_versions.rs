@@ -136,8 +136,18 @@ pub fn records<S: RecordSource>(
     version: u64,
     update: MapUpdate<'_, MapAt<'_, S>>,
 ) -> Result<Vec<(Position, MapRecord)>, S::Error> {
-    update
-        .writes()
+    records_for(source, version, update.writes())
+}
+
+/// The records a commit at tree size `version` writes for the nodes
+/// `writes` (e.g. from `map_batch::set_batch`), each replacing the record
+/// stored at its position.
+pub fn records_for<S: RecordSource>(
+    source: &S,
+    version: u64,
+    writes: Vec<(Position, Node)>,
+) -> Result<Vec<(Position, MapRecord)>, S::Error> {
+    writes
         .into_iter()
         .map(|(pos, node)| {
             let existing = source.map_record(&pos)?;

@@ -12,8 +12,9 @@ use super::Hash;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod map_values;
+mod project;
 mod verify;
-pub use map_values::MapKey;
+pub use map_values::{KeyValue, MapKey, OrganizationValue, SignatoryValue};
 pub use verify::{OperatorRecord, Verified};
 
 /// A statement the registry refuses, with the field at fault.
@@ -257,6 +258,8 @@ impl Registry {
                 reads: vec![Operator],
                 writes: vec![Organization(r.organization_id)],
             },
+            // Never admitted (see `check_hashed`): it touches nothing.
+            Signed::MapHead(_) => Footprint::default(),
         }
     }
 
@@ -391,6 +394,10 @@ impl Registry {
                 }
                 Ok(admission)
             }
+            Signed::MapHead(_) => refuse(
+                "kind",
+                "a map head is written by the log itself, never submitted",
+            ),
         }
     }
 
@@ -414,6 +421,18 @@ impl Registry {
                 "index",
                 format!("expected entry {}, got {index}", self.size),
             );
+        }
+        if let Signed::MapHead(head) = signed {
+            // The registry stays as it is; whether the root is right is the
+            // auditor's check (it recomputes the map), not a registry rule.
+            if head.size != index {
+                return refuse(
+                    "size",
+                    format!("a map head at entry {index} must say size {index}"),
+                );
+            }
+            self.size = index + 1;
+            return Ok(Admission::New);
         }
         let admission = self.check_hashed(signed, &statement)?;
         if admission != Admission::New {
@@ -469,6 +488,7 @@ impl Registry {
                 verification: v, ..
             } => self.verify(index, v, statement),
             Signed::Revocation { revocation: r, .. } => self.revoke(index, r, statement),
+            Signed::MapHead(_) => unreachable!("handled above"),
         }
         self.size = index + 1;
         Ok(Admission::New)

@@ -17,6 +17,7 @@ mod tests;
 #[cfg(test)]
 mod tests_random;
 
+mod map;
 mod replay;
 pub use replay::rebuild_registry;
 use state::State;

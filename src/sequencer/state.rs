@@ -1,12 +1,14 @@
 //! The sequencer thread's state: opening and checking the stored log, and
 //! turning a batch of jobs into one durable commit.
 
+use super::map;
 use super::replay::rebuild_registry;
 use super::{Accepted, Job, Loading, Published, SequencerError, MAX_BATCH};
 use crate::core::checkpoint::{Checkpoint, TreeHead};
 use crate::core::endorsement::MAX_FUTURE_SKEW_SECS;
-use crate::core::entry::{Entry, GENESIS_PREV};
+use crate::core::entry::{Entry, Signed, GENESIS_PREV};
 use crate::core::frontier::Frontier;
+use crate::core::map_head::MapHead;
 use crate::core::merkle::{self, NodeSource};
 use crate::core::note::Signer;
 use crate::core::registry::{Admission, Registry, Resource, RuleError};
@@ -16,6 +18,25 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
+
+/// One job's fate: `(index, leaf hash, duplicate)`, the rule it broke, or
+/// `None` if it is held for the next batch.
+type Outcome = Option<Result<(u64, Hash, bool), RuleError>>;
+
+/// What `append` did with a batch of jobs.
+struct Appended<'j> {
+    outcomes: Vec<Outcome>,
+    /// The new entries, to apply to the registry after the commit.
+    entries: Vec<(u64, &'j Signed, Hash)>,
+    /// The batch's map head, last entry of the batch.
+    map_head: Option<(u64, MapHead)>,
+    /// The map values the batch set (checked against the registry).
+    values: map::Values,
+}
+
+fn bad_projection(index: u64, why: String) -> SequencerError {
+    SequencerError::Inconsistent(format!("the batch projection refused entry {index}: {why}"))
+}
 
 pub(super) struct State {
     storage: Arc<dyn Storage>,
@@ -168,7 +189,7 @@ impl State {
         published: watch::Sender<Arc<Published>>,
         loaded: watch::Sender<Loading>,
     ) {
-        self.load_registry(&loaded);
+        self.load_registry(&loaded, Some(&published));
         loop {
             // Held jobs lead the batch, and up to MAX_BATCH new ones follow,
             // so a chain of one organization's statements (decided one per
@@ -212,17 +233,38 @@ impl State {
             return;
         }
         match self.append(&jobs) {
-            Ok((outcomes, appended)) => {
-                // Readers see the batch only now that it is durable: first the
-                // checkpoint, then the registry, so a registry answer never
-                // names a tree size beyond the published checkpoint.
-                published.send_replace(self.published.clone());
+            Ok(Appended {
+                outcomes,
+                entries,
+                map_head,
+                values,
+            }) => {
+                // Readers see the batch only now that it is durable. The
+                // registry and the checkpoint change together, under the
+                // registry's lock: a reader holding it sees a registry of
+                // exactly the published size (what registry proofs need).
                 let mut registry = self.registry.write().expect("registry lock poisoned");
-                for (index, signed, statement) in appended {
+                for (index, signed, statement) in entries {
                     registry
                         .apply_hashed(index, signed, statement)
                         .expect("admission decided against this registry");
                 }
+                if let Some((index, head)) = map_head {
+                    registry
+                        .apply(index, &Signed::MapHead(head))
+                        .expect("a map head at the next index");
+                }
+                // The committed map must hold the registry's values: the
+                // projection that computed them followed the same rules.
+                // If not (a bug), stop before any proof of them is served.
+                if let Some((key, _)) =
+                    (values.iter()).find(|(k, v)| registry.map_value(k).as_ref() != Some(v))
+                {
+                    let why = format!("the map value committed for {key:?} differs from the registry's; restart the server (`accord reindex` rebuilds the map)");
+                    tracing::error!("{why}");
+                    self.failed = Some(why);
+                }
+                published.send_replace(self.published.clone());
                 drop(registry);
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let Some(outcome) = outcome else {
@@ -253,12 +295,25 @@ impl State {
     /// Rebuilds the registry by replaying the log (≈ 5 s at 1M entries).
     /// Submissions wait in the queue meanwhile; registry queries wait on
     /// `loaded`. A log that breaks the registry rules stops the sequencer.
-    pub(super) fn load_registry(&mut self, loaded: &watch::Sender<Loading>) {
+    /// With `published`, the checkpoint is published with the registry
+    /// (building the map of an older log appends a map head).
+    pub(super) fn load_registry(
+        &mut self,
+        loaded: &watch::Sender<Loading>,
+        published: Option<&watch::Sender<Arc<Published>>>,
+    ) {
         let size = self.published.head.size;
         let started = std::time::Instant::now();
-        match rebuild_registry(self.storage.as_ref(), size) {
+        let rebuilt = rebuild_registry(self.storage.as_ref(), size)
+            .and_then(|mut registry| self.catch_up_map(&mut registry).map(|()| registry));
+        match rebuilt {
             Ok(registry) => {
-                *self.registry.write().expect("registry lock poisoned") = registry;
+                let mut shared = self.registry.write().expect("registry lock poisoned");
+                *shared = registry;
+                if let Some(p) = published {
+                    p.send_replace(self.published.clone());
+                }
+                drop(shared);
                 loaded.send_replace(Loading::Ready);
                 // Operators (and BENCHMARKS.md) see when submissions and
                 // registry queries are answered; a closed stdout is fine.
@@ -276,21 +331,75 @@ impl State {
         }
     }
 
+    /// Checks that the stored map is the one the log's last map head
+    /// commits to. A log written before map heads existed (its last entry
+    /// is not one) gets its map built from the registry and a map head
+    /// appended, in one commit, so from then on every checkpoint ends in one.
+    fn catch_up_map(&mut self, registry: &mut Registry) -> Result<(), SequencerError> {
+        let size = self.published.head.size;
+        let Some(last) = size.checked_sub(1) else {
+            return Ok(()); // an empty log has no map yet
+        };
+        let bad = SequencerError::Inconsistent;
+        let leaf =
+            (self.storage.leaf(last)?).ok_or_else(|| bad(format!("leaf {last} is missing")))?;
+        let entry = Entry::from_leaf(&leaf).map_err(|e| bad(format!("leaf {last}: {e}")))?;
+        if let Signed::MapHead(head) = entry.signed {
+            let stored = map::stored_root(self.storage.as_ref(), size)?;
+            if stored == head.root {
+                return Ok(());
+            }
+            if stored != crate::core::map::empty_hash() {
+                return Err(bad(format!(
+                    "the stored registry map (root {}) is not the one the map head at entry {last} commits to (root {})",
+                    hex::encode(stored),
+                    hex::encode(head.root)
+                )));
+            }
+            // No map stored (a database restored from its entries, e.g. by
+            // `accord restore`): build it, and it must give the log's root.
+            let values = map::values_of(registry, registry.map_keys()).map_err(bad)?;
+            let (root, records) = map::update(self.storage.as_ref(), size, size, &values)?;
+            if root != head.root {
+                return Err(bad(format!(
+                    "the registry of entries 0..{last} has map root {}, but the map head at entry {last} says {}",
+                    hex::encode(root),
+                    hex::encode(head.root)
+                )));
+            }
+            // Commit point: the map records alone. A crash before leaves
+            // no map, and the next start builds it again.
+            self.storage.commit(Batch {
+                map: records,
+                ..Batch::default()
+            })?;
+            tracing::info!("registry map rebuilt from the log: {} keys", values.len());
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let values = map::values_of(registry, registry.map_keys()).map_err(bad)?;
+        let now = now_ms().max(self.last_time_ms);
+        let mut batch = Batch::default();
+        let (index, head) = self.seal(&mut batch, now, &values)?;
+        // Commit point: the map and its head, as one batch. A crash before
+        // leaves the log as it was, and the next start builds the map again.
+        self.commit(batch, now)?;
+        registry
+            .apply(index, &Signed::MapHead(head))
+            .map_err(|e| bad(e.to_string()))?;
+        tracing::info!(
+            "registry map built for a log from before map heads: {} keys, map head at entry {index}, {:.2} s",
+            values.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
     /// Decides each job against the registry, then builds and commits one
     /// batch. Returns per job `(index, leaf hash, duplicate)`, the rule it
     /// broke, or `None` if it is held for the next batch; and the new
     /// entries (to apply to the registry after the commit).
-    #[allow(clippy::type_complexity)]
-    fn append<'j>(
-        &mut self,
-        jobs: &'j [Job],
-    ) -> Result<
-        (
-            Vec<Option<Result<(u64, Hash, bool), RuleError>>>,
-            Vec<(u64, &'j crate::core::entry::Signed, Hash)>,
-        ),
-        SequencerError,
-    > {
+    fn append<'j>(&mut self, jobs: &'j [Job]) -> Result<Appended<'j>, SequencerError> {
         // Integration times never go backwards, even if the wall clock does;
         // nor before the admission clock that let these statements in
         // (signed_at ≤ admission time + 300 s): if the clock stepped back
@@ -307,6 +416,10 @@ impl State {
         let mut appended = Vec::new();
         let registry = self.registry.clone();
         let registry = registry.read().expect("registry lock poisoned");
+        // The batch applied to copies of the records it touches: the map
+        // values after it, computed before the commit (see `project.rs`).
+        let mut scratch = Registry::projection(self.frontier.size(), &registry);
+        let mut changed = Vec::new();
         // A job decided now is ordered before every job held back, so it must
         // commute with them and with this batch's new entries (see
         // Registry::footprint): it may touch nothing they write, and write
@@ -352,13 +465,59 @@ impl State {
                     appended.push((index, &job.signed, statement));
                     outcomes.push(Some(Ok((index, leaf_hash, false))));
                     written.extend(footprint.writes);
+                    changed.extend(registry.changed_map_keys(&job.signed));
+                    scratch.absorb(&registry, &job.signed);
+                    scratch
+                        .apply_hashed(index, &job.signed, statement)
+                        .map_err(|e| bad_projection(index, e.to_string()))?;
                 }
             }
         }
         drop(registry);
         if batch.leaves.is_empty() {
-            return Ok((outcomes, appended)); // nothing to write or sign
+            return Ok(Appended {
+                outcomes,
+                entries: appended,
+                map_head: None,
+                values: Vec::new(),
+            }); // nothing to write or sign
         }
+        let values = map::values_of(&scratch, changed).map_err(SequencerError::Inconsistent)?;
+        let map_head = self.seal(&mut batch, now, &values)?;
+        self.commit(batch, now)?;
+        Ok(Appended {
+            outcomes,
+            entries: appended,
+            map_head: Some(map_head),
+            values,
+        })
+    }
+
+    /// Ends `batch` with its map head: sets `values` in the map (the
+    /// records join the batch) and appends the map-head entry after the
+    /// batch's entries, so the checkpoint's last entry commits to the map
+    /// of exactly the state it reflects.
+    fn seal(
+        &mut self,
+        batch: &mut Batch,
+        now: u64,
+        values: &map::Values,
+    ) -> Result<(u64, MapHead), SequencerError> {
+        let index = self.frontier.size();
+        let stored_at = self.published.head.size;
+        let (root, records) = map::update(self.storage.as_ref(), stored_at, index + 1, values)?;
+        let head = MapHead { size: index, root };
+        let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &Signed::MapHead(head));
+        let leaf_hash = merkle::leaf_hash(&leaf);
+        self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
+        self.last_leaf_hash = leaf_hash;
+        batch.leaves.push((index, leaf));
+        batch.map = records;
+        Ok((index, head))
+    }
+
+    /// Signs the checkpoint for the frontier and commits `batch` with it.
+    fn commit(&mut self, mut batch: Batch, now: u64) -> Result<(), SequencerError> {
         let head = TreeHead {
             size: self.frontier.size(),
             root: self.frontier.root(),
@@ -372,8 +531,10 @@ impl State {
             size: head.size,
             checkpoint: checkpoint.clone(),
         });
-        // Commit point (see SledStorage::commit): nothing is acknowledged
-        // before this returns; a crash before it loses only unacknowledged work.
+        // Commit point (see SledStorage::commit): the entries, their map head
+        // and map records, and the checkpoint, all or nothing. Nothing is
+        // acknowledged before this returns; a crash before it loses only
+        // unacknowledged work and leaves the previous map and checkpoint.
         let (entries, started) = (batch.leaves.len(), std::time::Instant::now());
         self.storage.commit(batch)?;
         let took = started.elapsed();
@@ -386,6 +547,6 @@ impl State {
         );
         self.last_time_ms = now;
         self.published = Arc::new(Published { head, checkpoint });
-        Ok((outcomes, appended))
+        Ok(())
     }
 }

@@ -107,7 +107,7 @@ fn dependent_jobs_wait_for_the_next_batch() {
         head: state.published().head,
         checkpoint: String::new(),
     }));
-    state.load_registry(&watch::channel(super::Loading::InProgress).0);
+    state.load_registry(&watch::channel(super::Loading::InProgress).0, None);
     let (a, b, a2) = (key(2), key(3), key(4));
     let t = 1_764_000_100;
     // One batch: the registration, then statements that each depend on it
@@ -132,24 +132,25 @@ fn dependent_jobs_wait_for_the_next_batch() {
         rounds += 1;
     }
     // Batch 2: a's endorsement and b's; 3: the copy (a duplicate) and the
-    // rotation; 4: the endorsement with a's new key.
+    // rotation; 4: the endorsement with a's new key. Each batch ends with
+    // its map head (entries 1, 4, 6 and 8).
     assert_eq!(rounds, 3);
     let answered: Vec<_> = replies[1..].iter_mut().map(index).collect();
     assert_eq!(
         answered,
         [
-            Some((1, false)),
-            Some((1, true)), // the identical copy: answered with entry 1
-            Some((3, false)),
-            Some((4, false)),
             Some((2, false)),
+            Some((2, true)), // the identical copy: answered with entry 2
+            Some((5, false)),
+            Some((7, false)),
+            Some((3, false)),
         ]
     );
     let registry = state.registry();
     let registry = registry.read().unwrap();
-    assert_eq!(registry.size, 5);
+    assert_eq!(registry.size, 9);
     let org = &registry.organizations[&organization_id(&a.verifying_key().to_bytes())];
-    assert_eq!(org.history, [1, 3, 4]);
+    assert_eq!(org.history, [2, 5, 7]);
     assert_eq!(org.current_key, a2.verifying_key().to_bytes());
 }
 
@@ -170,7 +171,7 @@ fn an_entry_is_never_integrated_before_the_clock_that_admitted_it() {
         head: state.published().head,
         checkpoint: String::new(),
     }));
-    state.load_registry(&watch::channel(super::Loading::InProgress).0);
+    state.load_registry(&watch::channel(super::Loading::InProgress).0, None);
     let now = super::state::now_secs();
     let (batch, mut replies) = jobs(vec![registration(&operator)]);
     state.process(batch, &tx);
@@ -178,9 +179,9 @@ fn an_entry_is_never_integrated_before_the_clock_that_admitted_it() {
     let ahead = now + 400;
     let (batch, mut replies) = jobs(vec![endorse(&key(2), ahead)]);
     state.process(batch, &tx);
-    assert_eq!(index(&mut replies[0]), Some((1, false)));
+    assert_eq!(index(&mut replies[0]), Some((2, false))); // after a map head
     use crate::storage::Storage as _;
-    let leaf = storage.leaf(1).unwrap().expect("entry 1 stored");
+    let leaf = storage.leaf(2).unwrap().expect("entry 2 stored");
     let entry = crate::core::entry::Entry::from_leaf(&leaf).unwrap();
     assert!(
         entry.integrated_at_ms / 1000 + 300 >= ahead,

@@ -179,9 +179,13 @@ pub fn signed_from_proto(req: proto::SubmitRequest) -> Result<Signed, ApiError> 
     }
 }
 
+/// The request that submits `s`. A map head has no submission form (the
+/// log writes it itself): it gives a request without a statement, which
+/// servers refuse as INVALID_ARGUMENT.
 pub fn signed_to_proto(s: &Signed) -> proto::SubmitRequest {
     use proto::submit_request::Statement as S;
     let statement = match s {
+        Signed::MapHead(_) => return proto::SubmitRequest { statement: None },
         Signed::Endorsement {
             endorsement,
             signature,

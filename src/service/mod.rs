@@ -12,6 +12,7 @@ pub mod error;
 pub mod limiter;
 pub mod queries;
 pub mod reader;
+pub mod registry_proof;
 pub mod watch;
 
 use crate::proto::{self, registry_service_server::RegistryService as RegistryApi};
@@ -354,6 +355,17 @@ impl RegistryApi for RegistryService {
         self.registry_ready().await?;
         let resp = self.inline(move |r| queries::get_organization(&r.sequencer.registry(), req))?;
         Ok(Response::new(resp))
+    }
+
+    async fn get_registry_proof(
+        &self,
+        req: Request<proto::GetRegistryProofRequest>,
+    ) -> Result<Response<proto::GetRegistryProofResponse>, Status> {
+        let query = registry_proof::query(req.into_inner())?;
+        self.registry_ready().await?;
+        // Two map paths and an inclusion proof: ≈ 60 reads, bounded.
+        let proof = self.inline(move |r| registry_proof::prove(r, query))?;
+        Ok(Response::new(registry_proof::response(&proof)))
     }
 
     type WatchEntriesStream = watch::EntryStream;

@@ -12,13 +12,15 @@
 use super::evidence::{Evidence, Kind};
 use super::parallel;
 use crate::core::checkpoint::{Checkpoint, TreeHead};
-use crate::core::entry::{Entry, GENESIS_PREV};
+use crate::core::entry::{Entry, Signed, GENESIS_PREV};
 use crate::core::frontier::Frontier;
+use crate::core::map::MemoryMap;
 use crate::core::merkle::{self, EMPTY_ROOT};
 use crate::core::note::Verifier;
-use crate::core::registry::{Admission, Registry};
-use crate::core::{proof, Error, Hash};
+use crate::core::registry::{Admission, MapKey, Registry};
+use crate::core::{proof, sha256, Error, Hash};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use std::collections::HashSet;
 
 /// Why an audit failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,21 @@ pub enum AuditError {
     /// Something the log served does not verify.
     #[error("{0}")]
     Invalid(String),
+    /// A map head whose root is not the map recomputed from the entries
+    /// before it: the log committed to a false registry state. (The caller
+    /// turns it into evidence with the map head's inclusion proof.)
+    #[error("the map head at entry {} commits to registry map root {}, but the entries before it give {}", .0.index, hex::encode(.0.claimed), hex::encode(.0.computed))]
+    MapRoot(Box<MapRootClaim>),
+}
+
+/// A map head the auditor found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapRootClaim {
+    pub index: u64,
+    /// The map-head entry's leaf bytes.
+    pub leaf: Vec<u8>,
+    pub claimed: Hash,
+    pub computed: Hash,
 }
 
 fn invalid(why: impl Into<String>) -> AuditError {
@@ -48,6 +65,10 @@ pub struct AuditState {
     /// encoded state: callers rebuild it from their copy of the entries with
     /// [`AuditState::replay`].
     pub registry: Registry,
+    /// The registry map recomputed from the entries, as of the last map
+    /// head; `pending` holds the keys changed since (rebuilt like `registry`).
+    pub map: MemoryMap,
+    pub pending: HashSet<MapKey>,
 }
 
 const STATE_HEADER: &str = "accord audit state v1";
@@ -65,15 +86,38 @@ impl AuditState {
             last_leaf_hash: GENESIS_PREV,
             last_integrated_ms: 0,
             registry: Registry::new(),
+            map: MemoryMap::default(),
+            pending: HashSet::new(),
         }
+    }
+
+    /// Before entry `signed` is applied: a map head gets the map's root
+    /// after the keys changed since the previous one; any other entry adds
+    /// the keys it changes.
+    fn track_map(&mut self, signed: &Signed) -> Option<Hash> {
+        if !matches!(signed, Signed::MapHead(_)) {
+            self.pending.extend(self.registry.changed_map_keys(signed));
+            return None;
+        }
+        let pairs: Vec<(Hash, Hash)> = (self.pending.drain())
+            .map(|key| {
+                let value = (self.registry.map_value(&key)).expect("changed keys have values");
+                (key.hash(), sha256(&value))
+            })
+            .collect();
+        Some(self.map.set_all(pairs.iter().map(|(k, v)| (k, v))))
     }
 
     /// Rebuilds `registry` from this state's entries `0..head.size`, taken
     /// from the auditor's own copy (they were verified when first audited).
     pub fn replay<'a>(&mut self, leaves: impl IntoIterator<Item = &'a [u8]>) -> Result<(), Error> {
-        let mut registry = Registry::new();
+        self.registry = Registry::new();
+        self.map = MemoryMap::default();
+        self.pending.clear();
         for leaf in leaves {
             let entry = Entry::from_leaf(leaf)?;
+            self.track_map(&entry.signed);
+            let registry = &mut self.registry;
             let index = registry.size;
             if registry
                 .apply(index, &entry.signed)
@@ -86,13 +130,15 @@ impl AuditState {
                 ));
             }
         }
-        if registry.size != self.head.size {
+        if self.registry.size != self.head.size {
             return Err(Error::malformed(
                 "saved entries",
-                format!("{} saved, the state has {}", registry.size, self.head.size),
+                format!(
+                    "{} saved, the state has {}",
+                    self.registry.size, self.head.size
+                ),
             ));
         }
-        self.registry = registry;
         Ok(())
     }
 
@@ -149,6 +195,8 @@ impl AuditState {
             last_leaf_hash,
             last_integrated_ms,
             registry: Registry::new(),
+            map: MemoryMap::default(),
+            pending: HashSet::new(),
         })
     }
 }
@@ -197,6 +245,7 @@ impl Auditor {
                 old_checkpoint: state.checkpoint.clone(),
                 new_checkpoint: new_note.to_owned(),
                 proof: consistency.to_vec(),
+                map_head: None,
             }))
         };
         if old.size > 0 {
@@ -271,6 +320,19 @@ impl Auditor {
                 return Err(invalid(format!(
                     "entry {index}: integration time goes backwards"
                 )));
+            }
+            if let Some(computed) = st.track_map(&entry.signed) {
+                let Signed::MapHead(head) = &entry.signed else {
+                    unreachable!("only map heads have a root")
+                };
+                if head.root != computed {
+                    return Err(AuditError::MapRoot(Box::new(MapRootClaim {
+                        index,
+                        leaf: entry.to_leaf(),
+                        claimed: head.root,
+                        computed,
+                    })));
+                }
             }
             match st.registry.apply(index, &entry.signed) {
                 Ok(Admission::New) => {}

@@ -12,10 +12,17 @@
 //!   one cannot.
 //! - `rollback`: the log presented a smaller tree after a larger one. Both
 //!   checkpoints are genuine; serving the smaller as "latest" hides entries.
+//! - `map-root`: a map head (SPEC.md §5.7) whose root is not the registry
+//!   map of the entries before it. The file proves, with the log key alone,
+//!   that the log committed to that root (the entry, its inclusion proof,
+//!   the signed checkpoint) and names the root the auditor computed; that
+//!   the committed root is wrong is re-checked by recomputing the map from
+//!   the log's entries (`accord audit`), which anyone can fetch.
 
 use crate::core::checkpoint::Checkpoint;
+use crate::core::entry::{Entry, Signed};
 use crate::core::note::Verifier;
-use crate::core::{proof, Error};
+use crate::core::{merkle, proof, Error, Hash};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
 const HEADER: &str = "accord misbehaviour evidence v1";
@@ -25,6 +32,7 @@ pub enum Kind {
     Fork,
     Inconsistent,
     Rollback,
+    MapRoot,
 }
 
 impl Kind {
@@ -33,6 +41,7 @@ impl Kind {
             Kind::Fork => "fork",
             Kind::Inconsistent => "inconsistent",
             Kind::Rollback => "rollback",
+            Kind::MapRoot => "map-root",
         }
     }
 }
@@ -43,8 +52,12 @@ pub struct Evidence {
     /// The earlier checkpoint (as verified before) and the later one, verbatim.
     pub old_checkpoint: String,
     pub new_checkpoint: String,
-    /// The consistency proof the log served (empty if none applies).
+    /// The consistency proof the log served (empty if none applies); for
+    /// `map-root`, the inclusion proof of the map head in `new_checkpoint`.
     pub proof: Vec<Vec<u8>>,
+    /// For `map-root`: the map head's index, leaf bytes and the root the
+    /// auditor recomputed.
+    pub map_head: Option<(u64, Vec<u8>, Hash)>,
 }
 
 fn err(why: impl Into<String>) -> Error {
@@ -71,8 +84,19 @@ fn take_block<'a>(text: &'a str, name: &str) -> Result<&'a str, Error> {
 impl Evidence {
     pub fn format(&self, log_key: &Verifier, summary: &str) -> String {
         let proof: String = self.proof.iter().map(|h| B64.encode(h) + "\n").collect();
+        let map_head = match &self.map_head {
+            None => String::new(),
+            Some((index, leaf, computed)) => block(
+                "MAP HEAD",
+                &format!(
+                    "index {index}\nleaf {}\ncomputed-root {}\n",
+                    B64.encode(leaf),
+                    hex::encode(computed)
+                ),
+            ),
+        };
         format!(
-            "{HEADER}\nkind {}\nlog {log_key}\nsummary {}\n{}{}{}",
+            "{HEADER}\nkind {}\nlog {log_key}\nsummary {}\n{}{}{}{map_head}",
             self.kind.name(),
             summary.replace('\n', " "),
             block("OLD CHECKPOINT", &self.old_checkpoint),
@@ -90,23 +114,45 @@ impl Evidence {
             Some("fork") => Kind::Fork,
             Some("inconsistent") => Kind::Inconsistent,
             Some("rollback") => Kind::Rollback,
+            Some("map-root") => Kind::MapRoot,
             _ => return Err(err("unknown or missing kind")),
         };
         let proof = take_block(text, "CONSISTENCY PROOF")?
             .lines()
             .map(|l| B64.decode(l).map_err(|_| err("proof hash is not base64")))
             .collect::<Result<_, _>>()?;
+        let map_head = match kind {
+            Kind::MapRoot => {
+                let block = take_block(text, "MAP HEAD")?;
+                let mut lines = block.lines();
+                let mut field = |name: &str| {
+                    (lines.next().and_then(|l| l.strip_prefix(name)))
+                        .ok_or_else(|| err(format!("MAP HEAD: missing {name:?}")))
+                };
+                let index = (field("index ")?.parse()).map_err(|_| err("MAP HEAD: bad index"))?;
+                let leaf = (B64.decode(field("leaf ")?)).map_err(|_| err("MAP HEAD: bad leaf"))?;
+                let computed = (hex::decode(field("computed-root ")?).ok())
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(|| err("MAP HEAD: bad computed-root"))?;
+                Some((index, leaf, computed))
+            }
+            _ => None,
+        };
         Ok(Evidence {
             kind,
             old_checkpoint: take_block(text, "OLD CHECKPOINT")?.to_owned(),
             new_checkpoint: take_block(text, "NEW CHECKPOINT")?.to_owned(),
             proof,
+            map_head,
         })
     }
 
     /// Re-checks the evidence with the log's key alone. Returns a sentence
     /// stating what is proven, or an error if the file proves nothing.
     pub fn check(&self, log_key: &Verifier) -> Result<String, Error> {
+        if self.kind == Kind::MapRoot {
+            return self.check_map_root(log_key);
+        }
         let old = Checkpoint::open(&self.old_checkpoint, log_key)?;
         let new = Checkpoint::open(&self.new_checkpoint, log_key)?;
         let (o, n) = (old.head, new.head);
@@ -134,5 +180,33 @@ impl Evidence {
                 "the two checkpoints do not show the claimed misbehaviour",
             )),
         }
+    }
+
+    fn check_map_root(&self, log_key: &Verifier) -> Result<String, Error> {
+        let (index, leaf, computed) = (self.map_head.as_ref()).ok_or_else(|| err("no MAP HEAD"))?;
+        let cp = Checkpoint::open(&self.new_checkpoint, log_key)?;
+        let refs: Vec<&[u8]> = self.proof.iter().map(Vec::as_slice).collect();
+        proof::verify_inclusion(
+            *index,
+            cp.head.size,
+            &merkle::leaf_hash(leaf),
+            &refs,
+            &cp.head.root,
+        )?;
+        let Signed::MapHead(head) = Entry::from_leaf(leaf)?.signed else {
+            return Err(err("the entry is not a map head"));
+        };
+        if head.root == *computed {
+            return Err(err(
+                "the map head's root is the computed one: no misbehaviour shown",
+            ));
+        }
+        Ok(format!(
+            "the log committed at entry {index} (in its signed tree of size {}) to registry map root {}, \
+             but the registry of the entries before it has root {} (recompute it with `accord audit`)",
+            cp.head.size,
+            hex::encode(head.root),
+            hex::encode(computed)
+        ))
     }
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use accord::core::endorsement::Endorsement;
-use accord::core::entry::Signed;
+use accord::core::entry::{Entry, Signed};
 use accord::core::model::{Region, StakeholderGroup};
 use accord::core::note::Verifier;
 use accord::proto::registry_service_client::RegistryServiceClient;
@@ -406,4 +406,169 @@ pub fn http_get(addr: &str, path: &str) -> String {
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     reply.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// Whether `leaf` is a map-head entry (kind 7, SPEC.md §5.7): the entry the
+/// sequencer appends after the statements of every batch. Panics on a leaf
+/// that does not parse, which no log may serve.
+pub fn is_map_head(leaf: &[u8]) -> bool {
+    let entry = Entry::from_leaf(leaf).expect("the log serves valid leaves");
+    matches!(entry.signed, Signed::MapHead(_))
+}
+
+/// The latest checkpoint's tree size.
+pub async fn tree_size(c: &mut RegistryServiceClient<Channel>) -> u64 {
+    c.get_checkpoint(accord::proto::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .size
+}
+
+/// Entries `start..end` in order, in as many GetEntries calls as it takes
+/// (each answers at most 1000).
+pub async fn get_entries(
+    c: &mut RegistryServiceClient<Channel>,
+    start: u64,
+    end: u64,
+) -> Vec<accord::proto::Entry> {
+    let mut entries = Vec::new();
+    while start + (entries.len() as u64) < end {
+        let next = start + entries.len() as u64;
+        let page = c
+            .get_entries(accord::proto::GetEntriesRequest { start: next, end })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
+        assert!(
+            !page.is_empty(),
+            "GetEntries({next}, {end}) returned nothing"
+        );
+        entries.extend(page);
+    }
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.index, start + i as u64, "entries come in order");
+    }
+    entries
+}
+
+/// Checks what batches of submissions appended in `start..end`, where
+/// `start` is just after a map head: each entry at `indices` once, and
+/// besides them only map heads. Every batch appends at least one statement
+/// and then its map head, so the range does not start with a map head,
+/// ends with one, and has no two in a row. Returns how many map heads (one
+/// per batch) there are.
+pub async fn assert_statements_and_map_heads(
+    c: &mut RegistryServiceClient<Channel>,
+    start: u64,
+    end: u64,
+    indices: &[u64],
+) -> u64 {
+    let statements: std::collections::BTreeSet<u64> = indices.iter().copied().collect();
+    assert_eq!(statements.len(), indices.len(), "no index answered twice");
+    assert!(
+        statements.iter().all(|i| (start..end).contains(i)),
+        "every index in {start}..{end}: {indices:?}"
+    );
+    let entries = get_entries(c, start, end).await;
+    let heads: Vec<bool> = entries.iter().map(|e| is_map_head(&e.leaf)).collect();
+    for (e, &head) in entries.iter().zip(&heads) {
+        assert_eq!(
+            head,
+            !statements.contains(&e.index),
+            "entry {} is a map head exactly when no statement was answered with it",
+            e.index
+        );
+    }
+    assert_eq!(
+        heads.first(),
+        Some(&false),
+        "a batch starts with a statement"
+    );
+    assert_eq!(
+        heads.last(),
+        Some(&true),
+        "the last batch ends with its map head"
+    );
+    assert!(
+        !heads.windows(2).any(|w| w[0] && w[1]),
+        "no batch is a map head alone"
+    );
+    heads.iter().filter(|&&h| h).count() as u64
+}
+
+/// Runs the `accord` binary in `dir`.
+pub fn run_accord(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run accord")
+}
+
+/// Runs the `accord` binary in `dir`, which must succeed: its stdout.
+pub fn accord_ok(dir: &Path, args: &[&str]) -> String {
+    let out = run_accord(dir, args);
+    assert!(
+        out.status.success(),
+        "accord {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whether python3 with `cryptography` is here (the Python verifier's
+/// needs); says visibly that the Python part is skipped if not, and fails
+/// when ACCORD_REQUIRE_PYTHON is set (CI installs it).
+pub fn python_ready() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("ACCORD_REQUIRE_PYTHON").is_none(),
+            "python3 with `cryptography` is required (ACCORD_REQUIRE_PYTHON is set)"
+        );
+        eprintln!("SKIPPED: python3 with the `cryptography` package not found");
+    }
+    ok
+}
+
+/// Commits `leaves` (made by the caller, valid or not) as the whole log in
+/// `store`, with their Merkle nodes and a checkpoint signed by `signer`: a
+/// log as a faulty or lying server would hold it.
+pub fn commit_log(
+    store: &accord::storage::MemoryStorage,
+    signer: &accord::core::note::Signer,
+    leaves: Vec<Vec<u8>>,
+) {
+    use accord::core::checkpoint::{Checkpoint, TreeHead};
+    use accord::storage::{Batch, LogMeta, Storage};
+    let mut frontier = accord::core::frontier::Frontier::new();
+    let mut batch = Batch::default();
+    for (i, leaf) in (0u64..).zip(leaves) {
+        frontier.push(accord::core::merkle::leaf_hash(&leaf), |n| {
+            batch.nodes.push(n)
+        });
+        batch.leaves.push((i, leaf));
+    }
+    let head = TreeHead {
+        size: frontier.size(),
+        root: frontier.root(),
+    };
+    let checkpoint = Checkpoint {
+        origin: signer.name.clone(),
+        head,
+    }
+    .sign(signer)
+    .unwrap();
+    batch.meta = Some(LogMeta {
+        origin: signer.name.clone(),
+        vkey: signer.verifier().to_string(),
+        size: head.size,
+        checkpoint,
+    });
+    store.commit(batch).unwrap();
 }

@@ -5,6 +5,7 @@ Uses only the Python standard library and the `cryptography` package.
 
     accord_verify.py receipt --vkey VKEY --entry FILE.entry --proof FILE.tlog-proof
     accord_verify.py consistency --vkey VKEY --old OLD_CHECKPOINT --new NEW_CHECKPOINT --proof PROOF
+    accord_verify.py registry-proof --vkey VKEY --proof FILE   (accord-registry-proof/v1)
 
 VKEY is the log's verifier key (name+keyid+base64) or a file holding it. A
 consistency PROOF file holds one base64 hash per line. Exit status: 0 if
@@ -434,6 +435,9 @@ def check_entry(leaf):
     """Parses a leaf (SPEC §5) and verifies its statement; returns (index, kind, fields)."""
     r = Reader(leaf)
     version, kind = r.u8(), r.u8()
+    if version == 1 and kind == 7:
+        index, size, root = parse_map_head(leaf)
+        return index, kind, {"size": size, "root": root}
     if version != 1 or kind not in TAGS:
         raise VerifyError(f"unsupported leaf version {version} or kind {kind}")
     index, integrated_at_ms = r.int(8), r.int(8)
@@ -457,6 +461,8 @@ def check_entry(leaf):
 
 
 def describe(kind, f):
+    if kind == 7:
+        return f"the log's registry map after {f['size']} entries has root {f['root'].hex()}"
     if kind == 1:
         return f"{f['organization_name']!r} endorses {f['commitment_id']}"
     if kind == 2:
@@ -495,9 +501,7 @@ def verify_receipt(leaf, receipt, vkey):
     return entry_index, size, describe(kind, fields)
 
 
-# --- Registry map (the compressed sparse Merkle tree of core::map) ---------
-# Not yet bound to the log (issue 14): these functions let tests check that
-# the map's definition is implementable independently of the Rust code.
+# --- Registry map (SPEC.md §5.8: the compressed sparse Merkle tree) ---------
 
 
 def map_empty_hash():
@@ -541,6 +545,189 @@ def verify_map_proof(root, key_hash, siblings, terminal):
     return found
 
 
+# --- Map heads and registry proofs (SPEC.md §5.7, §8.2) --------------------
+REGISTRY_PROOF_HEADER = "accord-registry-proof/v1"
+
+
+def parse_map_head(leaf):
+    """A kind-7 leaf: returns (index, size, root); size must equal index."""
+    r = Reader(leaf)
+    if r.u8() != 1 or r.u8() != 7:
+        raise VerifyError("not a map-head entry")
+    index = r.int(8)
+    r.int(8)  # integrated_at
+    r.take(32)  # prev_leaf_hash
+    if r.int(4) != 40:
+        raise VerifyError("a map head's body is 40 bytes")
+    size, root = r.int(8), r.take(32)
+    if r.u8() != 0:
+        raise VerifyError("a map head carries no signature")
+    r.done()
+    if size != index:
+        raise VerifyError(f"a map head reflects the entries before it: size {size} at index {index}")
+    return index, size, root
+
+
+def _map_key(kind, a, b=None):
+    """Map key bytes (SPEC §5.8): 1 organization, 2 signatory, 3 key."""
+    body = bytes([kind]) + a
+    if b is not None:
+        raw = b.encode()
+        body += len(raw).to_bytes(2, "big") + raw
+    return body
+
+
+def map_key_hash(key_bytes):
+    return sha256(b"accord/v1/map-key\0" + key_bytes)
+
+
+def _flagged(r):
+    flag = r.u8()
+    if flag not in (0, 1):
+        raise VerifyError("a flag must be 0 or 1")
+    return r.int(8) if flag else None
+
+
+def _hex32(s):
+    if len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
+        raise VerifyError(f"{s!r} is not 64 lowercase hex digits")
+    return bytes.fromhex(s)
+
+
+def _b64(s, n=None):
+    try:
+        b = base64.b64decode(s, validate=True)
+    except ValueError:
+        raise VerifyError(f"{s!r} is not base64")
+    if n is not None and len(b) != n:
+        raise VerifyError(f"{s!r} is not base64 of {n} bytes")
+    return b
+
+
+def parse_registry_proof(text):
+    """Parses the file strictly; it must be exactly the canonical form of what it parses to."""
+    head, sep, note = text.partition("\n\n")
+    if not sep:
+        raise VerifyError("no blank line before the checkpoint")
+    lines = head.split("\n")
+    if lines[0] != REGISTRY_PROOF_HEADER:
+        raise VerifyError(f"the first line must be {REGISTRY_PROOF_HEADER}")
+    words = lines[1].split(" ") if len(lines) > 1 else []
+    if len(words) not in (3, 5) or words[0] != "query" or words[1] not in ("organization", "key"):
+        raise VerifyError("the second line must be the query")
+    subject = (words[1], _hex32(words[2]))
+    commitment = None
+    if len(words) == 5:
+        if words[3] != "commitment":
+            raise VerifyError("query: expected `commitment ID`")
+        check_slug(words[4])
+        commitment = words[4]
+    if len(lines) < 3 or not lines[2].startswith("index ") or not lines[2][6:].isdigit():
+        raise VerifyError("the third line must be `index N`")
+    index = int(lines[2][6:])
+    rest = lines[3:]
+    inclusion = []
+    while rest and not rest[0].startswith("map-head "):
+        inclusion.append(_b64(rest.pop(0), 32))
+    if not rest:
+        raise VerifyError("no map-head line")
+    leaf = _b64(rest.pop(0)[9:])
+    items = []
+    for line in rest:
+        w = line.split(" ")
+        if w[0] == "present" and len(w) == 2:
+            items.append([("present", _b64(w[1])), []])
+        elif w == ["absent"]:
+            items.append([("absent", None), []])
+        elif w[0] == "absent" and len(w) == 3:
+            items.append([("absent", (_b64(w[1], 32), _b64(w[2], 32))), []])
+        elif items and len(w) == 1:
+            items[-1][1].append(_b64(line, 32))
+        else:
+            raise VerifyError(f"expected a map item, found {line!r}")
+    # Canonical form: rebuild the text and compare.
+    e = lambda b: base64.b64encode(b).decode()
+    out = [REGISTRY_PROOF_HEADER, " ".join(words), f"index {index}"] + [e(h) for h in inclusion]
+    out.append("map-head " + e(leaf))
+    for (what, v), siblings in items:
+        if what == "present":
+            out.append("present " + e(v))
+        elif v is None:
+            out.append("absent")
+        else:
+            out.append(f"absent {e(v[0])} {e(v[1])}")
+        out += [e(h) for h in siblings]
+    if "\n".join(out) + "\n\n" + note != text:
+        raise VerifyError("not in canonical form (leading zeros, padding, spacing or line order)")
+    return subject, commitment, index, inclusion, leaf, items, note
+
+
+def verify_registry_proof(text, vkey):
+    """Verifies an accord-registry-proof/v1 file (SPEC §8.2); returns the
+    line stating what it proves."""
+    (kind, ident), commitment, index, inclusion, leaf, items, note = parse_registry_proof(text)
+    size, root = open_checkpoint(note, vkey)
+    if size == 0 or index != size - 1:
+        raise VerifyError(f"the map head must be the last entry of the checkpoint (of size {size}), not entry {index}")
+    verify_inclusion(index, size, leaf_hash(leaf), inclusion, root)
+    _, _, map_root = parse_map_head(leaf)
+
+    def about(org):
+        return _map_key(2, org, commitment) if commitment is not None else _map_key(1, org)
+
+    expected = [about(ident) if kind == "organization" else _map_key(3, ident)]
+    values = []
+    for (what, v), siblings in items:
+        if not expected:
+            raise VerifyError("more map items than the query needs")
+        key_hash = map_key_hash(expected.pop(0))
+        if what == "present":
+            verify_map_proof(map_root, key_hash, siblings, (key_hash, sha256(v)))
+            values.append(v)
+        else:
+            if verify_map_proof(map_root, key_hash, siblings, v) is not None:
+                raise VerifyError("a path said absent leads to the key's own leaf")
+            values.append(None)
+        if kind == "key" and len(values) == 1 and values[0] is not None:
+            r = Reader(values[0])
+            org, retired = r.take(32), _flagged(r)
+            r.done()
+            expected.append(about(org))
+    if expected:
+        raise VerifyError("fewer map items than the query needs")
+    at = f"at tree size {size} of {vkey[0]}"
+    org, retired, key_note = (ident if kind == "organization" else None), None, ""
+    if kind == "key":
+        if values[0] is None:
+            what = f", so it endorses nothing, commitment {commitment} included" if commitment else ""
+            return f"absent: key {ident.hex()} belongs to no organization{what}, {at}"
+        r = Reader(values[0])
+        org, retired = r.take(32), _flagged(r)
+        key_note = (f"; key {ident.hex()} is its current key" if retired is None
+                    else f"; key {ident.hex()} was rotated out at entry {retired}")
+    value = values[-1]
+    if commitment is None:
+        if value is None:
+            return f"absent: no organization {org.hex()}, {at}"
+        r = Reader(value)
+        current_key, name = r.take(32), r.str()
+        import json
+        return (f"current: organization {org.hex()} ({json.dumps(name, ensure_ascii=False)}) is registered "
+                f"with key {current_key.hex()}, {at}{key_note}")
+    if value is None:
+        return f"absent: organization {org.hex()} has never endorsed commitment {commitment}, {at}{key_note}"
+    r = Reader(value)
+    status, _first, endorsed, withdrawn, text_sha = r.u8(), r.int(8), r.int(8), _flagged(r), r.take(32)
+    r.done()
+    if status not in (1, 2) or (status == 2) != (withdrawn is not None):
+        raise VerifyError("malformed signatory value")
+    if withdrawn is None:
+        return (f"current: organization {org.hex()} endorses commitment {commitment} "
+                f"(entry {endorsed}, text sha256 {text_sha.hex()}), {at}{key_note}")
+    return (f"withdrawn: organization {org.hex()} withdrew from commitment {commitment} at entry {withdrawn} "
+            f"(endorsed at entry {endorsed}), {at}{key_note}")
+
+
 def _read(path, binary=False):
     with open(path, "rb" if binary else "r", encoding=None if binary else "utf-8", newline="" if not binary else None) as f:
         return f.read()
@@ -558,10 +745,15 @@ def main(argv):
     con.add_argument("--old", required=True)
     con.add_argument("--new", required=True)
     con.add_argument("--proof", required=True)
+    reg = sub.add_parser("registry-proof", help="verify an accord-registry-proof/v1 file")
+    reg.add_argument("--vkey", required=True)
+    reg.add_argument("--proof", required=True)
     args = ap.parse_args(argv)
     try:
         vkey = parse_vkey(_read(args.vkey) if os.path.isfile(args.vkey) else args.vkey)
-        if args.command == "receipt":
+        if args.command == "registry-proof":
+            print(verify_registry_proof(_read(args.proof), vkey))
+        elif args.command == "receipt":
             index, size, what = verify_receipt(_read(args.entry, True), _read(args.proof), vkey)
             print(f"OK: entry {index} at tree size {size}: {what}")
         else:

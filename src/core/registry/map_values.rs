@@ -3,19 +3,17 @@
 //! canonical value encoding (big-endian integers, `u16`-prefixed strings, an
 //! optional string empty when absent, as everywhere in SPEC.md).
 //!
-//! Not yet bound to the log: the map-head entry kind that commits to the
-//! root of these pairs is the next step of the verifiable registry (issue
-//! 14), and SPEC.md will define these bytes with it. Until then this module
-//! fixes the derivation and tests it: the map maintained statement by
-//! statement from [`Registry::changed_map_keys`] equals the map of
-//! [`Registry::map_pairs`] computed from scratch.
+//! SPEC.md §5.8 defines these bytes; the log commits to their map's root
+//! in map-head entries (`core::map_head`). The sequencer maintains the map
+//! statement by statement from [`Registry::changed_map_keys`]; tests check
+//! that this equals the map of every pair computed from scratch.
 
 use super::{Organization, Registry, Signatory, Status};
-use crate::core::encoding::Writer;
+use crate::core::encoding::{Reader, Writer};
 use crate::core::entry::Signed;
 use crate::core::names::conflict_keys;
 use crate::core::statements::organization_id;
-use crate::core::Hash;
+use crate::core::{Error, Hash};
 use sha2::{Digest, Sha256};
 
 const KEY_TAG: &[u8] = b"accord/v1/map-key\0";
@@ -231,6 +229,91 @@ impl Registry {
                 keys.push(MapKey::Organization(r.organization_id));
                 keys
             }
+            Signed::MapHead(_) => vec![],
         }
+    }
+}
+
+/// A signatory value, decoded (what a registry proof shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatoryValue {
+    pub status: Status,
+    pub first_index: u64,
+    pub endorsed_index: u64,
+    pub withdrawn_index: Option<u64>,
+    pub text_sha256: Hash,
+}
+
+/// A key value, decoded: the organization and, if rotated away, when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyValue {
+    pub organization: Hash,
+    pub retired_at: Option<u64>,
+}
+
+/// The leading fields of an organization value (the rest is authenticated
+/// by the value's hash and not needed to state a proof's answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationValue {
+    pub current_key: [u8; 32],
+    pub name: String,
+}
+
+fn flagged_index(r: &mut Reader, what: &'static str) -> Result<Option<u64>, Error> {
+    match r.u8(what)? {
+        0 => Ok(None),
+        1 => Ok(Some(r.u64(what)?)),
+        _ => Err(Error::malformed(what, "flag must be 0 or 1")),
+    }
+}
+
+impl SignatoryValue {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes);
+        let status = match r.u8("signatory status")? {
+            1 => Status::Current,
+            2 => Status::Withdrawn,
+            _ => return Err(Error::malformed("signatory status", "must be 1 or 2")),
+        };
+        let first_index = r.u64("signatory first_index")?;
+        let endorsed_index = r.u64("signatory endorsed_index")?;
+        let withdrawn_index = flagged_index(&mut r, "signatory withdrawn_index")?;
+        let text_sha256 = r.array("signatory text_sha256")?;
+        r.finish("signatory value")?;
+        if (status == Status::Withdrawn) != withdrawn_index.is_some() {
+            return Err(Error::malformed(
+                "signatory value",
+                "a withdrawal index exactly when withdrawn",
+            ));
+        }
+        Ok(SignatoryValue {
+            status,
+            first_index,
+            endorsed_index,
+            withdrawn_index,
+            text_sha256,
+        })
+    }
+}
+
+impl KeyValue {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes);
+        let organization = r.array("key organization")?;
+        let retired_at = flagged_index(&mut r, "key retired_at")?;
+        r.finish("key value")?;
+        Ok(KeyValue {
+            organization,
+            retired_at,
+        })
+    }
+}
+
+impl OrganizationValue {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(bytes);
+        let current_key = r.array("organization current_key")?;
+        let name = r.str("organization name")?.to_owned();
+        Ok(OrganizationValue { current_key, name })
     }
 }

@@ -1,0 +1,60 @@
+//! The registry map on the writer's side: what a batch sets in the map,
+//! and bringing the map up to date at start-up.
+
+use crate::core::map::Position;
+use crate::core::map_batch::set_batch;
+use crate::core::map_versions::{records_for, MapAt, MapRecord};
+use crate::core::registry::{MapKey, Registry};
+use crate::core::{sha256, Hash};
+use crate::storage::{Records, Storage, StorageError};
+
+/// `(key, value)` pairs to set in the map.
+pub(super) type Values = Vec<(MapKey, Vec<u8>)>;
+
+/// Sets `values` over the map as stored at tree size `size`: the new root,
+/// and the records to commit at tree size `version`.
+pub(super) fn update(
+    storage: &dyn Storage,
+    size: u64,
+    version: u64,
+    values: &Values,
+) -> Result<(Hash, Vec<(Position, MapRecord)>), StorageError> {
+    let pairs: Vec<(Hash, Hash)> = (values.iter())
+        .map(|(key, value)| (key.hash(), sha256(value)))
+        .collect();
+    let records = Records(storage);
+    let (root, writes) = set_batch(
+        &MapAt {
+            source: &records,
+            size,
+        },
+        &pairs,
+    )?;
+    Ok((root, records_for(&records, version, writes)?))
+}
+
+/// The values of `keys` in `registry` (every key a statement changed has
+/// one after it: the map never deletes).
+pub(super) fn values_of(registry: &Registry, keys: Vec<MapKey>) -> Result<Values, String> {
+    let mut keys = keys;
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|key| match registry.map_value(&key) {
+            Some(value) => Ok((key, value)),
+            None => Err(format!("no value for changed map key {key:?}")),
+        })
+        .collect()
+}
+
+/// The root of the map stored at tree size `size`.
+pub(super) fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageError> {
+    use crate::core::map::MapSource;
+    let records = Records(storage);
+    Ok(MapAt {
+        source: &records,
+        size,
+    }
+    .map_node(&Position::ROOT)?
+    .hash())
+}
