@@ -171,15 +171,12 @@ fn map_contract(s: &dyn Storage) {
         let pairs: Vec<_> = (0..8 * n).map(|i| (key(i), value(i, n))).collect();
         let records = {
             let src = Records(s);
-            let latest = MapAt {
-                source: &src,
-                size: n - 1,
-            };
+            let latest = MapAt::new(&src, n - 1);
             let mut update = MapUpdate::new(&latest);
             for (k, v) in &pairs {
                 update.set(k, v).unwrap();
             }
-            records(&src, n, update).unwrap()
+            records(n, update).unwrap()
         };
         roots.push(reference.set_all(pairs.iter().map(|(k, v)| (k, v))));
         s.commit(Batch {
@@ -191,7 +188,7 @@ fn map_contract(s: &dyn Storage) {
         // The published size and the one before read their own maps.
         for size in [n, n - 1] {
             let src = Records(s);
-            let at = MapAt { source: &src, size };
+            let at = MapAt::new(&src, size);
             let root = at.map_node(&map::Position::ROOT).unwrap().hash();
             assert_eq!(root, roots[size as usize], "size {size} after commit {n}");
             let proof = map::prove(&at, &key(3)).unwrap();
@@ -201,10 +198,7 @@ fn map_contract(s: &dyn Storage) {
         if n >= 3 {
             // Two commits behind: the root position changed in both.
             let src = Records(s);
-            let at = MapAt {
-                source: &src,
-                size: n - 2,
-            };
+            let at = MapAt::new(&src, n - 2);
             assert!(matches!(
                 at.map_node(&map::Position::ROOT),
                 Err(StorageError::Stale(_))
@@ -224,10 +218,7 @@ fn map_records_on_every_backend() {
     }
     let reopened = SledStorage::open(&path).unwrap();
     let src = accord::storage::Records(&reopened);
-    let at = accord::core::map_versions::MapAt {
-        source: &src,
-        size: 10,
-    };
+    let at = accord::core::map_versions::MapAt::new(&src, 10);
     let mut reference = accord::core::map::MemoryMap::default();
     let key = |i: u64| accord::core::sha256(&i.to_be_bytes());
     let value = |i: u64| accord::core::sha256(&[i, 10].map(u64::to_be_bytes).concat());

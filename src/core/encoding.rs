@@ -26,6 +26,9 @@ impl Writer {
         self.buf.push(v);
         self
     }
+    pub fn u16(&mut self, v: u16) -> &mut Self {
+        self.raw(&v.to_be_bytes())
+    }
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }

@@ -314,6 +314,11 @@ impl<'a, S: MapSource> MapUpdate<'a, S> {
         Ok(())
     }
 
+    /// The map this update reads.
+    pub fn source(&self) -> &'a S {
+        self.src
+    }
+
     /// The root with the changes so far.
     pub fn root(&self) -> Result<Hash, S::Error> {
         Ok(self.node(&Position::ROOT)?.hash())

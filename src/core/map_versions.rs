@@ -1,27 +1,32 @@
 //! How a store keeps the registry map so that readers at the published tree
 //! size see one consistent map while the single writer commits the next.
 //!
-//! Map nodes are stored per [`Position`] and overwritten in place (O(depth)
-//! writes per update, no garbage). A reader walking a path while the writer
-//! commits could otherwise mix nodes of two versions. So each position keeps
-//! its latest node and the one it replaced, each with the tree size of the
-//! commit that wrote it: a reader at size `n` takes the latest if it was
-//! written at or before `n`, else the previous one. The writer is at most one
-//! commit ahead of what is published, so a reader at the published size
-//! always finds its version; a reader that fell two commits behind gets
-//! [`Stale`] and starts again at the newer published size.
+//! Map nodes are stored by tile (`core::map_tiles`: the nodes of 4 levels
+//! under one prefix, keyed by the tile's root position) and overwritten in
+//! place (O(depth / 4) writes per update, no garbage). A reader walking a
+//! path while the writer commits could otherwise mix nodes of two versions.
+//! So each tile keeps its latest content and the one it replaced, each with
+//! the tree size of the commit that wrote it: a reader at size `n` takes
+//! the latest if it was written at or before `n`, else the previous one.
+//! The writer is at most one commit ahead of what is published, so a reader
+//! at the published size always finds its version; a reader that fell two
+//! commits behind gets [`Stale`] and starts again at the newer size.
 
 use super::encoding::{Reader, Writer};
 use super::map::{MapSource, MapUpdate, Node, Position};
+use super::map_tiles::{tile_of, Tile};
 use super::Error;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
-/// A position's record: the node written at `version` (a tree size) and,
-/// if it replaced one, that node and its version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A tile's record: the content written at `version` (a tree size) and, if
+/// it replaced one, that content and its version.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapRecord {
     pub version: u64,
-    pub node: Node,
-    pub previous: Option<(u64, Node)>,
+    pub tile: Tile,
+    pub previous: Option<(u64, Tile)>,
 }
 
 /// A read at a tree size older than the position's previous version: the
@@ -31,100 +36,145 @@ pub struct MapRecord {
 pub struct Stale(pub u64);
 
 impl MapRecord {
-    /// The node as of tree size `size`.
-    pub fn at(&self, size: u64) -> Result<Node, Stale> {
+    /// The tile as of tree size `size` (`None`: not written yet then; the
+    /// map never empties a tile once written).
+    pub fn at(&self, size: u64) -> Result<Option<&Tile>, Stale> {
         if self.version <= size {
-            return Ok(self.node);
+            return Ok(Some(&self.tile));
         }
-        match self.previous {
-            // Written for the first time after `size`: empty then (the map
-            // never empties a position once written).
-            None => Ok(Node::Empty),
-            Some((v, node)) if v <= size => Ok(node),
+        match &self.previous {
+            None => Ok(None),
+            Some((v, tile)) if *v <= size => Ok(Some(tile)),
             Some(_) => Err(Stale(size)),
         }
     }
 
-    /// The record after writing `node` at `version` over `existing`.
-    pub fn write(existing: Option<&MapRecord>, version: u64, node: Node) -> MapRecord {
-        let previous = existing.map(|r| {
+    /// The record after writing `tile` at `version` over `existing`.
+    pub fn write(existing: Option<&MapRecord>, version: u64, tile: Tile) -> MapRecord {
+        let previous = existing.and_then(|r| {
             if r.version < version {
-                (r.version, r.node)
+                Some((r.version, r.tile.clone()))
             } else {
                 // Written twice in one commit: keep what readers may need.
-                r.previous.unwrap_or((r.version, Node::Empty))
+                r.previous.clone()
             }
         });
         MapRecord {
             version,
-            node,
+            tile,
             previous,
         }
     }
 
-    /// `u64 version ‖ node ‖ u8 has_previous [‖ u64 version ‖ node]`, each
-    /// node as [`Node::to_bytes`] behind a `u8` length.
+    /// `u64 version ‖ tile ‖ u8 has_previous [‖ u64 version ‖ tile]`, each
+    /// tile as [`Tile::write`].
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(150);
-        let node = |w: &mut Writer, n: &Node| {
-            let b = n.to_bytes();
-            w.u8(b.len() as u8).raw(&b);
-        };
+        let mut w = Writer::with_capacity(64 + 80 * self.tile.len());
         w.u64(self.version);
-        node(&mut w, &self.node);
+        self.tile.write(&mut w);
         match &self.previous {
             None => {
                 w.u8(0);
             }
-            Some((v, n)) => {
+            Some((v, tile)) => {
                 w.u8(1).u64(*v);
-                node(&mut w, n);
+                tile.write(&mut w);
             }
         }
         w.finish()
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<MapRecord, Error> {
+    /// Parses the record stored for the tile rooted at `root`.
+    pub fn from_bytes(root: &Position, b: &[u8]) -> Result<MapRecord, Error> {
         let mut r = Reader::new(b);
-        let node = |r: &mut Reader| -> Result<Node, Error> {
-            let len = r.u8("map node length")? as usize;
-            Node::from_bytes(r.take(len, "map node")?)
-                .ok_or_else(|| Error::malformed("map node", "unknown form"))
-        };
         let version = r.u64("map record version")?;
-        let latest = node(&mut r)?;
+        let tile = Tile::read(&mut r, root)?;
         let previous = match r.u8("map record previous")? {
             0 => None,
-            1 => Some((r.u64("map record previous version")?, node(&mut r)?)),
+            1 => Some((
+                r.u64("map record previous version")?,
+                Tile::read(&mut r, root)?,
+            )),
             _ => return Err(Error::malformed("map record", "bad flag")),
         };
         r.finish("map record")?;
         Ok(MapRecord {
             version,
-            node: latest,
+            tile,
             previous,
         })
     }
 }
 
-/// Read access to stored map records.
+/// Read access to stored map records, by tile root position.
 pub trait RecordSource {
     type Error: From<Stale>;
-    fn map_record(&self, at: &Position) -> Result<Option<MapRecord>, Self::Error>;
+    fn map_record(&self, tile: &Position) -> Result<Option<MapRecord>, Self::Error>;
 }
 
-/// The map as of one tree size, for walks, proofs and updates.
+/// The map as of one tree size, for walks, proofs and updates. Each tile is
+/// read from the source at most once (a path crosses a tile on up to 4
+/// levels, and an update reads it again to rewrite it).
 pub struct MapAt<'a, S> {
-    pub source: &'a S,
-    pub size: u64,
+    source: &'a S,
+    size: u64,
+    read: RefCell<HashMap<Position, Option<Rc<MapRecord>>>>,
+}
+
+impl<'a, S: RecordSource> MapAt<'a, S> {
+    pub fn new(source: &'a S, size: u64) -> Self {
+        MapAt {
+            source,
+            size,
+            read: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn record(&self, tile: &Position) -> Result<Option<Rc<MapRecord>>, S::Error> {
+        if let Some(r) = self.read.borrow().get(tile) {
+            return Ok(r.clone());
+        }
+        let r = self.source.map_record(tile)?.map(Rc::new);
+        self.read.borrow_mut().insert(*tile, r.clone());
+        Ok(r)
+    }
+
+    /// The records a commit at tree size `version` writes for the nodes
+    /// `writes` (from `map_batch::set_batch` or [`MapUpdate::writes`]), read
+    /// at the latest version: each touched tile, rewritten once.
+    pub fn records_for(
+        &self,
+        version: u64,
+        writes: Vec<(Position, Node)>,
+    ) -> Result<Vec<(Position, MapRecord)>, S::Error> {
+        let mut tiles: BTreeMap<Position, Vec<(Position, Node)>> = BTreeMap::new();
+        for (p, node) in writes {
+            tiles.entry(tile_of(&p)).or_default().push((p, node));
+        }
+        tiles
+            .into_iter()
+            .map(|(root, nodes)| {
+                let existing = self.record(&root)?;
+                let mut tile = match &existing {
+                    Some(r) => r.at(self.size)?.cloned().unwrap_or_default(),
+                    None => Tile::default(),
+                };
+                for (p, node) in nodes {
+                    tile.set(p, node);
+                }
+                let record = MapRecord::write(existing.as_deref(), version, tile);
+                Ok((root, record))
+            })
+            .collect()
+    }
 }
 
 impl<S: RecordSource> MapSource for MapAt<'_, S> {
     type Error = S::Error;
     fn map_node(&self, at: &Position) -> Result<Node, S::Error> {
-        match self.source.map_record(at)? {
+        match self.record(&tile_of(at))? {
             None => Ok(Node::Empty),
-            Some(r) => Ok(r.at(self.size)?),
+            Some(r) => Ok(r.at(self.size)?.map_or(Node::Empty, |t| t.get(at))),
         }
     }
 }
@@ -132,26 +182,9 @@ impl<S: RecordSource> MapSource for MapAt<'_, S> {
 /// The records a commit at tree size `version` writes for `update` (an
 /// update read at the latest version).
 pub fn records<S: RecordSource>(
-    source: &S,
     version: u64,
     update: MapUpdate<'_, MapAt<'_, S>>,
 ) -> Result<Vec<(Position, MapRecord)>, S::Error> {
-    records_for(source, version, update.writes())
-}
-
-/// The records a commit at tree size `version` writes for the nodes
-/// `writes` (e.g. from `map_batch::set_batch`), each replacing the record
-/// stored at its position.
-pub fn records_for<S: RecordSource>(
-    source: &S,
-    version: u64,
-    writes: Vec<(Position, Node)>,
-) -> Result<Vec<(Position, MapRecord)>, S::Error> {
-    writes
-        .into_iter()
-        .map(|(pos, node)| {
-            let existing = source.map_record(&pos)?;
-            Ok((pos, MapRecord::write(existing.as_ref(), version, node)))
-        })
-        .collect()
+    let map = update.source();
+    map.records_for(version, update.writes())
 }

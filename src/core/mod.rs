@@ -15,6 +15,7 @@ pub mod frontier;
 pub mod map;
 pub mod map_batch;
 pub mod map_head;
+pub mod map_tiles;
 pub mod map_versions;
 pub mod merkle;
 pub mod model;

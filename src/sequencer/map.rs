@@ -3,7 +3,7 @@
 
 use crate::core::map::Position;
 use crate::core::map_batch::set_batch;
-use crate::core::map_versions::{records_for, MapAt, MapRecord};
+use crate::core::map_versions::{MapAt, MapRecord};
 use crate::core::registry::{MapKey, Registry};
 use crate::core::{sha256, Hash};
 use crate::storage::{Records, Storage, StorageError};
@@ -23,14 +23,9 @@ pub(super) fn update(
         .map(|(key, value)| (key.hash(), sha256(value)))
         .collect();
     let records = Records(storage);
-    let (root, writes) = set_batch(
-        &MapAt {
-            source: &records,
-            size,
-        },
-        &pairs,
-    )?;
-    Ok((root, records_for(&records, version, writes)?))
+    let map = MapAt::new(&records, size);
+    let (root, writes) = set_batch(&map, &pairs)?;
+    Ok((root, map.records_for(version, writes)?))
 }
 
 /// The values of `keys` in `registry` (every key a statement changed has
@@ -51,10 +46,5 @@ pub(super) fn values_of(registry: &Registry, keys: Vec<MapKey>) -> Result<Values
 pub(super) fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageError> {
     use crate::core::map::MapSource;
     let records = Records(storage);
-    Ok(MapAt {
-        source: &records,
-        size,
-    }
-    .map_node(&Position::ROOT)?
-    .hash())
+    Ok(MapAt::new(&records, size).map_node(&Position::ROOT)?.hash())
 }

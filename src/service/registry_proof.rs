@@ -68,10 +68,7 @@ pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
         }
     };
     let records = Records(reader.storage.as_ref());
-    let map = MapAt {
-        source: &records,
-        size,
-    };
+    let map = MapAt::new(&records, size);
     let mut values: Vec<Option<Vec<u8>>> = Vec::new();
     let mut items = Vec::new();
     loop {

@@ -79,7 +79,7 @@ impl Storage for MemoryStorage {
             .expect("poisoned")
             .map
             .get(position)
-            .copied())
+            .cloned())
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {

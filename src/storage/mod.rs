@@ -8,10 +8,11 @@
 //!   The sequencer acknowledges entries only after that.
 //! - Reads of anything at or below the size recorded in [`LogMeta`] return
 //!   what was committed; the log never rewrites a leaf or a node.
-//! - The registry map's records (`core::map_versions`) are the one thing
-//!   overwritten in place: each keeps its latest node and the one before,
-//!   with their versions, so a reader at the published size reads a
-//!   consistent map while the next batch commits.
+//! - The registry map's records (`core::map_versions`, one per tile of 4
+//!   levels, keyed by the tile's root position) are the one thing
+//!   overwritten in place: each keeps its latest content and the one
+//!   before, with their versions, so a reader at the published size reads
+//!   a consistent map while the next batch commits.
 
 pub mod memory;
 pub mod sled_store;
@@ -53,7 +54,7 @@ pub struct Batch {
     pub leaves: Vec<(u64, Vec<u8>)>,
     /// Perfect-subtree nodes completed by the new leaves (level 0 = leaf hashes).
     pub nodes: Vec<NewNode>,
-    /// Registry map records to write (each replacing the one at its position).
+    /// Registry map tile records to write (each replacing the one at its tile root).
     pub map: Vec<(Position, MapRecord)>,
     pub meta: Option<LogMeta>,
 }
@@ -75,7 +76,8 @@ pub trait Storage: Send + Sync + 'static {
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
     /// Index of the entry with this RFC 6962 leaf hash.
     fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
-    /// The registry map's record at `position`, `None` if never written.
+    /// The registry map's record of the tile rooted at `position`, `None`
+    /// if never written.
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError>;
 }
 

@@ -22,7 +22,7 @@
 //! - `l` ‖ index:u64            → leaf bytes
 //! - `n` ‖ level:u8 ‖ index:u64 → 32-byte node hash, levels ≥ 1
 //! - `h` ‖ leaf hash            → index:u64
-//! - `p` ‖ map position key     → registry map record (`core::map_versions`)
+//! - `p` ‖ map tile root key    → registry map tile record (`core::map_versions`)
 //!
 //! Level-0 nodes (leaf hashes) are not stored: a proof reads the sibling
 //! leaf instead (one sled read either way) and hashes it (≈ 0.2 µs), which
@@ -438,7 +438,7 @@ impl Storage for SledStorage {
         let key = [&b"p"[..], &position.to_key()].concat();
         match self.db.get(key)? {
             None => Ok(None),
-            Some(v) => MapRecord::from_bytes(&v)
+            Some(v) => MapRecord::from_bytes(position, &v)
                 .map(Some)
                 .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
         }
