@@ -82,16 +82,23 @@ fn json_rows(dir: &Path, url: &str, commitment: &str) -> Vec<serde_json::Value> 
         .collect()
 }
 
+/// A server on `dir/data` holding the demo registry, and its URL; the log
+/// key in `dir/vkey`.
+fn demo_log(dir: &Path) -> (common::ServeProcess, String) {
+    let server = common::ServeProcess::start(&dir.join("data"), &[]).unwrap();
+    let url = server.url();
+    ok(dir, &["demo", "--server", &url, "--data", "data"]);
+    std::fs::write(dir.join("vkey"), ok(dir, &["log-key", "--data", "data"])).unwrap();
+    (server, url)
+}
+
 #[test]
 fn prove_and_verify_through_the_binary_and_in_python() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let python = python_ready();
     let data = dir.join("data");
-    let server = common::ServeProcess::start(&data, &[]).unwrap();
-    let url = server.url();
-    ok(dir, &["demo", "--server", &url, "--data", "data"]);
-    std::fs::write(dir.join("vkey"), ok(dir, &["log-key", "--data", "data"])).unwrap();
+    let (server, url) = demo_log(dir);
 
     // A verified government that endorses the Global Commitment, and an
     // organization that withdrew from some commitment.
@@ -409,4 +416,74 @@ async fn a_map_head_with_a_wrong_root_is_misbehaviour() {
         .expect("confirmed with the log key alone");
     assert!(proven.contains("committed at entry 1"), "{proven}");
     server.stop().await;
+}
+
+/// A stored map that does not match the log (here: a forged root tile) is
+/// refused at start — no proof is served from it — and `accord reindex`
+/// repairs it: it clears the map, and the next start rebuilds it from the
+/// log and checks it against the log's own map head.
+#[test]
+fn reindex_repairs_a_map_that_does_not_match_the_log() {
+    use accord::core::map::{Node, Position};
+    use accord::core::map_tiles::Tile;
+    use accord::core::map_versions::MapRecord;
+    use accord::storage::{Batch, SledStorage, Storage};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let (server, url) = demo_log(dir);
+    let gc = "global-commitment-dts";
+    let org = json_rows(dir, &url, gc)[0]["organization_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(server);
+    {
+        let db = SledStorage::open(&accord::server::datadir::db_path(&data)).unwrap();
+        let size = db.meta().unwrap().unwrap().size;
+        let mut tile = Tile::default();
+        tile.set(Position::ROOT, Node::Internal([9; 32]));
+        let forged = MapRecord {
+            version: size,
+            tile,
+            previous: None,
+        };
+        db.commit(Batch {
+            map: vec![(Position::ROOT, forged)],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let prove = |url: &str| {
+        accord(
+            dir,
+            &[
+                "prove",
+                "--server",
+                url,
+                "--commitment",
+                gc,
+                "--org",
+                &org,
+                "--out",
+                "p",
+            ],
+        )
+    };
+    let server = common::ServeProcess::start(&data, &[]).unwrap();
+    let refused = prove(&server.url());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("accord reindex"),
+        "{why}"
+    );
+    drop(server);
+    let report = ok(dir, &["reindex", "--data", "data"]);
+    assert!(report.contains("did NOT match"), "{report}");
+    let server = common::ServeProcess::start(&data, &[]).unwrap();
+    assert!(prove(&server.url()).status.success());
+    let (good, line) = verify_both(dir, "p", false);
+    assert!(good && line.starts_with("current: "), "{line}");
+    drop(server);
+    assert!(ok(dir, &["reindex", "--data", "data"]).contains("registry map OK"));
 }

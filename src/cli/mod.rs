@@ -370,5 +370,27 @@ fn reindex(data: &std::path::Path) -> Result<(), CliError> {
         registry.organizations.len(),
         registry.commitments.len()
     );
+    // The registry map: it must be the one the log's last map head commits
+    // to; if not, clear it, and the next start rebuilds it from the log.
+    let Some(last) = size.checked_sub(1) else {
+        return Ok(());
+    };
+    let leaf = (storage.leaf(last).map_err(|e| fail(e.to_string()))?)
+        .ok_or_else(|| fail(format!("leaf {last} is missing")))?;
+    let entry = crate::core::entry::Entry::from_leaf(&leaf).map_err(|e| fail(e.to_string()))?;
+    let crate::core::entry::Signed::MapHead(head) = entry.signed else {
+        out!("no map head yet (a log from before them): the next start builds the registry map");
+        return Ok(());
+    };
+    let stored =
+        crate::sequencer::stored_map_root(&storage, size).map_err(|e| fail(e.to_string()))?;
+    if stored == head.root {
+        out!("registry map OK: its root is the one the map head at entry {last} commits to");
+    } else {
+        let removed = storage.clear_map().map_err(|e| fail(e.to_string()))?;
+        out!(
+            "registry map did NOT match the map head at entry {last}: cleared {removed} records; the next start rebuilds it from the log and checks it"
+        );
+    }
     Ok(())
 }

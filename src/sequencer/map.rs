@@ -43,7 +43,7 @@ pub(super) fn values_of(registry: &Registry, keys: Vec<MapKey>) -> Result<Values
 }
 
 /// The root of the map stored at tree size `size`.
-pub(super) fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageError> {
+pub fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageError> {
     use crate::core::map::MapSource;
     let records = Records(storage);
     Ok(MapAt::new(&records, size).map_node(&Position::ROOT)?.hash())

@@ -19,6 +19,7 @@ mod tests_random;
 
 mod map;
 mod replay;
+pub use map::stored_root as stored_map_root;
 pub use replay::rebuild_registry;
 use state::State;
 

@@ -219,6 +219,28 @@ static OPENING: Mutex<()> = Mutex::new(());
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SledStorage {
+    /// Removes every registry map record (`accord reindex`, server
+    /// stopped, when the stored map does not match the log): the next start
+    /// finds no map, rebuilds it from the log and checks it against the
+    /// log's last map head. Returns how many records were removed.
+    pub fn clear_map(&self) -> Result<u64, StorageError> {
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for kv in self.db.scan_prefix(b"p") {
+            batch.remove(kv?.0);
+            removed += 1;
+        }
+        // Commit point: all records gone or none. A crash before the sync
+        // may leave some; the next start then still finds a map that does
+        // not match, refuses to start, and reindex runs again.
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        self.data_file
+            .sync_data()
+            .map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
+        Ok(removed)
+    }
+
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         // sled panics (instead of failing) on some damaged files; turn that
         // into an error that says what happened. The hook is silenced only
