@@ -10,6 +10,7 @@ pub mod convert;
 pub mod convert_operator;
 pub mod error;
 pub mod limiter;
+pub mod name_cache;
 pub mod queries;
 pub mod reader;
 pub mod registry_proof;
@@ -41,7 +42,11 @@ impl RegistryService {
         access: access::Access,
     ) -> Self {
         RegistryService {
-            reader: Reader { storage, sequencer },
+            reader: Reader {
+                storage,
+                sequencer,
+                names: Arc::new(name_cache::NameCache::default()),
+            },
             stopping,
             access,
         }
@@ -342,7 +347,7 @@ impl RegistryApi for RegistryService {
         let req = req.into_inner();
         self.registry_ready().await?;
         let resp = self
-            .blocking(move |r| queries::list_signatories(&r.sequencer.registry(), req))
+            .blocking(move |r| queries::list_signatories(&r.sequencer.registry(), &r.names, req))
             .await?;
         Ok(Response::new(resp))
     }
@@ -353,7 +358,8 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<proto::GetOrganizationResponse>, Status> {
         let req = req.into_inner();
         self.registry_ready().await?;
-        let resp = self.inline(move |r| queries::get_organization(&r.sequencer.registry(), req))?;
+        let resp = self
+            .inline(move |r| queries::get_organization(&r.sequencer.registry(), &r.names, req))?;
         Ok(Response::new(resp))
     }
 

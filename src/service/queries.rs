@@ -5,6 +5,7 @@
 
 use super::convert_operator::state_to_proto;
 use super::error::{invalid, ApiError};
+use super::name_cache::NameCache;
 use crate::core::model::{Region, StakeholderGroup};
 use crate::core::registry::{Organization, Registry, Signatory, Status};
 use crate::proto;
@@ -20,7 +21,12 @@ fn status(s: Status) -> i32 {
     }
 }
 
-fn signatory(r: &Registry, s: &Signatory, org: &Organization) -> proto::Signatory {
+fn signatory(
+    r: &Registry,
+    names: &NameCache,
+    s: &Signatory,
+    org: &Organization,
+) -> proto::Signatory {
     let p = &org.profile;
     proto::Signatory {
         organization_id: org.id.to_vec(),
@@ -35,7 +41,7 @@ fn signatory(r: &Registry, s: &Signatory, org: &Organization) -> proto::Signator
         withdrawn_index: s.withdrawn_index,
         commitment_sha256: s.text_sha256.to_vec(),
         verification: org.verification().map(state_to_proto),
-        flags: r.flags(org),
+        flags: r.flags_with(org, &mut |n| names.get(n)),
     }
 }
 
@@ -58,6 +64,7 @@ fn parse_token(token: &str) -> Result<(bool, Option<u64>), ApiError> {
 
 pub fn list_signatories(
     r: &Registry,
+    names: &NameCache,
     req: proto::ListSignatoriesRequest,
 ) -> Result<proto::ListSignatoriesResponse, ApiError> {
     let c = r.commitments.get(&req.commitment_id).ok_or_else(|| {
@@ -131,7 +138,7 @@ pub fn list_signatories(
             break;
         }
         debug_assert_eq!(first, s.first_index);
-        out.push(signatory(r, s, org));
+        out.push(signatory(r, names, s, org));
         last = format!("{part}{first}");
     }
     Ok(proto::ListSignatoriesResponse {
@@ -143,6 +150,7 @@ pub fn list_signatories(
 
 pub fn get_organization(
     r: &Registry,
+    names: &NameCache,
     req: proto::GetOrganizationRequest,
 ) -> Result<proto::GetOrganizationResponse, ApiError> {
     use proto::get_organization_request::Key;
@@ -186,7 +194,7 @@ pub fn get_organization(
         commitments,
         last_signed_at: org.last_signed_at,
         verification: org.verification().map(state_to_proto),
-        flags: r.flags(org),
+        flags: r.flags_with(org, &mut |n| names.get(n)),
         verification_history: org.verification_history().to_vec(),
         operator_signed_at: org.operator_signed_at(),
     })

@@ -17,6 +17,8 @@ pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
 pub struct Reader {
     pub storage: Arc<dyn Storage>,
     pub sequencer: Sequencer,
+    /// The facts of names shown in registry answers (`flags`), by name.
+    pub names: Arc<super::name_cache::NameCache>,
 }
 
 impl Reader {

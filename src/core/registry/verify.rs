@@ -5,9 +5,10 @@
 
 use super::{refuse, Admission, Organization, Registry, RuleError};
 use crate::core::model::{StakeholderGroup, VerificationMethod};
-use crate::core::names::{conflict_keys, mixed_script};
+use crate::core::names::{conflict_keys, NameFacts};
 use crate::core::verification::{Revocation, Verification};
 use crate::core::Hash;
+use std::sync::Arc;
 
 /// An organization's current verification by the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,12 +181,14 @@ impl Registry {
     /// share a conflict key (SPEC.md §5.4: case, width, spacing, invisible
     /// characters and UTS #39 confusables do not tell them apart).
     pub fn name_conflict(&self, org: &Organization) -> bool {
-        Self::names(org).any(|name| {
-            conflict_keys(name).iter().any(|key| {
-                self.verified_names
-                    .get(key)
-                    .is_some_and(|set| set.iter().any(|other| *other != org.id))
-            })
+        Self::names(org).any(|name| self.conflicts(org, &NameFacts::of(name)))
+    }
+
+    fn conflicts(&self, org: &Organization, facts: &NameFacts) -> bool {
+        facts.conflict_keys.iter().any(|key| {
+            self.verified_names
+                .get(key)
+                .is_some_and(|set| set.iter().any(|other| *other != org.id))
         })
     }
 
@@ -195,14 +198,25 @@ impl Registry {
     /// organization's name) and "mixed-script" (a word of its name mixes
     /// scripts the way look-alikes do).
     pub fn flags(&self, org: &Organization) -> Vec<String> {
+        self.flags_with(org, &mut |name| Arc::new(NameFacts::of(name)))
+    }
+
+    /// [`Registry::flags`] with the facts of each name from `facts` (a
+    /// cache: they depend on the name alone).
+    pub fn flags_with(
+        &self,
+        org: &Organization,
+        facts: &mut dyn FnMut(&str) -> Arc<NameFacts>,
+    ) -> Vec<String> {
+        let names: Vec<Arc<NameFacts>> = Self::names(org).map(|n| facts(n)).collect();
         let mut flags = Vec::new();
         if org.verification().is_none() {
             flags.push("unverified".to_owned());
         }
-        if self.name_conflict(org) {
+        if names.iter().any(|f| self.conflicts(org, f)) {
             flags.push("name-conflict".to_owned());
         }
-        if Self::names(org).any(|name| mixed_script(name)) {
+        if names.iter().any(|f| f.mixed_script) {
             flags.push("mixed-script".to_owned());
         }
         flags
