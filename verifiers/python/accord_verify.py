@@ -677,6 +677,7 @@ def verify_registry_proof(text, vkey):
 
     expected = [about(ident) if kind == "organization" else _map_key(3, ident)]
     values = []
+    org, retired = (ident if kind == "organization" else None), None
     for (what, v), siblings in items:
         if not expected:
             raise VerifyError("more map items than the query needs")
@@ -689,20 +690,18 @@ def verify_registry_proof(text, vkey):
                 raise VerifyError("a path said absent leads to the key's own leaf")
             values.append(None)
         if kind == "key" and len(values) == 1 and values[0] is not None:
-            r = Reader(values[0])
+            r = Reader(values[0])  # the key's record names its organization
             org, retired = r.take(32), _flagged(r)
             r.done()
             expected.append(about(org))
     if expected:
         raise VerifyError("fewer map items than the query needs")
     at = f"at tree size {size} of {vkey[0]}"
-    org, retired, key_note = (ident if kind == "organization" else None), None, ""
+    key_note = ""
     if kind == "key":
         if values[0] is None:
             what = f", so it endorses nothing, commitment {commitment} included" if commitment else ""
             return f"absent: key {ident.hex()} belongs to no organization{what}, {at}"
-        r = Reader(values[0])
-        org, retired = r.take(32), _flagged(r)
         key_note = (f"; key {ident.hex()} is its current key" if retired is None
                     else f"; key {ident.hex()} was rotated out at entry {retired}")
     value = values[-1]

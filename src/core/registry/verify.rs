@@ -176,14 +176,11 @@ impl Registry {
             .flatten()
     }
 
-    /// True if `org`'s self-declared name (or the name it was verified
-    /// under) looks like the verified name of another organization: they
-    /// share a conflict key (SPEC.md §5.4: case, width, spacing, invisible
-    /// characters and UTS #39 confusables do not tell them apart).
-    pub fn name_conflict(&self, org: &Organization) -> bool {
-        Self::names(org).any(|name| self.conflicts(org, &NameFacts::of(name)))
-    }
-
+    /// True if one of `org`'s names (the facts of its self-declared name,
+    /// or of the name it was verified under) looks like the verified name
+    /// of another organization: they share a conflict key (SPEC.md §5.4:
+    /// case, width, spacing, invisible characters and UTS #39 confusables
+    /// do not tell them apart).
     fn conflicts(&self, org: &Organization, facts: &NameFacts) -> bool {
         facts.conflict_keys.iter().any(|key| {
             self.verified_names
