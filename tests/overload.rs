@@ -60,6 +60,20 @@ impl Storage for Gated {
     ) -> Result<Option<accord::core::map_versions::MapRecord>, StorageError> {
         self.inner.map_record(at)
     }
+    fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.registry_record(key)
+    }
+    fn registry_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<accord::core::registry::Rows, StorageError> {
+        self.inner.registry_scan(prefix, from, limit)
+    }
+    fn clear_registry(&self) -> Result<u64, StorageError> {
+        self.inner.clear_registry()
+    }
 }
 
 fn gated() -> Arc<Gated> {

@@ -21,7 +21,7 @@ const PYTHON_VERIFIER: &str = concat!(
     "/verifiers/python/accord_verify.py"
 );
 
-use common::{accord_ok as ok, python_ready, run_accord as accord};
+use common::{accord_ok as ok, demo_log, json_rows, python_ready, run_accord as accord};
 
 /// `(accepted, first line of stdout)` from both verifiers; they must agree.
 fn verify_both(dir: &Path, file: &str, python: bool) -> (bool, String) {
@@ -61,35 +61,6 @@ fn verify_both(dir: &Path, file: &str, python: bool) -> (bool, String) {
         }
     }
     (out.status.success(), first)
-}
-
-fn json_rows(dir: &Path, url: &str, commitment: &str) -> Vec<serde_json::Value> {
-    let out = ok(
-        dir,
-        &[
-            "signatories",
-            "--server",
-            url,
-            "--commitment",
-            commitment,
-            "--status",
-            "all",
-            "--json",
-        ],
-    );
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A server on `dir/data` holding the demo registry, and its URL; the log
-/// key in `dir/vkey`.
-fn demo_log(dir: &Path) -> (common::ServeProcess, String) {
-    let server = common::ServeProcess::start(&dir.join("data"), &[]).unwrap();
-    let url = server.url();
-    ok(dir, &["demo", "--server", &url, "--data", "data"]);
-    std::fs::write(dir.join("vkey"), ok(dir, &["log-key", "--data", "data"])).unwrap();
-    (server, url)
 }
 
 #[test]

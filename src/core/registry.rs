@@ -13,9 +13,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod map_values;
 mod project;
+mod records;
+mod source;
+mod stored;
 mod verify;
 pub use map_values::{KeyValue, MapKey, OrganizationValue, SignatoryValue};
-pub use verify::{OperatorRecord, Verified};
+pub use records::{RecordStore, RecordWrite, Rows, FORMAT, FORMAT_KEY};
+pub use source::{KeyUse, RegistryRead};
+pub use stored::StoredRegistry;
+pub use verify::{flags_in, OperatorRecord, Verified};
 
 /// A statement the registry refuses, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,12 +104,6 @@ pub struct Commitment {
     /// first_index of the signatories whose organization is verified:
     /// listings show these first without scanning everyone.
     pub verified: BTreeSet<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct KeyUse {
-    org: Hash,
-    retired_at: Option<u64>,
 }
 
 /// What admission decided about a statement.

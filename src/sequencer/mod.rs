@@ -20,13 +20,12 @@ mod tests_random;
 mod map;
 mod replay;
 pub use map::stored_root as stored_map_root;
-pub use replay::rebuild_registry;
+pub use replay::{rebuild_registry, store_registry};
 use state::State;
 
 use crate::core::checkpoint::TreeHead;
 use crate::core::entry::Signed;
 use crate::core::note::Signer;
-use crate::core::registry::Registry;
 use crate::core::Hash;
 use crate::storage::{Storage, StorageError};
 use std::sync::{Arc, RwLock};
@@ -106,7 +105,7 @@ struct Job {
 pub struct Sequencer {
     tx: mpsc::Sender<Job>,
     published: watch::Receiver<Arc<Published>>,
-    registry: Arc<RwLock<Registry>>,
+    gate: Arc<RwLock<()>>,
     loaded: watch::Receiver<Loading>,
 }
 
@@ -122,7 +121,7 @@ impl Sequencer {
         let state = State::open(storage, signer, operator_key)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (pub_tx, published) = watch::channel(state.published());
-        let registry = state.registry();
+        let gate = state.gate();
         let (loaded_tx, loaded) = watch::channel(Loading::InProgress);
         let handle = std::thread::Builder::new()
             .name("accord-sequencer".into())
@@ -132,17 +131,20 @@ impl Sequencer {
             Sequencer {
                 tx,
                 published,
-                registry,
+                gate,
                 loaded,
             },
             handle,
         ))
     }
 
-    /// The registry as of the latest published checkpoint (its `size`).
-    /// Empty until the start-up rebuild is done: await [`Sequencer::registry_ready`] first.
-    pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.registry.read().expect("registry lock poisoned")
+    /// Holds off commits while the guard lives, so the stored registry,
+    /// the map and [`Sequencer::latest`] all reflect one tree size (a
+    /// commit waits, and readers wait for at most one commit). Until the
+    /// start-up check is done the stored registry may be incomplete: await
+    /// [`Sequencer::registry_ready`] first.
+    pub fn hold_commits(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().expect("registry gate poisoned")
     }
 
     /// Waits (up to 30 s) until the registry has been rebuilt from the log.

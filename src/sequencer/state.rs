@@ -10,9 +10,10 @@ use crate::core::frontier::Frontier;
 use crate::core::map_head::MapHead;
 use crate::core::merkle::{self, NodeSource};
 use crate::core::note::Signer;
-use crate::core::registry::{Admission, Registry, Resource, RuleError};
+use crate::core::registry::{Admission, Registry, Resource, RuleError, StoredRegistry};
+use crate::core::registry::{FORMAT, FORMAT_KEY};
 use crate::core::Hash;
-use crate::storage::{Batch, LogMeta, Nodes, Storage};
+use crate::storage::{Batch, LogMeta, Nodes, Records, Storage};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,29 +25,22 @@ mod startup;
 /// `None` if it is held for the next batch.
 type Outcome = Option<Result<(u64, Hash, bool), RuleError>>;
 
-/// What `append` did with a batch of jobs.
-struct Appended<'j> {
-    outcomes: Vec<Outcome>,
-    /// The new entries, to apply to the registry after the commit.
-    entries: Vec<(u64, &'j Signed, Hash)>,
-    /// The batch's map head, last entry of the batch.
-    map_head: Option<(u64, MapHead)>,
-    /// The map values the batch set (checked against the registry).
-    values: map::Values,
-}
+/// Where the checkpoint goes once a commit is durable (`None` while
+/// starting: it is published when the start is done).
+type Publish<'a> = Option<&'a watch::Sender<Arc<Published>>>;
 
 fn bad_projection(index: u64, why: String) -> SequencerError {
     SequencerError::Inconsistent(format!("the batch projection refused entry {index}: {why}"))
 }
 
 pub(super) struct State {
-    storage: Arc<dyn Storage>,
+    pub(super) storage: Arc<dyn Storage>,
     signer: Signer,
     operator_key: [u8; 32],
-    /// The registry as of the published checkpoint: admission decides
-    /// against it, readers query it, and the sequencer changes it only after
-    /// a commit (one copy: at 1M organizations each costs about 1 GiB).
-    registry: Arc<RwLock<Registry>>,
+    /// Held (written) by each commit from before the storage commit until
+    /// its checkpoint is published; registry readers hold it (read) so they
+    /// see the stored registry, the map and the checkpoint of one size.
+    gate: Arc<RwLock<()>>,
     /// Jobs held back because an earlier job of their batch changes what
     /// they depend on (see [`Registry::footprint`]); they lead the next batch.
     pub(super) held: Vec<Job>,
@@ -105,8 +99,10 @@ impl State {
                 // Commit point: a fresh log is its identity plus the signed
                 // empty checkpoint. A crash before this leaves an empty
                 // database that the next start initializes again.
+                // The registry of an empty log is complete: no records.
                 storage.commit(Batch {
                     meta: Some(meta.clone()),
+                    registry: vec![(FORMAT_KEY.to_vec(), Some(FORMAT.to_vec()))],
                     ..Batch::default()
                 })?;
                 meta
@@ -156,9 +152,7 @@ impl State {
             )));
         }
         Ok(State {
-            // Filled by `load_registry`, on the writer thread, so that the
-            // log itself is served while the registry is rebuilt.
-            registry: Arc::new(RwLock::new(Registry::new())),
+            gate: Arc::new(RwLock::new(())),
             held: Vec::new(),
             operator_key,
             storage,
@@ -178,8 +172,8 @@ impl State {
         self.published.clone()
     }
 
-    pub(super) fn registry(&self) -> Arc<RwLock<Registry>> {
-        self.registry.clone()
+    pub(super) fn gate(&self) -> Arc<RwLock<()>> {
+        self.gate.clone()
     }
 
     /// The thread body: take everything queued, commit it as one batch, repeat.
@@ -233,40 +227,8 @@ impl State {
             }
             return;
         }
-        match self.append(&jobs) {
-            Ok(Appended {
-                outcomes,
-                entries,
-                map_head,
-                values,
-            }) => {
-                // Readers see the batch only now that it is durable. The
-                // registry and the checkpoint change together, under the
-                // registry's lock: a reader holding it sees a registry of
-                // exactly the published size (what registry proofs need).
-                let mut registry = self.registry.write().expect("registry lock poisoned");
-                for (index, signed, statement) in entries {
-                    registry
-                        .apply_hashed(index, signed, statement)
-                        .expect("admission decided against this registry");
-                }
-                if let Some((index, head)) = map_head {
-                    registry
-                        .apply(index, &Signed::MapHead(head))
-                        .expect("a map head at the next index");
-                }
-                // The committed map must hold the registry's values: the
-                // projection that computed them followed the same rules.
-                // If not (a bug), stop before any proof of them is served.
-                if let Some((key, _)) =
-                    (values.iter()).find(|(k, v)| registry.map_value(k).as_ref() != Some(v))
-                {
-                    let why = format!("the map value committed for {key:?} differs from the registry's; restart the server (`accord reindex` rebuilds the map)");
-                    tracing::error!("{why}");
-                    self.failed = Some(why);
-                }
-                published.send_replace(self.published.clone());
-                drop(registry);
+        match self.append(&jobs, Some(published)) {
+            Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let Some(outcome) = outcome else {
                         self.held.push(job);
@@ -293,11 +255,11 @@ impl State {
         }
     }
 
-    /// Decides each job against the registry, then builds and commits one
-    /// batch. Returns per job `(index, leaf hash, duplicate)`, the rule it
-    /// broke, or `None` if it is held for the next batch; and the new
-    /// entries (to apply to the registry after the commit).
-    fn append<'j>(&mut self, jobs: &'j [Job]) -> Result<Appended<'j>, SequencerError> {
+    /// Decides each job against the stored registry, then builds and
+    /// commits one batch: its entries, map head, map records and registry
+    /// records. Returns per job `(index, leaf hash, duplicate)`, the rule it
+    /// broke, or `None` if it is held for the next batch.
+    fn append(&mut self, jobs: &[Job], publish: Publish) -> Result<Vec<Outcome>, SequencerError> {
         // Integration times never go backwards, even if the wall clock does;
         // nor before the admission clock that let these statements in
         // (signed_at ≤ admission time + 300 s): if the clock stepped back
@@ -311,12 +273,13 @@ impl State {
         let now = now_ms().max(self.last_time_ms).max(admitted_by);
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
-        let mut appended = Vec::new();
-        let registry = self.registry.clone();
-        let registry = registry.read().expect("registry lock poisoned");
-        // The batch applied to copies of the records it touches: the map
-        // values after it, computed before the commit (see `project.rs`).
-        let mut scratch = Registry::projection(self.frontier.size(), &registry);
+        // The stored registry as of the last commit: only this thread
+        // writes it, and only in `commit`.
+        let stored = StoredRegistry(Records(self.storage.as_ref()));
+        // The batch applied to copies of the records it touches: admission
+        // decides there, and the records and map values after the batch
+        // come from it (see `project.rs`).
+        let mut scratch = Registry::projection(self.frontier.size(), &stored)?;
         let mut changed = Vec::new();
         // A job decided now is ordered before every job held back, so it must
         // commute with them and with this batch's new entries (see
@@ -325,7 +288,8 @@ impl State {
         let mut written: HashSet<Resource> = HashSet::new();
         let mut held_reads: HashSet<Resource> = HashSet::new();
         for job in jobs {
-            let footprint = registry.footprint(&job.signed);
+            scratch.absorb(&stored, &job.signed)?;
+            let footprint = scratch.footprint(&job.signed);
             let mut touched = footprint.reads.iter().chain(&footprint.writes);
             if touched.any(|r| written.contains(r))
                 || footprint.writes.iter().any(|r| held_reads.contains(r))
@@ -346,7 +310,7 @@ impl State {
             }
             let index = self.frontier.size();
             let statement = job.signed.statement_hash();
-            match registry.check_hashed(&job.signed, &statement) {
+            match scratch.check_hashed(&job.signed, &statement) {
                 Err(rule) => outcomes.push(Some(Err(rule))),
                 Ok(Admission::Duplicate(i)) => {
                     // Committed before this batch: no earlier job of the
@@ -360,35 +324,25 @@ impl State {
                     self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
                     self.last_leaf_hash = leaf_hash;
                     batch.leaves.push((index, leaf));
-                    appended.push((index, &job.signed, statement));
                     outcomes.push(Some(Ok((index, leaf_hash, false))));
                     written.extend(footprint.writes);
-                    changed.extend(registry.changed_map_keys(&job.signed));
-                    scratch.absorb(&registry, &job.signed);
+                    changed.extend(scratch.changed_map_keys(&job.signed));
                     scratch
                         .apply_hashed(index, &job.signed, statement)
                         .map_err(|e| bad_projection(index, e.to_string()))?;
                 }
             }
         }
-        drop(registry);
         if batch.leaves.is_empty() {
-            return Ok(Appended {
-                outcomes,
-                entries: appended,
-                map_head: None,
-                values: Vec::new(),
-            }); // nothing to write or sign
+            return Ok(outcomes); // nothing to write or sign
         }
+        changed.sort();
+        changed.dedup();
+        batch.registry = scratch.record_writes(&changed);
         let values = map::values_of(&scratch, changed).map_err(SequencerError::Inconsistent)?;
-        let map_head = self.seal(&mut batch, now, &values)?;
-        self.commit(batch, now)?;
-        Ok(Appended {
-            outcomes,
-            entries: appended,
-            map_head: Some(map_head),
-            values,
-        })
+        self.seal(&mut batch, now, &values)?;
+        self.commit(batch, now, publish)?;
+        Ok(outcomes)
     }
 
     /// Ends `batch` with its map head: sets `values` in the map (the
@@ -414,8 +368,14 @@ impl State {
         Ok((index, head))
     }
 
-    /// Signs the checkpoint for the frontier and commits `batch` with it.
-    fn commit(&mut self, mut batch: Batch, now: u64) -> Result<(), SequencerError> {
+    /// Signs the checkpoint for the frontier, commits `batch` with it and
+    /// publishes it (holding off registry readers meanwhile).
+    fn commit(
+        &mut self,
+        mut batch: Batch,
+        now: u64,
+        publish: Publish,
+    ) -> Result<(), SequencerError> {
         let head = TreeHead {
             size: self.frontier.size(),
             root: self.frontier.root(),
@@ -434,6 +394,8 @@ impl State {
         // acknowledged before this returns; a crash before it loses only
         // unacknowledged work and leaves the previous map and checkpoint.
         let (entries, started) = (batch.leaves.len(), std::time::Instant::now());
+        let gate = self.gate.clone();
+        let _readers_wait = gate.write().expect("registry gate poisoned");
         self.storage.commit(batch)?;
         let took = started.elapsed();
         crate::metrics::METRICS.batch_committed(entries, head.size, took);
@@ -445,6 +407,11 @@ impl State {
         );
         self.last_time_ms = now;
         self.published = Arc::new(Published { head, checkpoint });
+        // Readers see the batch only now that it is durable; the registry
+        // records, the map and the checkpoint move together (the gate).
+        if let Some(p) = publish {
+            p.send_replace(self.published.clone());
+        }
         Ok(())
     }
 }

@@ -146,10 +146,11 @@ fn dependent_jobs_wait_for_the_next_batch() {
             Some((3, false)),
         ]
     );
-    let registry = state.registry();
-    let registry = registry.read().unwrap();
-    assert_eq!(registry.size, 9);
-    let org = &registry.organizations[&organization_id(&a.verifying_key().to_bytes())];
+    assert_eq!(state.published().head.size, 9);
+    use crate::core::registry::{RegistryRead, StoredRegistry};
+    let stored = StoredRegistry(crate::storage::Records(state.storage.as_ref()));
+    let id = organization_id(&a.verifying_key().to_bytes());
+    let org = stored.organization(&id).unwrap().expect("stored");
     assert_eq!(org.history, [2, 5, 7]);
     assert_eq!(org.current_key, a2.verifying_key().to_bytes());
 }

@@ -64,9 +64,12 @@ impl RegistryService {
             return Ok(());
         }
         let key = signed.signers()[0];
-        let verified = (self.reader.sequencer.registry())
-            .organization_by_key(&key)
-            .is_some_and(|o| o.verification().is_some());
+        // Two point reads, no need to hold off commits: a verification
+        // committed a moment ago may or may not count yet.
+        use crate::core::registry::{RegistryRead, StoredRegistry};
+        let stored = StoredRegistry(crate::storage::Records(self.reader.storage.as_ref()));
+        let verified =
+            (stored.organization_by_key(&key)?).is_some_and(|o| o.verification().is_some());
         if verified {
             Ok(())
         } else {
@@ -347,7 +350,7 @@ impl RegistryApi for RegistryService {
         let req = req.into_inner();
         self.registry_ready().await?;
         let resp = self
-            .blocking(move |r| queries::list_signatories(&r.sequencer.registry(), &r.names, req))
+            .blocking(move |r| queries::list_signatories(r, req))
             .await?;
         Ok(Response::new(resp))
     }
@@ -358,8 +361,7 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<proto::GetOrganizationResponse>, Status> {
         let req = req.into_inner();
         self.registry_ready().await?;
-        let resp = self
-            .inline(move |r| queries::get_organization(&r.sequencer.registry(), &r.names, req))?;
+        let resp = self.inline(move |r| queries::get_organization(r, req))?;
         Ok(Response::new(resp))
     }
 

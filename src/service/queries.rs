@@ -1,14 +1,26 @@
 //! Registry queries: the signatory listing and organization records, read
-//! from the registry read model. Every answer names the tree size it reflects
-//! and the entry indices it derives from, so each fact can be proven with an
-//! inclusion proof.
+//! from the stored registry (`core::registry::records`) while holding off
+//! commits. Every answer names the tree size it reflects and the entry
+//! indices it derives from, so each fact can be proven with an inclusion
+//! proof (and each record with a registry proof).
 
 use super::convert_operator::state_to_proto;
 use super::error::{invalid, ApiError};
 use super::name_cache::NameCache;
+use super::reader::Reader;
 use crate::core::model::{Region, StakeholderGroup};
-use crate::core::registry::{Organization, Registry, Signatory, Status};
+use crate::core::registry::StoredRegistry;
+use crate::core::registry::{flags_in, Organization, RegistryRead, Signatory, Status};
 use crate::proto;
+use crate::storage::{Records, Storage, StorageError};
+
+type Stored<'a> = StoredRegistry<Records<'a, dyn Storage>>;
+
+fn missing(what: String) -> ApiError {
+    ApiError::Storage(StorageError::Corrupt(format!(
+        "registry record missing: {what}"
+    )))
+}
 
 /// Default and largest page of ListSignatories. 1000 records ≈ 200 KiB.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -22,13 +34,13 @@ fn status(s: Status) -> i32 {
 }
 
 fn signatory(
-    r: &Registry,
+    r: &Stored,
     names: &NameCache,
     s: &Signatory,
     org: &Organization,
-) -> proto::Signatory {
+) -> Result<proto::Signatory, ApiError> {
     let p = &org.profile;
-    proto::Signatory {
+    Ok(proto::Signatory {
         organization_id: org.id.to_vec(),
         name: p.name.clone(),
         stakeholder_group: i32::from(p.group.code()),
@@ -41,8 +53,8 @@ fn signatory(
         withdrawn_index: s.withdrawn_index,
         commitment_sha256: s.text_sha256.to_vec(),
         verification: org.verification().map(state_to_proto),
-        flags: r.flags_with(org, &mut |n| names.get(n)),
-    }
+        flags: flags_in(r, org, &mut |n| names.get(n))?,
+    })
 }
 
 /// Where a page starts: listings show verified organizations first ("v"),
@@ -63,16 +75,18 @@ fn parse_token(token: &str) -> Result<(bool, Option<u64>), ApiError> {
 }
 
 pub fn list_signatories(
-    r: &Registry,
-    names: &NameCache,
+    reader: &Reader,
     req: proto::ListSignatoriesRequest,
 ) -> Result<proto::ListSignatoriesResponse, ApiError> {
-    let c = r.commitments.get(&req.commitment_id).ok_or_else(|| {
-        ApiError::NotFound(format!(
+    let _one_size = reader.sequencer.hold_commits();
+    let tree_size = reader.latest().head.size;
+    let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
+    if r.versions(&req.commitment_id)?.is_none() {
+        return Err(ApiError::NotFound(format!(
             "commitment_id: {:?} is not a registered commitment",
             req.commitment_id
-        ))
-    })?;
+        )));
+    }
     let page = match req.page_size {
         0 => DEFAULT_PAGE,
         n if n > MAX_PAGE => {
@@ -104,53 +118,60 @@ pub fn list_signatories(
     };
     let needle = req.name_contains.to_lowercase();
     let start = after.map_or(0, |a| a.saturating_add(1));
-    let (v_start, u_start) = if in_verified {
-        (start, 0)
-    } else {
-        (u64::MAX, start)
-    };
-    let verified = (c
-        .verified
-        .range(v_start..)
-        .take(if in_verified { usize::MAX } else { 0 }))
-    .map(|first| ('v', *first));
-    let others = (c.order.range(u_start..))
-        .filter(|(first, _)| !c.verified.contains(first))
-        .take(if req.verified_only { 0 } else { usize::MAX })
-        .map(|(first, _)| ('u', *first));
+    // The verified part (unless the token is past it), then the others.
+    let mut parts = Vec::new();
+    if in_verified {
+        parts.push(('v', start));
+    }
+    if !req.verified_only {
+        parts.push(('u', if in_verified { 0 } else { start }));
+    }
+    let c = &req.commitment_id;
+    let chunk = (page + 1).clamp(16, MAX_PAGE as usize + 1);
     let mut out = Vec::with_capacity(page);
     let (mut next, mut last) = (String::new(), String::new());
-    for (part, first) in verified.chain(others) {
-        let org_id = &c.order[&first];
-        let s = &c.signatories[org_id];
-        let org = &r.organizations[org_id];
-        let p = &org.profile;
-        let keep = wanted.contains(&s.status)
-            && group.is_none_or(|g| g == p.group)
-            && region.is_none_or(|g| g == p.region)
-            && (req.country.is_empty() || p.country.as_deref() == Some(req.country.as_str()))
-            && (needle.is_empty() || p.name.to_lowercase().contains(&needle));
-        if !keep {
-            continue;
+    'parts: for (part, mut from) in parts {
+        loop {
+            let rows = r.listing(c, part == 'v', from, chunk)?;
+            for (first, org_id) in &rows {
+                let org = (r.organization(org_id)?).ok_or_else(|| missing(hex::encode(org_id)))?;
+                let p = &org.profile;
+                let keep = (part == 'v' || org.verification().is_none())
+                    && group.is_none_or(|g| g == p.group)
+                    && region.is_none_or(|g| g == p.region)
+                    && (req.country.is_empty() || p.country.as_deref() == Some(&req.country))
+                    && (needle.is_empty() || p.name.to_lowercase().contains(&needle));
+                if !keep {
+                    continue;
+                }
+                let s = (r.signatory(org_id, c)?)
+                    .ok_or_else(|| missing(format!("{} on {c:?}", hex::encode(org_id))))?;
+                if !wanted.contains(&s.status) {
+                    continue;
+                }
+                if out.len() == page {
+                    next = last;
+                    break 'parts;
+                }
+                debug_assert_eq!(*first, s.first_index);
+                out.push(signatory(&r, &reader.names, &s, &org)?);
+                last = format!("{part}{first}");
+            }
+            match rows.last() {
+                Some((first, _)) if rows.len() == chunk => from = first + 1,
+                _ => break,
+            }
         }
-        if out.len() == page {
-            next = last;
-            break;
-        }
-        debug_assert_eq!(first, s.first_index);
-        out.push(signatory(r, names, s, org));
-        last = format!("{part}{first}");
     }
     Ok(proto::ListSignatoriesResponse {
-        tree_size: r.size,
+        tree_size,
         signatories: out,
         next_page_token: next,
     })
 }
 
 pub fn get_organization(
-    r: &Registry,
-    names: &NameCache,
+    reader: &Reader,
     req: proto::GetOrganizationRequest,
 ) -> Result<proto::GetOrganizationResponse, ApiError> {
     use proto::get_organization_request::Key;
@@ -158,9 +179,12 @@ pub fn get_organization(
         b.try_into()
             .map_err(|_| invalid(field, format!("must be 32 bytes, got {}", b.len())))
     };
+    let _one_size = reader.sequencer.hold_commits();
+    let tree_size = reader.latest().head.size;
+    let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
     let org = match req.key {
-        Some(Key::OrganizationId(id)) => r.organizations.get(&key32(&id, "organization_id")?),
-        Some(Key::PublicKey(k)) => r.organization_by_key(&key32(&k, "public_key")?),
+        Some(Key::OrganizationId(id)) => r.organization(&key32(&id, "organization_id")?)?,
+        Some(Key::PublicKey(k)) => r.organization_by_key(&key32(&k, "public_key")?)?,
         None => {
             return Err(invalid(
                 "key",
@@ -169,12 +193,12 @@ pub fn get_organization(
         }
     }
     .ok_or_else(|| ApiError::NotFound("no such organization".into()))?;
-    let commitments = r
-        .commitments
-        .iter()
-        .filter_map(|(id, c)| c.signatories.get(&org.id).map(|s| (id, s)))
+    let mut standings = r.signatories_of(&org.id)?;
+    standings.sort_by(|a, b| a.0.cmp(&b.0));
+    let commitments = standings
+        .into_iter()
         .map(|(id, s)| proto::Standing {
-            commitment_id: id.clone(),
+            commitment_id: id,
             status: status(s.status),
             endorsed_index: s.endorsed_index,
             withdrawn_index: s.withdrawn_index,
@@ -182,7 +206,7 @@ pub fn get_organization(
         .collect();
     let p = &org.profile;
     Ok(proto::GetOrganizationResponse {
-        tree_size: r.size,
+        tree_size,
         organization_id: org.id.to_vec(),
         current_public_key: org.current_key.to_vec(),
         name: p.name.clone(),
@@ -194,7 +218,7 @@ pub fn get_organization(
         commitments,
         last_signed_at: org.last_signed_at,
         verification: org.verification().map(state_to_proto),
-        flags: r.flags_with(org, &mut |n| names.get(n)),
+        flags: flags_in(&r, &org, &mut |n| reader.names.get(n))?,
         verification_history: org.verification_history().to_vec(),
         operator_signed_at: org.operator_signed_at(),
     })

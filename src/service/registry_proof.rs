@@ -1,16 +1,16 @@
 //! GetRegistryProof: what the registry says about an organization or a
-//! key, with the proof (SPEC.md §8.2). The answer is assembled under the
-//! registry's read lock, so the values, the stored map, the map head and
-//! the checkpoint all reflect the same tree size.
+//! key, with the proof (SPEC.md §8.2). The answer is assembled holding off
+//! commits, so the stored values, the stored map, the map head and the
+//! checkpoint all reflect the same tree size.
 
 use super::error::{invalid, ApiError};
 use super::reader::Reader;
 use crate::core::entry::{Entry, Signed};
 use crate::core::map::{self, Node};
 use crate::core::map_versions::MapAt;
+use crate::core::registry::StoredRegistry;
 use crate::core::registry_proof::{Found, Item, Query, RegistryProof, Subject};
 use crate::proto;
-use crate::sequencer::SequencerError;
 use crate::storage::{Records, StorageError};
 
 /// Parses the request into the question it asks.
@@ -46,13 +46,10 @@ pub fn query(req: proto::GetRegistryProofRequest) -> Result<Query, ApiError> {
 
 /// The proof for `query` at the latest checkpoint.
 pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
-    let registry = reader.sequencer.registry();
+    let _one_size = reader.sequencer.hold_commits();
+    let registry = StoredRegistry(Records(reader.storage.as_ref()));
     let published = reader.latest();
     let size = published.head.size;
-    if registry.size != size {
-        // Only between the end of a start-up rebuild and its publication.
-        return Err(SequencerError::Stopped("the registry is being loaded; retry".into()).into());
-    }
     let Some(index) = size.checked_sub(1) else {
         return Err(ApiError::NotFound(
             "the log is empty: there is no registry map to prove against yet".into(),
@@ -76,7 +73,7 @@ pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
         let Some(key) = query.next_key(&found)? else {
             break;
         };
-        let value = registry.map_value(&key);
+        let value = registry.map_value(&key)?;
         let path = map::prove(&map, &key.hash())?;
         // The stored map and the registry are written together; a proof
         // that would not verify is a server fault, never served.

@@ -4,8 +4,9 @@
 use super::{Batch, LogMeta, Storage, StorageError};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
+use crate::core::registry::Rows;
 use crate::core::Hash;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -15,6 +16,7 @@ struct State {
     nodes: HashMap<(u32, u64), Hash>,
     leaf_hashes: HashMap<Hash, u64>,
     map: HashMap<Position, MapRecord>,
+    registry: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -66,6 +68,12 @@ impl Storage for MemoryStorage {
             }
         }
         s.map.extend(batch.map);
+        for (key, value) in batch.registry {
+            match value {
+                Some(v) => s.registry.insert(key, v),
+                None => s.registry.remove(&key),
+            };
+        }
         if batch.meta.is_some() {
             s.meta = batch.meta;
         }
@@ -80,6 +88,38 @@ impl Storage for MemoryStorage {
             .map
             .get(position)
             .cloned())
+    }
+
+    fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .state
+            .lock()
+            .expect("poisoned")
+            .registry
+            .get(key)
+            .cloned())
+    }
+
+    fn registry_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Rows, StorageError> {
+        let s = self.state.lock().expect("poisoned");
+        let rows = s.registry.range(from.to_vec()..);
+        Ok(rows
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn clear_registry(&self) -> Result<u64, StorageError> {
+        let mut s = self.state.lock().expect("poisoned");
+        let removed = s.registry.len() as u64;
+        s.registry.clear();
+        Ok(removed)
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {

@@ -13,6 +13,11 @@
 //!   overwritten in place: each keeps its latest content and the one
 //!   before, with their versions, so a reader at the published size reads
 //!   a consistent map while the next batch commits.
+//! - The registry's records (`core::registry::records`: one per map key,
+//!   plus listing indexes) change only in `commit`, with the entries that
+//!   changed them; they always reflect exactly the size in [`LogMeta`]
+//!   (so a reader that holds off commits reads one consistent registry).
+//!   `clear_registry` is the one other writer (repair, server stopped).
 
 pub mod memory;
 pub mod sled_store;
@@ -23,6 +28,7 @@ pub use sled_store::SledStorage;
 use crate::core::frontier::NewNode;
 use crate::core::map::Position;
 use crate::core::map_versions::{MapRecord, RecordSource, Stale};
+use crate::core::registry::{RecordStore, RecordWrite, Rows};
 use crate::core::Hash;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,8 @@ pub struct Batch {
     pub nodes: Vec<NewNode>,
     /// Registry map tile records to write (each replacing the one at its tile root).
     pub map: Vec<(Position, MapRecord)>,
+    /// Registry record writes (`None` removes), applied in order.
+    pub registry: Vec<RecordWrite>,
     pub meta: Option<LogMeta>,
 }
 
@@ -79,6 +87,16 @@ pub trait Storage: Send + Sync + 'static {
     /// The registry map's record of the tile rooted at `position`, `None`
     /// if never written.
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError>;
+    /// The registry record under `key`, `None` if there is none.
+    fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Registry records whose key starts with `prefix`, from key `from`
+    /// (≥ `prefix`) on, in key order (bytewise), at most `limit`.
+    fn registry_scan(&self, prefix: &[u8], from: &[u8], limit: usize)
+        -> Result<Rows, StorageError>;
+    /// Removes every registry record, durably (`accord reindex` and the
+    /// start-up rebuild of a database without them, before writing them
+    /// anew). Returns how many were removed.
+    fn clear_registry(&self) -> Result<u64, StorageError>;
 }
 
 /// Adapts a [`Storage`] to the core's map [`RecordSource`].
@@ -88,6 +106,19 @@ impl<S: Storage + ?Sized> RecordSource for Records<'_, S> {
     type Error = StorageError;
     fn map_record(&self, at: &Position) -> Result<Option<MapRecord>, StorageError> {
         self.0.map_record(at)
+    }
+}
+
+impl<S: Storage + ?Sized> RecordStore for Records<'_, S> {
+    type Error = StorageError;
+    fn record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.0.registry_record(key)
+    }
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Rows, StorageError> {
+        self.0.registry_scan(prefix, from, limit)
+    }
+    fn corrupt(why: String) -> StorageError {
+        StorageError::Corrupt(why)
     }
 }
 

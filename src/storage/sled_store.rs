@@ -23,6 +23,7 @@
 //! - `n` ‖ level:u8 ‖ index:u64 → 32-byte node hash, levels ≥ 1
 //! - `h` ‖ leaf hash            → index:u64
 //! - `p` ‖ map tile root key    → registry map tile record (`core::map_versions`)
+//! - `r` ‖ registry record key  → registry record (`core::registry::records`)
 //!
 //! Level-0 nodes (leaf hashes) are not stored: a proof reads the sibling
 //! leaf instead (one sled read either way) and hashes it (≈ 0.2 µs), which
@@ -40,6 +41,7 @@ use crate::core::encoding::{Reader, Writer};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::core::merkle;
+use crate::core::registry::Rows;
 use crate::core::Hash;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -224,15 +226,22 @@ impl SledStorage {
     /// finds no map, rebuilds it from the log and checks it against the
     /// log's last map head. Returns how many records were removed.
     pub fn clear_map(&self) -> Result<u64, StorageError> {
+        self.clear_prefix(b"p")
+    }
+
+    /// Removes every record whose key starts with `prefix`, durably.
+    fn clear_prefix(&self, prefix: &[u8]) -> Result<u64, StorageError> {
         let mut batch = sled::Batch::default();
         let mut removed = 0;
-        for kv in self.db.scan_prefix(b"p") {
+        for kv in self.db.scan_prefix(prefix) {
             batch.remove(kv?.0);
             removed += 1;
         }
-        // Commit point: all records gone or none. A crash before the sync
-        // may leave some; the next start then still finds a map that does
-        // not match, refuses to start, and reindex runs again.
+        // Commit point: all records gone or none (sled applies a batch
+        // atomically, also across a crash). If a crash keeps them: a map
+        // that does not match still stops the next start, and reindex runs
+        // again; registry records with their format marker are still the
+        // complete registry of the log.
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         self.data_file
@@ -412,6 +421,13 @@ impl Storage for SledStorage {
         for (position, record) in &batch.map {
             b.insert([&b"p"[..], &position.to_key()].concat(), record.to_bytes());
         }
+        for (key, value) in batch.registry {
+            let key = [&b"r"[..], &key].concat();
+            match value {
+                Some(v) => b.insert(key, v),
+                None => b.remove(key),
+            }
+        }
         if let Some(meta) = &batch.meta {
             b.insert(&b"m"[..], encode_meta(meta));
         }
@@ -464,6 +480,32 @@ impl Storage for SledStorage {
                 .map(Some)
                 .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
         }
+    }
+
+    fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get([&b"r"[..], key].concat())?.map(|v| v.to_vec()))
+    }
+
+    fn registry_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Rows, StorageError> {
+        let (prefix, from) = ([&b"r"[..], prefix].concat(), [&b"r"[..], from].concat());
+        let mut out = Vec::new();
+        for kv in self.db.range(from..).take(limit) {
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push((k[1..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn clear_registry(&self) -> Result<u64, StorageError> {
+        self.clear_prefix(b"r")
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {

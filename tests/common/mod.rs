@@ -572,3 +572,38 @@ pub fn commit_log(
     });
     store.commit(batch).unwrap();
 }
+
+/// `accord signatories --status all --json` of `commitment`: one JSON
+/// object per signatory.
+pub fn json_rows(dir: &Path, url: &str, commitment: &str) -> Vec<serde_json::Value> {
+    let out = accord_ok(
+        dir,
+        &[
+            "signatories",
+            "--server",
+            url,
+            "--commitment",
+            commitment,
+            "--status",
+            "all",
+            "--json",
+        ],
+    );
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A server on `dir/data` holding the demo registry, and its URL; the log
+/// key in `dir/vkey`.
+pub fn demo_log(dir: &Path) -> (ServeProcess, String) {
+    let server = ServeProcess::start(&dir.join("data"), &[]).unwrap();
+    let url = server.url();
+    accord_ok(dir, &["demo", "--server", &url, "--data", "data"]);
+    std::fs::write(
+        dir.join("vkey"),
+        accord_ok(dir, &["log-key", "--data", "data"]),
+    )
+    .unwrap();
+    (server, url)
+}

@@ -64,7 +64,7 @@ fn opt(w: &mut Writer, s: &Option<String>) {
     w.str(s.as_deref().unwrap_or(""));
 }
 
-fn organization_value(o: &Organization) -> Vec<u8> {
+pub(super) fn organization_value(o: &Organization) -> Vec<u8> {
     let mut w = Writer::with_capacity(256);
     let p = &o.profile;
     w.raw(&o.current_key).str(&p.name).u8(p.group.code());

@@ -3,7 +3,7 @@
 //! including `name-conflict`, the flag that keeps an impersonator from
 //! hiding among real signatories.
 
-use super::{refuse, Admission, Organization, Registry, RuleError};
+use super::{refuse, Admission, Organization, Registry, RegistryRead, RuleError};
 use crate::core::model::{StakeholderGroup, VerificationMethod};
 use crate::core::names::{conflict_keys, NameFacts};
 use crate::core::verification::{Revocation, Verification};
@@ -176,19 +176,6 @@ impl Registry {
             .flatten()
     }
 
-    /// True if one of `org`'s names (the facts of its self-declared name,
-    /// or of the name it was verified under) looks like the verified name
-    /// of another organization: they share a conflict key (SPEC.md §5.4:
-    /// case, width, spacing, invisible characters and UTS #39 confusables
-    /// do not tell them apart).
-    fn conflicts(&self, org: &Organization, facts: &NameFacts) -> bool {
-        facts.conflict_keys.iter().any(|key| {
-            self.verified_names
-                .get(key)
-                .is_some_and(|set| set.iter().any(|other| *other != org.id))
-        })
-    }
-
     /// What a reader should know before trusting a record's name (SPEC.md
     /// §5.4 "Flags"): "unverified" (the operator has not vouched for it),
     /// "name-conflict" (its name looks like another, verified
@@ -205,17 +192,38 @@ impl Registry {
         org: &Organization,
         facts: &mut dyn FnMut(&str) -> Arc<NameFacts>,
     ) -> Vec<String> {
-        let names: Vec<Arc<NameFacts>> = Self::names(org).map(|n| facts(n)).collect();
-        let mut flags = Vec::new();
-        if org.verification().is_none() {
-            flags.push("unverified".to_owned());
-        }
-        if names.iter().any(|f| self.conflicts(org, f)) {
-            flags.push("name-conflict".to_owned());
-        }
-        if names.iter().any(|f| f.mixed_script) {
-            flags.push("mixed-script".to_owned());
-        }
-        flags
+        super::source::sure(flags_in(self, org, facts))
     }
+}
+
+/// [`Registry::flags`] of `org` in any registry (stored or in memory).
+/// "name-conflict": one of its names (self-declared, or the name it was
+/// verified under) shares a conflict key with another organization's
+/// verified name (SPEC.md §5.4: case, width, spacing, invisible characters
+/// and UTS #39 confusables do not tell them apart).
+pub fn flags_in<R: RegistryRead>(
+    registry: &R,
+    org: &Organization,
+    facts: &mut dyn FnMut(&str) -> Arc<NameFacts>,
+) -> Result<Vec<String>, R::Error> {
+    let names: Vec<Arc<NameFacts>> = Registry::names(org).map(|n| facts(n)).collect();
+    let mut flags = Vec::new();
+    if org.verification().is_none() {
+        flags.push("unverified".to_owned());
+    }
+    let mut conflict = false;
+    for key in names.iter().flat_map(|f| &f.conflict_keys) {
+        let set = registry.verified_under(key)?;
+        if set.is_some_and(|set| set.iter().any(|other| *other != org.id)) {
+            conflict = true;
+            break;
+        }
+    }
+    if conflict {
+        flags.push("name-conflict".to_owned());
+    }
+    if names.iter().any(|f| f.mixed_script) {
+        flags.push("mixed-script".to_owned());
+    }
+    Ok(flags)
 }
