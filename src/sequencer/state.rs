@@ -338,7 +338,18 @@ impl State {
         }
         changed.sort();
         changed.dedup();
-        batch.registry = scratch.record_writes(&changed);
+        let relisted: Vec<Hash> = (outcomes.iter().zip(jobs))
+            .filter(|(o, _)| matches!(o, Some(Ok((_, _, false)))))
+            .filter_map(|(_, job)| match &job.signed {
+                Signed::Verification {
+                    verification: v, ..
+                } => Some(v.organization_id),
+                Signed::Revocation { revocation: r, .. } => Some(r.organization_id),
+                _ => None,
+            })
+            .collect();
+        let since = self.published.head.size;
+        batch.registry = scratch.record_writes(&changed, &relisted, since);
         let values = map::values_of(&scratch, changed).map_err(SequencerError::Inconsistent)?;
         self.seal(&mut batch, now, &values)?;
         self.commit(batch, now, publish)?;

@@ -35,12 +35,20 @@ impl Registry {
         match signed {
             Signed::Endorsement { endorsement: e, .. } => {
                 self.copy_key(from, &e.public_key)?;
-                let org = (self.keys.get(&e.public_key)).map_or_else(
-                    || crate::core::statements::organization_id(&e.public_key),
-                    |k| k.org,
-                );
-                self.copy_organization(from, &org)?;
-                self.copy_signatory(from, &e.commitment_id, &org)?;
+                match self.keys.get(&e.public_key) {
+                    Some(k) => {
+                        let org = k.org;
+                        self.copy_organization(from, &org)?;
+                        self.copy_signatory(from, &e.commitment_id, &org)?;
+                    }
+                    // An unknown key is a new organization's first key: an
+                    // organization's id is the hash of its first key, whose
+                    // record stays (retired keys too), so there is no
+                    // organization or standing to read.
+                    None => {
+                        self.copy_commitment(from, &e.commitment_id)?;
+                    }
+                }
             }
             Signed::Withdrawal { withdrawal: w, .. } => {
                 self.copy_key(from, &w.public_key)?;

@@ -192,44 +192,54 @@ pub(super) fn signatory_of(org: &Hash, bytes: &[u8]) -> Result<Signatory, Error>
 
 impl Registry {
     /// The record writes that store what `keys` (the map keys a batch
-    /// changed) now hold, with the listing indexes they affect: a
-    /// signatory's order entry, and its verified entry for every signatory
-    /// of a changed organization this registry holds (a projection holds
-    /// all of an organization's signatories when its verification changes).
-    pub fn record_writes(&self, keys: &[MapKey]) -> Vec<RecordWrite> {
+    /// changed) now hold, with the listing indexes they affect:
+    /// - a signatory first listed at `since` or later (new in the batch)
+    ///   gets its order entry;
+    /// - a signatory written for a verified organization gets its verified
+    ///   entry (an unverified organization has none: a revocation removes
+    ///   them all);
+    /// - every signatory of the organizations in `relisted` (whose
+    ///   verification the batch changed; a projection then holds all
+    ///   their signatories) gets its verified entry set or removed.
+    ///
+    /// Writing only these keeps an endorsement at three records and one
+    /// index entry (sled's inserts are most of the writer's time).
+    pub fn record_writes(
+        &self,
+        keys: &[MapKey],
+        relisted: &[Hash],
+        since: u64,
+    ) -> Vec<RecordWrite> {
         let mut out = Vec::with_capacity(keys.len() * 2);
         let verified =
             |org: &Hash| (self.organizations.get(org)).is_some_and(|o| o.verification().is_some());
-        let listed = |out: &mut Vec<RecordWrite>, c: &str, s: &Signatory| {
-            let id = s.organization.to_vec();
-            out.push((listing_key(b'o', c, s.first_index), Some(id.clone())));
-            let v = listing_key(b'v', c, s.first_index);
-            out.push((v, verified(&s.organization).then_some(id)));
-        };
+        let entry = |s: &Signatory| Some(s.organization.to_vec());
         for key in keys {
+            if let MapKey::Signatory(org, c) = key {
+                let s = self.commitments.get(c).and_then(|x| x.signatories.get(org));
+                if let Some(s) = s {
+                    if s.first_index >= since {
+                        out.push((listing_key(b'o', c, s.first_index), entry(s)));
+                    }
+                    if verified(org) {
+                        out.push((listing_key(b'v', c, s.first_index), entry(s)));
+                    }
+                }
+            }
             let value = match key {
-                MapKey::Organization(id) => {
-                    let Some(o) = self.organizations.get(id) else {
-                        continue;
-                    };
-                    for (c, commitment) in &self.commitments {
-                        if let Some(s) = commitment.signatories.get(id) {
-                            listed(&mut out, c, s);
-                        }
-                    }
-                    Some(organization_record(o))
-                }
-                MapKey::Signatory(org, c) => {
-                    let s = self.commitments.get(c).and_then(|x| x.signatories.get(org));
-                    if let Some(s) = s {
-                        listed(&mut out, c, s);
-                    }
-                    self.map_value(key)
-                }
+                MapKey::Organization(id) => self.organizations.get(id).map(organization_record),
                 _ => self.map_value(key),
             };
             if let Some(value) = value {
                 out.push((key.to_bytes(), Some(value)));
+            }
+        }
+        for org in relisted {
+            for (c, commitment) in &self.commitments {
+                if let Some(s) = commitment.signatories.get(org) {
+                    let v = listing_key(b'v', c, s.first_index);
+                    out.push((v, entry(s).filter(|_| verified(org))));
+                }
             }
         }
         out
@@ -239,8 +249,7 @@ impl Registry {
     /// the stored registry from a replay: start-up of an older database,
     /// `accord reindex`).
     pub fn all_records(&self) -> Vec<RecordWrite> {
-        let mut out = self.record_writes(&self.map_keys());
-        out.retain(|(_, v)| v.is_some());
+        let mut out = self.record_writes(&self.map_keys(), &[], 0);
         out.push((FORMAT_KEY.to_vec(), Some(FORMAT.to_vec())));
         out
     }
