@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g. 127.0.0.1:9090).
     #[arg(long, value_name = "ADDR", env = "ACCORD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Serve the log over HTTP as tlog-tiles at ADDR (/checkpoint, /tile/…), e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", env = "ACCORD_HTTP_LISTEN")]
+    http_listen: Option<String>,
     /// Seconds a new connection has to finish its handshake and send its first request [default: 5]
     #[arg(long, value_name = "SECONDS", env = "ACCORD_FIRST_REQUEST_TIMEOUT")]
     first_request_timeout: Option<f64>,
@@ -74,6 +77,10 @@ pub struct ServeArgs {
     /// Apply the per-address connection cap to loopback clients too.
     #[arg(long, value_name = "BOOL", env = "ACCORD_CONNECTION_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
     connection_limit_loopback: Option<bool>,
+    /// sled's page cache in MiB: the database's memory (registry, map and
+    /// recent entries are read through it) [default: 64]
+    #[arg(long, value_name = "MIB", env = "ACCORD_CACHE_MB")]
+    cache_mb: Option<u64>,
     /// Log lines as readable text or JSON [default: human]
     #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -109,10 +116,11 @@ impl ServeArgs {
             max_connections,
             max_connections_per_address,
             connection_limit_loopback,
+            cache_mb,
             log_format,
             log_level
         );
-        layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen);
+        layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen, http_listen);
         c.validate().map_err(usage)?;
         Ok(c)
     }

@@ -76,6 +76,9 @@ pub struct Config {
     pub key_rate_burst: f64,
     /// Address of the Prometheus metrics endpoint (HTTP, `/metrics`); off if unset.
     pub metrics_listen: Option<String>,
+    /// Address of the HTTP read endpoint (tlog-tiles: `/checkpoint`,
+    /// `/tile/…`); off if unset.
+    pub http_listen: Option<String>,
     /// Seconds a new connection has to finish its handshake (TLS, HTTP/2
     /// preface) and send its first request.
     pub first_request_timeout: f64,
@@ -92,6 +95,9 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// Apply the per-address connection cap to loopback clients too.
     pub connection_limit_loopback: bool,
+    /// sled's page cache in MiB (the database's in-memory cache; the
+    /// registry and the map are read through it).
+    pub cache_mb: u64,
     pub log_format: LogFormat,
     pub log_level: LogLevel,
 }
@@ -112,12 +118,14 @@ impl Default for Config {
             key_rate_limit: DEFAULT_KEY_RATE.per_second,
             key_rate_burst: DEFAULT_KEY_RATE.burst,
             metrics_listen: None,
+            http_listen: None,
             first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT.as_secs_f64(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL.as_secs_f64(),
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT.as_secs_f64(),
             max_connections: 0,
             max_connections_per_address: DEFAULT_PER_ADDRESS,
+            cache_mb: crate::storage::sled_store::DEFAULT_CACHE_MB,
             connection_limit_loopback: false,
             log_format: LogFormat::Human,
             log_level: LogLevel::Info,
@@ -154,6 +162,12 @@ impl Config {
     /// Checks what types alone cannot: ranges and options that go together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |option: &str, why: String| Err(ConfigError(format!("{option}: {why}")));
+        if !(1..=1 << 20).contains(&self.cache_mb) {
+            return bad(
+                "cache_mb",
+                format!("must be between 1 and 1048576 (MiB), got {}", self.cache_mb),
+            );
+        }
         if !(self.rate_limit.is_finite() && self.rate_limit >= 0.0) {
             return bad(
                 "rate_limit",
@@ -203,6 +217,7 @@ impl Config {
         for (option, value) in [
             ("listen", Some(&self.listen)),
             ("metrics_listen", self.metrics_listen.as_ref()),
+            ("http_listen", self.http_listen.as_ref()),
         ] {
             if let Some(v) = value {
                 if v.rsplit_once(':')

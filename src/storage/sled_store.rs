@@ -50,10 +50,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// sled's page cache. Its default (1 GiB) would dominate the server's memory;
-/// the hot data (recent leaves, upper tree nodes) is far smaller, and the OS
-/// page cache still holds the rest of the files.
-const CACHE_BYTES: u64 = 64 << 20;
+/// sled's page cache in MiB (`accord serve --cache-mb`). sled's default
+/// (1 GiB) would dominate the server's memory; the hot data (recent leaves,
+/// upper tree nodes, the top tiles of the registry map) is far smaller, and
+/// the OS page cache still holds the rest of the files.
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// Lowest node level held in memory. Levels ≥ L hold about 2N/2^L nodes, so
 /// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded in the background
@@ -251,10 +252,15 @@ impl SledStorage {
     }
 
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MB << 20)
+    }
+
+    /// [`SledStorage::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
         // sled panics (instead of failing) on some damaged files; turn that
         // into an error that says what happened. The hook is silenced only
         // for this call, made once at start-up.
-        let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         // One open at a time per process: the panic hook is process-wide,
         // and two opens swapping it concurrently could leave it silenced.
         let _one = OPENING.lock().unwrap_or_else(|p| p.into_inner());
