@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod core;
+pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod sequencer;

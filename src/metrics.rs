@@ -89,15 +89,17 @@ impl<const N: usize> Histogram<N> {
 pub enum Listener {
     Grpc,
     Metrics,
+    Http,
 }
 
 impl Listener {
-    const ALL: [Listener; 2] = [Listener::Grpc, Listener::Metrics];
+    const ALL: [Listener; 3] = [Listener::Grpc, Listener::Metrics, Listener::Http];
 
     pub fn name(self) -> &'static str {
         match self {
             Listener::Grpc => "grpc",
             Listener::Metrics => "metrics",
+            Listener::Http => "http",
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod registry_proof;
 pub mod signature;
 pub mod statements;
+pub mod tiles;
 pub mod verification;
 
 /// A SHA-256 digest: leaf hashes, node hashes, roots, commitment digests.

@@ -46,6 +46,8 @@ pub struct Endpoint {
     pub tls: Option<ServerTlsConfig>,
     /// Where to serve Prometheus metrics (HTTP), if anywhere.
     pub metrics: Option<tokio::net::TcpListener>,
+    /// Where to serve the log as tlog-tiles (HTTP), if anywhere.
+    pub http: Option<tokio::net::TcpListener>,
     /// Connection caps and deadlines, for every listener.
     pub limits: Limits,
     /// HTTP/2 keepalive ping interval and timeout.
@@ -66,6 +68,7 @@ impl Endpoint {
             access: Access::new(admin_token.map(AdminToken::new), limit),
             tls: None,
             metrics: None,
+            http: None,
             limits: Limits::default(),
             keepalive: (DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT),
         }

@@ -116,23 +116,20 @@ pub async fn run(
     endpoint.limits = limits;
     endpoint.keepalive = config.keepalive();
     if let Some(addr) = &config.metrics_listen {
-        let metrics = TcpListener::bind(addr).await.map_err(|e| {
-            ServerError::Config(ConfigError(format!(
-                "metrics_listen: cannot listen on {addr}: {e}"
-            )))
-        })?;
-        let bound = metrics.local_addr().map_err(|e| ServerError::Io {
-            path: addr.into(),
-            source: e,
-        })?;
+        let (metrics, bound) = bind_option("metrics_listen", addr).await?;
         tracing::info!("metrics on http://{bound}/metrics");
         endpoint.metrics = Some(metrics);
+    }
+    if let Some(addr) = &config.http_listen {
+        let (http, bound) = bind_option("http_listen", addr).await?;
+        tracing::info!("tiles on http://{bound}/checkpoint");
+        endpoint.http = Some(http);
     }
     tracing::info!("{}", endpoint::describe(&config));
     tracing::info!("{}", endpoint::describe_limits(&limits, descriptors));
     let opening = std::time::Instant::now();
     let db = datadir::db_path(&config.data);
-    let storage = SledStorage::open(&db)?;
+    let storage = SledStorage::open_with_cache(&db, config.cache_mb << 20)?;
     // The key says a log exists; a database without one was deleted,
     // emptied or damaged beyond sled's recovery. Starting a fresh log under
     // the same key would fork it: refuse.
@@ -208,6 +205,11 @@ pub async fn run_with(
             stopping.clone(),
         ));
     }
+    if let Some(http) = endpoint.http {
+        let incoming = crate::net::Incoming::new(http, Listener::Http, budget.clone());
+        let reader = crate::service::reader::Reader::new(storage.clone(), sequencer.clone());
+        tokio::spawn(crate::http::serve(incoming, reader, stopping.clone()));
+    }
     let service = RegistryService::new(storage, sequencer, stopping, endpoint.access.clone());
     let incoming = crate::net::Incoming::new(listener, Listener::Grpc, budget).into_stream();
     let (keepalive_interval, keepalive_timeout) = endpoint.keepalive;
@@ -234,4 +236,22 @@ pub async fn run_with(
     // in-flight batch finishes its commit before we return.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     Ok(served?)
+}
+
+/// Binds the listener of configuration `option` (an address), naming the
+/// option if it cannot; returns it with the address it got.
+async fn bind_option(
+    option: &str,
+    addr: &str,
+) -> Result<(TcpListener, std::net::SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        ServerError::Config(ConfigError(format!(
+            "{option}: cannot listen on {addr}: {e}"
+        )))
+    })?;
+    let bound = listener.local_addr().map_err(|e| ServerError::Io {
+        path: addr.into(),
+        source: e,
+    })?;
+    Ok((listener, bound))
 }

@@ -42,11 +42,7 @@ impl RegistryService {
         access: access::Access,
     ) -> Self {
         RegistryService {
-            reader: Reader {
-                storage,
-                sequencer,
-                names: Arc::new(name_cache::NameCache::default()),
-            },
+            reader: Reader::new(storage, sequencer),
             stopping,
             access,
         }

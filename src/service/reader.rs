@@ -22,6 +22,14 @@ pub struct Reader {
 }
 
 impl Reader {
+    pub fn new(storage: Arc<dyn Storage>, sequencer: Sequencer) -> Reader {
+        Reader {
+            storage,
+            sequencer,
+            names: Arc::new(super::name_cache::NameCache::default()),
+        }
+    }
+
     pub fn latest(&self) -> Arc<Published> {
         self.sequencer.latest()
     }

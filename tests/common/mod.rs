@@ -392,20 +392,11 @@ impl Drop for ServeProcess {
 /// `GET path` over plain HTTP/1.1 (`addr` as `HOST:PORT`, or with
 /// `http://`): the body of a 200 answer.
 pub fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
     let addr = addr.trim_start_matches("http://").trim_end_matches(path);
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    reply.split_once("\r\n\r\n").unwrap().1.to_owned()
+    let reply = http_fetch(addr, path);
+    let body = String::from_utf8(reply.body).unwrap();
+    assert_eq!(reply.status, 200, "{body}");
+    body
 }
 
 /// Whether `leaf` is a map-head entry (kind 7, SPEC.md §5.7): the entry the
@@ -606,4 +597,75 @@ pub fn demo_log(dir: &Path) -> (ServeProcess, String) {
     )
     .unwrap();
     (server, url)
+}
+
+/// An HTTP/1.1 response: status, headers (names lowercase), body.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let found = self.headers.iter().find(|(n, _)| n == name);
+        found.map(|(_, v)| v.as_str())
+    }
+}
+
+/// `GET path` over plain HTTP/1.1 to `addr` (`HOST:PORT`), any status;
+/// the body as sent (with Content-Length) or de-chunked.
+pub fn http_fetch(addr: &str, path: &str) -> HttpReply {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8(reply[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = reply[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        let (mut out, mut rest) = (Vec::new(), &body[..]);
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let len =
+                usize::from_str_radix(std::str::from_utf8(&rest[..end]).unwrap(), 16).unwrap();
+            if len == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + len]);
+            rest = &rest[end + 4 + len..];
+        }
+        body = out;
+    }
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
 }

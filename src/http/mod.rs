@@ -1,0 +1,115 @@
+//! The HTTP read surface (`accord serve --http-listen ADDR`): the log as
+//! C2SP tlog-tiles (https://c2sp.org/tlog-tiles) — `/checkpoint`, hash
+//! tiles `/tile/<L>/<N>[.p/<W>]` and entry bundles
+//! `/tile/entries/<N>[.p/<W>]` — so auditors, mirrors and caches read it
+//! without gRPC. Handlers convert, call the same `Reader` the gRPC service
+//! uses, and convert back; `status` is the one place errors become HTTP
+//! statuses. Served by axum through the same `Incoming` as every listener.
+
+mod tiles;
+
+use crate::net::{ConnInfo, Incoming, TrackRequests};
+use crate::service::reader::Reader;
+use crate::storage::StorageError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// `text/plain; charset=utf-8`: the checkpoint and every error.
+const TEXT: &str = "text/plain; charset=utf-8";
+/// Tiles and bundles never change once served (a partial tile of width W
+/// is the same W hashes forever): cache them for a year, immutable.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The checkpoint moves with every batch: "SHOULD prevent caching beyond
+/// a few seconds" (tlog-tiles); we allow none.
+const NO_CACHE: &str = "no-cache";
+
+/// What goes wrong in a request, and the status it gets.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the server is stopping")]
+    Task,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::Storage(_) | HttpError::Task => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("internal error (HTTP): {self}");
+        }
+        let headers = [
+            (header::CONTENT_TYPE, TEXT),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ];
+        (status, headers, format!("{self}\n")).into_response()
+    }
+}
+
+/// The routes over `reader`.
+pub fn router(reader: Reader) -> axum::Router {
+    let checkpoint = reader.clone();
+    axum::Router::new()
+        .route(
+            "/checkpoint",
+            get(move || async move {
+                let text = checkpoint.latest().checkpoint.clone();
+                let headers = [(header::CONTENT_TYPE, TEXT), (header::CACHE_CONTROL, NO_CACHE)];
+                (headers, text)
+            }),
+        )
+        .route(
+            "/tile/{*path}",
+            get(move |axum::extract::Path(path): axum::extract::Path<String>| {
+                let reader = reader.clone();
+                async move { tile(reader, path).await }
+            }),
+        )
+        .fallback(|| async {
+            HttpError::NotFound("served here: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>] (c2sp.org/tlog-tiles)".into())
+        })
+        .layer(TrackRequests)
+}
+
+async fn tile(reader: Reader, path: String) -> Result<Response, HttpError> {
+    let path = format!("tile/{path}");
+    let tile =
+        crate::core::tiles::Tile::parse(&path).map_err(|e| HttpError::NotFound(e.to_string()))?;
+    // A tile is up to 256 sled reads (level 0 and bundles: one range read):
+    // off the async workers.
+    let bytes = tokio::task::spawn_blocking(move || tiles::read(&reader, tile))
+        .await
+        .map_err(|_| HttpError::Task)??;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    Ok(response)
+}
+
+/// Serves until `stopping` turns true.
+pub async fn serve(
+    incoming: Incoming,
+    reader: Reader,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = router(reader).into_make_service_with_connect_info::<ConnInfo>();
+    let stop = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(incoming, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!("HTTP endpoint stopped: {e}");
+    }
+}
