@@ -17,6 +17,7 @@ pub mod server;
 pub mod service;
 pub mod storage;
 pub mod verifier;
+pub mod witness;
 
 /// Code generated from proto/accord/v1/accord.proto.
 pub mod proto {

@@ -34,6 +34,7 @@ pub(crate) mod registry;
 mod serve;
 mod verify;
 mod verify_org;
+mod witness;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the log server (creates the data directory and log key on first start).
     Serve(serve::ServeArgs),
+    /// Run a tlog-witness for the logs given (creates its key on first start; prints its vkey).
+    Witness(witness::WitnessArgs),
     /// Print the log's verifier key (C2SP vkey form), one line.
     LogKey {
         #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
@@ -250,6 +253,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Witness(args) => witness::run(args).await,
         Command::LogKey { data } => {
             let signer = crate::server::datadir::load_key(&data, None)
                 .map_err(|e| CliError::usage(e.to_string()))?;

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod country;
 pub mod encoding;
 pub mod endorsement;
@@ -29,6 +30,7 @@ pub mod signature;
 pub mod statements;
 pub mod tiles;
 pub mod verification;
+pub mod witness;
 
 /// A SHA-256 digest: leaf hashes, node hashes, roots, commitment digests.
 pub type Hash = [u8; 32];

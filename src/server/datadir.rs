@@ -105,7 +105,11 @@ pub fn ensure_key(dir: &Path, origin: Option<&str>) -> Result<(Signer, bool), Se
 /// Writes `DIR/NAME` with mode 0600 from the start: to a temporary file,
 /// fsync, rename, fsync the directory. A crash leaves either no file or a
 /// complete one, never a partial secret.
-fn write_private_atomic(dir: &Path, name: &str, contents: &str) -> Result<(), ServerError> {
+pub(crate) fn write_private_atomic(
+    dir: &Path,
+    name: &str,
+    contents: &str,
+) -> Result<(), ServerError> {
     let (tmp, path) = (dir.join(format!("{name}.tmp")), dir.join(name));
     let mut f = fs::OpenOptions::new()
         .write(true)

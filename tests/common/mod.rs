@@ -616,15 +616,18 @@ impl HttpReply {
 /// `GET path` over plain HTTP/1.1 to `addr` (`HOST:PORT`), any status;
 /// the body as sent (with Content-Length) or de-chunked.
 pub fn http_fetch(addr: &str, path: &str) -> HttpReply {
+    http_request(addr, "GET", path, b"")
+}
+
+/// `METHOD path` with `body` over plain HTTP/1.1, any status.
+pub fn http_request(addr: &str, method: &str, path: &str, body: &[u8]) -> HttpReply {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let length = body.len();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(body).unwrap();
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).unwrap();
     let split = reply
