@@ -18,6 +18,7 @@ pub mod service;
 pub mod storage;
 pub mod verifier;
 pub mod witness;
+pub mod witnessing;
 
 /// Code generated from proto/accord/v1/accord.proto.
 pub mod proto {

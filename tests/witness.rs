@@ -8,59 +8,11 @@
 mod common;
 
 use accord::core::checkpoint::{Checkpoint, TreeHead};
-use accord::core::cosignature::CosignatureVerifier;
 use accord::proto;
 use accord::storage::MemoryStorage;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use common::{http_fetch, http_request, log_signer, MemServer};
-use std::io::{BufRead, BufReader};
+use common::{http_fetch, http_request, log_signer, start_witness, MemServer, WitnessProcess};
 use std::sync::Arc;
-
-/// A running `accord witness`: its address and key.
-struct WitnessProcess {
-    child: std::process::Child,
-    addr: String,
-    key: CosignatureVerifier,
-}
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_witness(dir: &std::path::Path, log_vkey: &str) -> WitnessProcess {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args([
-            "witness",
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "witness.test/w1",
-            "--log",
-            log_vkey,
-        ])
-        .arg("--data")
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // First line: the witness's vkey; then a log line with its address.
-    let key = CosignatureVerifier::parse(&lines.next().unwrap().unwrap()).unwrap();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the witness reports its address")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("listening on http://") {
-            break rest.split('/').next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    WitnessProcess { child, addr, key }
-}
 
 fn add(w: &WitnessProcess, old: u64, proof: &[Vec<u8>], checkpoint: &str) -> common::HttpReply {
     let mut body = format!("old {old}\n");
@@ -90,7 +42,7 @@ async fn a_witness_cosigns_consistent_growth_and_refuses_everything_else() {
         }
     };
     let vkey = log_signer().verifier().to_string();
-    let w = start_witness(tmp.path(), &vkey);
+    let w = start_witness(tmp.path(), "witness.test/w1", &vkey);
 
     let first = checkpoint(&mut c).await;
     let r = add(&w, 0, &[], &first.signed_note);
@@ -173,7 +125,7 @@ async fn a_witness_cosigns_consistent_growth_and_refuses_everything_else() {
 
     // Restarted, it remembers what it cosigned: no rollback to size 0.
     drop(w);
-    let w = start_witness(tmp.path(), &vkey);
+    let w = start_witness(tmp.path(), "witness.test/w1", &vkey);
     let r = add(&w, 0, &[], &first.signed_note);
     assert_eq!((r.status, text(&r)), (409, format!("{}\n", second.size)));
 

@@ -56,7 +56,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the log server (creates the data directory and log key on first start).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a tlog-witness for the logs given (creates its key on first start; prints its vkey).
     Witness(witness::WitnessArgs),
     /// Print the log's verifier key (C2SP vkey form), one line.
@@ -252,7 +252,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         let _ = client::CA_FILE.set(ca);
     }
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Witness(args) => witness::run(args).await,
         Command::LogKey { data } => {
             let signer = crate::server::datadir::load_key(&data, None)

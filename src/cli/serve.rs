@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Serve the log over HTTP as tlog-tiles at ADDR (/checkpoint, /tile/…), e.g. 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR", env = "ACCORD_HTTP_LISTEN")]
     http_listen: Option<String>,
+    /// Witness policy (C2SP tlog-policy): ask its witnesses to cosign each checkpoint; serve the latest cosigned by its quorum.
+    #[arg(long, value_name = "FILE", env = "ACCORD_WITNESS_POLICY")]
+    witness_policy: Option<PathBuf>,
     /// Seconds a new connection has to finish its handshake and send its first request [default: 5]
     #[arg(long, value_name = "SECONDS", env = "ACCORD_FIRST_REQUEST_TIMEOUT")]
     first_request_timeout: Option<f64>,
@@ -120,7 +123,7 @@ impl ServeArgs {
             log_format,
             log_level
         );
-        layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen, http_listen);
+        layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen, http_listen, witness_policy);
         c.validate().map_err(usage)?;
         Ok(c)
     }

@@ -22,6 +22,7 @@ pub mod merkle;
 pub mod model;
 pub mod names;
 pub mod note;
+pub mod policy;
 pub mod proof;
 pub mod receipt;
 pub mod registry;

@@ -59,7 +59,7 @@ pub fn router(reader: Reader) -> axum::Router {
         .route(
             "/checkpoint",
             get(move || async move {
-                let text = checkpoint.latest().checkpoint.clone();
+                let (text, _, _) = checkpoint.checkpoint();
                 let headers = [(header::CONTENT_TYPE, TEXT), (header::CACHE_CONTROL, NO_CACHE)];
                 (headers, text)
             }),

@@ -79,6 +79,9 @@ pub struct Config {
     /// Address of the HTTP read endpoint (tlog-tiles: `/checkpoint`,
     /// `/tile/…`); off if unset.
     pub http_listen: Option<String>,
+    /// A C2SP tlog-policy file: the witnesses to ask for cosignatures and
+    /// the quorum a checkpoint needs before it is served as the checkpoint.
+    pub witness_policy: Option<PathBuf>,
     /// Seconds a new connection has to finish its handshake (TLS, HTTP/2
     /// preface) and send its first request.
     pub first_request_timeout: f64,
@@ -119,6 +122,7 @@ impl Default for Config {
             key_rate_burst: DEFAULT_KEY_RATE.burst,
             metrics_listen: None,
             http_listen: None,
+            witness_policy: None,
             first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT.as_secs_f64(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL.as_secs_f64(),

@@ -48,6 +48,8 @@ pub struct Endpoint {
     pub metrics: Option<tokio::net::TcpListener>,
     /// Where to serve the log as tlog-tiles (HTTP), if anywhere.
     pub http: Option<tokio::net::TcpListener>,
+    /// The witnesses to ask for cosignatures, and the quorum to publish.
+    pub witness_policy: Option<crate::core::policy::Policy>,
     /// Connection caps and deadlines, for every listener.
     pub limits: Limits,
     /// HTTP/2 keepalive ping interval and timeout.
@@ -69,6 +71,7 @@ impl Endpoint {
             tls: None,
             metrics: None,
             http: None,
+            witness_policy: None,
             limits: Limits::default(),
             keepalive: (DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT),
         }

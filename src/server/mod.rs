@@ -120,6 +120,26 @@ pub async fn run(
         tracing::info!("metrics on http://{bound}/metrics");
         endpoint.metrics = Some(metrics);
     }
+    if let Some(path) = &config.witness_policy {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let bad = |why: String| {
+            ServerError::Config(ConfigError(format!(
+                "witness_policy: {}: {why}",
+                path.display()
+            )))
+        };
+        let policy = crate::core::policy::Policy::parse(&text).map_err(|e| bad(e.to_string()))?;
+        crate::witnessing::check_policy(&policy, &signer.verifier()).map_err(bad)?;
+        tracing::info!(
+            "witness policy {}: {} witness(es)",
+            path.display(),
+            policy.witnesses.len()
+        );
+        endpoint.witness_policy = Some(policy);
+    }
     if let Some(addr) = &config.http_listen {
         let (http, bound) = bind_option("http_listen", addr).await?;
         tracing::info!("tiles on http://{bound}/checkpoint");
@@ -205,12 +225,23 @@ pub async fn run_with(
             stopping.clone(),
         ));
     }
+    let mut reader = crate::service::reader::Reader::new(storage.clone(), sequencer.clone());
+    if let Some(policy) = endpoint.witness_policy {
+        // A witness round now (start-up), then after each new checkpoint.
+        reader.cosigned = Some(crate::witnessing::start(policy, storage, &sequencer));
+    }
+    // From here the reader (service, HTTP, witnessing) holds the handles:
+    // the writer thread stops once they are all gone (see below).
+    drop(sequencer);
     if let Some(http) = endpoint.http {
         let incoming = crate::net::Incoming::new(http, Listener::Http, budget.clone());
-        let reader = crate::service::reader::Reader::new(storage.clone(), sequencer.clone());
-        tokio::spawn(crate::http::serve(incoming, reader, stopping.clone()));
+        tokio::spawn(crate::http::serve(
+            incoming,
+            reader.clone(),
+            stopping.clone(),
+        ));
     }
-    let service = RegistryService::new(storage, sequencer, stopping, endpoint.access.clone());
+    let service = RegistryService::new(reader, stopping, endpoint.access.clone());
     let incoming = crate::net::Incoming::new(listener, Listener::Grpc, budget).into_stream();
     let (keepalive_interval, keepalive_timeout) = endpoint.keepalive;
     let mut builder = tonic::transport::Server::builder();

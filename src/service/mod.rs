@@ -17,11 +17,8 @@ pub mod registry_proof;
 pub mod watch;
 
 use crate::proto::{self, registry_service_server::RegistryService as RegistryApi};
-use crate::sequencer::Sequencer;
-use crate::storage::Storage;
 use error::ApiError;
 pub use reader::Reader;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 
@@ -36,13 +33,12 @@ impl RegistryService {
     /// `stopping` turns true when the server shuts down: long-lived streams
     /// then end, so graceful shutdown does not wait for them forever.
     pub fn new(
-        storage: Arc<dyn Storage>,
-        sequencer: Sequencer,
+        reader: Reader,
         stopping: tokio::sync::watch::Receiver<bool>,
         access: access::Access,
     ) -> Self {
         RegistryService {
-            reader: Reader::new(storage, sequencer),
+            reader,
             stopping,
             access,
         }
@@ -290,11 +286,12 @@ impl RegistryApi for RegistryService {
         &self,
         _: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
-        let latest = self.reader.latest();
+        let (note, size, root) = self.reader.checkpoint();
         Ok(Response::new(proto::GetCheckpointResponse {
-            signed_note: latest.checkpoint.clone(),
-            size: latest.head.size,
-            root: latest.head.root.to_vec(),
+            signed_note: note,
+            size,
+            root: root.to_vec(),
+            log_signed_note: self.reader.latest().checkpoint.clone(),
         }))
     }
 

@@ -19,6 +19,9 @@ pub struct Reader {
     pub sequencer: Sequencer,
     /// The facts of names shown in registry answers (`flags`), by name.
     pub names: Arc<super::name_cache::NameCache>,
+    /// The latest checkpoint cosigned by a quorum of witnesses, when the
+    /// log runs with a witness policy.
+    pub cosigned: Option<crate::witnessing::CosignedView>,
 }
 
 impl Reader {
@@ -27,6 +30,26 @@ impl Reader {
             storage,
             sequencer,
             names: Arc::new(super::name_cache::NameCache::default()),
+            cosigned: None,
+        }
+    }
+
+    /// What clients get as "the checkpoint": with a witness policy, the
+    /// latest one cosigned by a quorum (with its cosignatures) once there
+    /// is one; otherwise the latest one signed by the log.
+    /// `(note, size, root)`.
+    pub fn checkpoint(&self) -> (String, u64, Hash) {
+        let cosigned = self.cosigned.as_ref().and_then(|c| c.borrow().clone());
+        match cosigned {
+            Some(c) => (c.note.clone(), c.size, c.root),
+            None => {
+                let latest = self.latest();
+                (
+                    latest.checkpoint.clone(),
+                    latest.head.size,
+                    latest.head.root,
+                )
+            }
         }
     }
 

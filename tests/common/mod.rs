@@ -672,3 +672,53 @@ pub fn http_request(addr: &str, method: &str, path: &str, body: &[u8]) -> HttpRe
         body,
     }
 }
+
+/// A running `accord witness`: its address and key.
+pub struct WitnessProcess {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub key: accord::core::cosignature::CosignatureVerifier,
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `accord witness` named `name` for the log `log_vkey`, its state in `dir`.
+pub fn start_witness(dir: &std::path::Path, name: &str, log_vkey: &str) -> WitnessProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "witness",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            name,
+            "--log",
+            log_vkey,
+        ])
+        .arg("--data")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // First line: the witness's vkey; then a log line with its address.
+    let key =
+        accord::core::cosignature::CosignatureVerifier::parse(&lines.next().unwrap().unwrap())
+            .unwrap();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the witness reports its address")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    WitnessProcess { child, addr, key }
+}

@@ -1,0 +1,227 @@
+//! The log's side of witnessing (`accord serve --witness-policy FILE`):
+//! after each new checkpoint — and once at start — it sends the checkpoint
+//! with a consistency proof to every witness of the policy (C2SP
+//! tlog-witness), and publishes the latest checkpoint whose cosignatures
+//! meet the policy's quorum. At most one round is in flight; checkpoints
+//! published meanwhile are coalesced into the next round (the latest one).
+//! Uses the same storage and core math as the gRPC service.
+
+use crate::core::cosignature::CosignatureVerifier;
+use crate::core::merkle;
+use crate::core::policy::Policy;
+use crate::sequencer::Sequencer;
+use crate::storage::{Nodes, Storage};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long one witness may take to answer one request: a witness that is
+/// down or slow must not hold up the round (nor the next checkpoint).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A checkpoint with the cosignatures that meet the quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cosigned {
+    pub size: u64,
+    pub root: crate::core::Hash,
+    /// The log's signed note with the witnesses' cosignature lines appended.
+    pub note: String,
+}
+
+/// Where the latest cosigned checkpoint is published (`None` until one is).
+pub type CosignedView = watch::Receiver<Option<Arc<Cosigned>>>;
+
+/// Refuses a policy the log cannot use: its own key must be listed, and
+/// every witness needs a plain `http://` submission URL.
+pub fn check_policy(policy: &Policy, log: &crate::core::note::Verifier) -> Result<(), String> {
+    if !policy.logs.iter().any(|l| l.key == *log) {
+        return Err(format!("the policy does not list this log's key ({log})"));
+    }
+    for w in &policy.witnesses {
+        match &w.url {
+            Some(url) if url.starts_with("http://") => {}
+            Some(url) => return Err(format!("witness {}: only http:// submission URLs are supported, got {url:?} (put a TLS proxy on this host in front)", w.name)),
+            None => return Err(format!("witness {}: the log needs its submission URL", w.name)),
+        }
+    }
+    Ok(())
+}
+
+/// What the log knows of one witness: the size it last cosigned.
+struct WitnessState {
+    key: CosignatureVerifier,
+    url: String,
+    size: u64,
+}
+
+/// Starts the witnessing task; returns where its cosigned checkpoints appear.
+/// It holds no `Sequencer` handle (only a subscription), so it never keeps
+/// the writer alive: it ends when the writer does.
+pub fn start(policy: Policy, storage: Arc<dyn Storage>, sequencer: &Sequencer) -> CosignedView {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(run(policy, storage, sequencer.subscribe(), tx));
+    rx
+}
+
+async fn run(
+    policy: Policy,
+    storage: Arc<dyn Storage>,
+    mut published: watch::Receiver<Arc<crate::sequencer::Published>>,
+    tx: watch::Sender<Option<Arc<Cosigned>>>,
+) {
+    let client: Client<HttpConnector, Full<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut witnesses: Vec<WitnessState> = (policy.witnesses.iter())
+        .map(|w| WitnessState {
+            key: w.key.clone(),
+            url: w.url.clone().unwrap_or_default(),
+            size: 0,
+        })
+        .collect();
+    loop {
+        let latest = published.borrow_and_update().clone();
+        let (size, note) = (latest.head.size, latest.checkpoint.clone());
+        let done = tx.borrow().as_ref().is_some_and(|c| c.size >= size);
+        if size > 0 && !done {
+            let text = note
+                .split_once("\n\n")
+                .map(|(t, _)| format!("{t}\n"))
+                .unwrap_or_default();
+            let rounds = witnesses
+                .iter_mut()
+                .map(|w| cosign(&client, storage.as_ref(), w, size, &note, &text));
+            let answers = futures_util::future::join_all(rounds).await;
+            let mut lines = String::new();
+            let mut cosigned = BTreeSet::new();
+            for (i, line) in answers.into_iter().enumerate() {
+                if let Some(line) = line {
+                    lines += &line;
+                    cosigned.insert(i);
+                }
+            }
+            if policy.satisfied(&cosigned) {
+                tracing::info!(
+                    size,
+                    witnesses = cosigned.len(),
+                    "checkpoint cosigned by a quorum"
+                );
+                tx.send_replace(Some(Arc::new(Cosigned {
+                    size,
+                    root: latest.head.root,
+                    note: format!("{note}{lines}"),
+                })));
+            } else {
+                tracing::warn!(
+                    size,
+                    witnesses = cosigned.len(),
+                    "checkpoint not cosigned by a quorum of witnesses"
+                );
+            }
+        }
+        if published.changed().await.is_err() {
+            return; // the sequencer is gone: shutting down
+        }
+    }
+}
+
+/// Asks one witness to cosign the checkpoint of `size`: from the size it
+/// last cosigned, with a consistency proof; on 409, once more from the size
+/// it reports. Returns its valid cosignature line, if it gave one.
+async fn cosign(
+    client: &Client<HttpConnector, Full<bytes::Bytes>>,
+    storage: &dyn Storage,
+    w: &mut WitnessState,
+    size: u64,
+    note: &str,
+    text: &str,
+) -> Option<String> {
+    for _attempt in 0..2 {
+        let old = w.size.min(size);
+        let proof = if old == 0 || old == size {
+            Vec::new()
+        } else {
+            match merkle::consistency_proof(old, size, &Nodes(storage)) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(
+                        "consistency proof {old} → {size} for witness {}: {e}",
+                        w.url
+                    );
+                    return None;
+                }
+            }
+        };
+        let mut body = format!("old {old}\n");
+        for h in &proof {
+            body += &format!("{}\n", B64.encode(h));
+        }
+        body += &format!("\n{note}");
+        let (status, reply) = match post(client, &format!("{}/add-checkpoint", w.url), body).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("witness {}: {e}", w.url);
+                return None;
+            }
+        };
+        match status {
+            200 => {
+                let valid = reply
+                    .lines()
+                    .find(|l| matches!(w.key.verify_line(text, l), Ok(Some(_))));
+                w.size = size;
+                return valid.map(|l| format!("{l}\n"));
+            }
+            409 => match reply.trim_end().parse::<u64>() {
+                // The witness is at another size: resend from it (a size
+                // above ours is a witness ahead of this log, e.g. a fork).
+                Ok(s) if s <= size => w.size = s,
+                _ => {
+                    tracing::warn!(
+                        "witness {} is at size {:?}, beyond this log's {size}",
+                        w.url,
+                        reply.trim_end()
+                    );
+                    return None;
+                }
+            },
+            other => {
+                tracing::warn!(
+                    "witness {} refused checkpoint {size}: {other} {}",
+                    w.url,
+                    reply.trim_end()
+                );
+                return None;
+            }
+        }
+    }
+    None
+}
+
+async fn post(
+    client: &Client<HttpConnector, Full<bytes::Bytes>>,
+    url: &str,
+    body: String,
+) -> Result<(u16, String), String> {
+    let request = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+}

@@ -1,0 +1,154 @@
+//! A log with a witness policy (three real `accord witness` processes,
+//! quorum 2): its checkpoints get cosigned and served as the checkpoint;
+//! with one witness down there is still a quorum; with all down the
+//! served checkpoint stays the last cosigned one while the log goes on
+//! (verifiers with the policy refuse the newer, log-signed one); and a
+//! second log under the same key with another history — a fork — is
+//! refused by the witnesses and never reaches the quorum.
+
+mod common;
+
+use accord::core::policy::Policy;
+use accord::proto::{self, registry_service_client::RegistryServiceClient};
+use accord::storage::MemoryStorage;
+use common::{log_signer, start_witness, MemServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+async fn checkpoint(c: &mut RegistryServiceClient<Channel>) -> proto::GetCheckpointResponse {
+    c.get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Waits (at most 20 s) until the served checkpoint is the log's latest and
+/// meets the policy.
+async fn cosigned(
+    c: &mut RegistryServiceClient<Channel>,
+    policy: &Policy,
+) -> proto::GetCheckpointResponse {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let cp = checkpoint(c).await;
+        let latest_size = cp
+            .log_signed_note
+            .lines()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        if policy.verify(&cp.signed_note).is_ok() && cp.size == latest_size {
+            return cp;
+        }
+        assert!(Instant::now() < deadline, "no cosigned checkpoint: {cp:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn server_with(policy: &Policy) -> MemServer {
+    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
+    endpoint.witness_policy = Some(policy.clone());
+    let server =
+        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let operator = common::operator_fixture();
+    let registration = common::with_token(
+        &common::registration(&operator),
+        common::ADMIN_TOKEN_FIXTURE,
+    );
+    server.client().await.submit(registration).await.unwrap();
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vkey = log_signer().verifier().to_string();
+    let mut witnesses: Vec<_> = (1..=3)
+        .map(|i| {
+            start_witness(
+                &tmp.path().join(format!("w{i}")),
+                &format!("witness.test/w{i}"),
+                &vkey,
+            )
+        })
+        .collect();
+    let mut text = format!("log {vkey}\n");
+    for (i, w) in witnesses.iter().enumerate() {
+        text += &format!("witness W{} {} http://{}\n", i + 1, w.key, w.addr);
+    }
+    text += "group any-two 2 W1 W2 W3\nquorum any-two\n";
+    let policy = Policy::parse(&text).unwrap();
+    let server = server_with(&policy).await;
+    let mut c = server.client().await;
+
+    server.submit(1..=3).await;
+    let first = cosigned(&mut c, &policy).await;
+    assert_eq!(
+        first
+            .signed_note
+            .lines()
+            .filter(|l| l.starts_with('\u{2014}'))
+            .count(),
+        4,
+        "the log's signature and three cosignatures"
+    );
+
+    // One witness down: two still make the quorum.
+    witnesses.remove(0);
+    server.submit(4..=6).await;
+    let second = cosigned(&mut c, &policy).await;
+    assert!(second.size > first.size);
+
+    // All down: the log goes on; the served checkpoint stays the last
+    // cosigned one, and the newer log-signed one does not meet the policy.
+    witnesses.clear();
+    server.submit(7..=9).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = checkpoint(&mut c).await;
+    assert_eq!(now.signed_note, second.signed_note);
+    assert!(policy.verify(&now.log_signed_note).is_err());
+    let log_only = Policy::parse(&format!("log {vkey}\nquorum none\n")).unwrap();
+    assert!(
+        log_only.verify(&now.log_signed_note).is_ok(),
+        "without a quorum rule it verifies"
+    );
+    server.stop().await;
+
+    // A fork: another history under the same log key, witnessed by the
+    // same (restarted) witnesses, which remember the first history.
+    let witnesses: Vec<_> = (1..=3)
+        .map(|i| {
+            start_witness(
+                &tmp.path().join(format!("w{i}")),
+                &format!("witness.test/w{i}"),
+                &vkey,
+            )
+        })
+        .collect();
+    let mut text = format!("log {vkey}\n");
+    for (i, w) in witnesses.iter().enumerate() {
+        text += &format!("witness W{} {} http://{}\n", i + 1, w.key, w.addr);
+    }
+    text += "group any-two 2 W1 W2 W3\nquorum any-two\n";
+    let policy = Policy::parse(&text).unwrap();
+    let fork = server_with(&policy).await;
+    fork.submit(100..=130).await; // a longer, different history
+    let mut f = fork.client().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cp = checkpoint(&mut f).await;
+    assert_eq!(
+        cp.signed_note, cp.log_signed_note,
+        "no cosignature for the fork"
+    );
+    assert!(policy.verify(&cp.signed_note).is_err());
+    // The witnesses still hold the first history's checkpoint.
+    let origin_hash = hex::encode(accord::core::sha256(log_signer().name.as_bytes()));
+    for w in &witnesses[1..] {
+        let held = common::http_fetch(&w.addr, &format!("/{origin_hash}/checkpoint"));
+        let held = String::from_utf8(held.body).unwrap();
+        assert_eq!(held.lines().nth(1), Some(second.size.to_string().as_str()));
+    }
+    fork.stop().await;
+}
