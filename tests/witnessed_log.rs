@@ -61,16 +61,15 @@ async fn server_with(policy: &Policy) -> MemServer {
     server
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
-    let tmp = tempfile::tempdir().unwrap();
-    let vkey = log_signer().verifier().to_string();
-    let mut witnesses: Vec<_> = (1..=3)
+/// Three `accord witness` processes (state under `dir`, kept across
+/// calls) and the policy "any two of them" for the test log.
+fn three_witnesses(dir: &std::path::Path, vkey: &str) -> (Vec<common::WitnessProcess>, Policy) {
+    let witnesses: Vec<_> = (1..=3)
         .map(|i| {
             start_witness(
-                &tmp.path().join(format!("w{i}")),
+                &dir.join(format!("w{i}")),
                 &format!("witness.test/w{i}"),
-                &vkey,
+                vkey,
             )
         })
         .collect();
@@ -79,7 +78,14 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
         text += &format!("witness W{} {} http://{}\n", i + 1, w.key, w.addr);
     }
     text += "group any-two 2 W1 W2 W3\nquorum any-two\n";
-    let policy = Policy::parse(&text).unwrap();
+    (witnesses, Policy::parse(&text).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vkey = log_signer().verifier().to_string();
+    let (mut witnesses, policy) = three_witnesses(tmp.path(), &vkey);
     let server = server_with(&policy).await;
     let mut c = server.client().await;
 
@@ -118,21 +124,7 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
 
     // A fork: another history under the same log key, witnessed by the
     // same (restarted) witnesses, which remember the first history.
-    let witnesses: Vec<_> = (1..=3)
-        .map(|i| {
-            start_witness(
-                &tmp.path().join(format!("w{i}")),
-                &format!("witness.test/w{i}"),
-                &vkey,
-            )
-        })
-        .collect();
-    let mut text = format!("log {vkey}\n");
-    for (i, w) in witnesses.iter().enumerate() {
-        text += &format!("witness W{} {} http://{}\n", i + 1, w.key, w.addr);
-    }
-    text += "group any-two 2 W1 W2 W3\nquorum any-two\n";
-    let policy = Policy::parse(&text).unwrap();
+    let (witnesses, policy) = three_witnesses(tmp.path(), &vkey);
     let fork = server_with(&policy).await;
     fork.submit(100..=130).await; // a longer, different history
     let mut f = fork.client().await;
