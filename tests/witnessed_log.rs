@@ -63,7 +63,10 @@ async fn server_with(policy: &Policy) -> MemServer {
 
 /// Three `accord witness` processes (state under `dir`, kept across
 /// calls) and the policy "any two of them" for the test log.
-fn three_witnesses(dir: &std::path::Path, vkey: &str) -> (Vec<common::WitnessProcess>, Policy) {
+fn three_witnesses(
+    dir: &std::path::Path,
+    vkey: &str,
+) -> (Vec<common::WitnessProcess>, Policy, String) {
     let witnesses: Vec<_> = (1..=3)
         .map(|i| {
             start_witness(
@@ -78,14 +81,15 @@ fn three_witnesses(dir: &std::path::Path, vkey: &str) -> (Vec<common::WitnessPro
         text += &format!("witness W{} {} http://{}\n", i + 1, w.key, w.addr);
     }
     text += "group any-two 2 W1 W2 W3\nquorum any-two\n";
-    (witnesses, Policy::parse(&text).unwrap())
+    let policy = Policy::parse(&text).unwrap();
+    (witnesses, policy, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
     let tmp = tempfile::tempdir().unwrap();
     let vkey = log_signer().verifier().to_string();
-    let (mut witnesses, policy) = three_witnesses(tmp.path(), &vkey);
+    let (mut witnesses, policy, policy_text) = three_witnesses(tmp.path(), &vkey);
     let server = server_with(&policy).await;
     let mut c = server.client().await;
 
@@ -120,11 +124,45 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
         log_only.verify(&now.log_signed_note).is_ok(),
         "without a quorum rule it verifies"
     );
+    // `accord audit --policy` accepts the cosigned checkpoint, and refuses
+    // one when the policy wants a witness that never cosigned.
+    let dir = tmp.path();
+    std::fs::write(dir.join("policy"), &policy_text).unwrap();
+    let audit = |policy: &str| {
+        let args = [
+            "audit",
+            "--server",
+            &server.url,
+            "--vkey",
+            &vkey,
+            "--policy",
+            policy,
+            "--quiet",
+        ];
+        common::run_accord(dir, &args)
+    };
+    let out = audit("policy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // TEST FIXTURE key of a witness that never cosigned anything.
+    let stranger =
+        accord::core::cosignature::Cosigner::from_seed("stranger.test/w", &[3; 32]).unwrap();
+    let strict = format!("log {vkey}\nwitness S {}\nquorum S\n", stranger.verifier());
+    std::fs::write(dir.join("strict"), strict).unwrap();
+    let out = audit("strict");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && why.contains("witness policy"),
+        "{why}"
+    );
     server.stop().await;
 
     // A fork: another history under the same log key, witnessed by the
     // same (restarted) witnesses, which remember the first history.
-    let (witnesses, policy) = three_witnesses(tmp.path(), &vkey);
+    let (witnesses, policy, _) = three_witnesses(tmp.path(), &vkey);
     let fork = server_with(&policy).await;
     fork.submit(100..=130).await; // a longer, different history
     let mut f = fork.client().await;

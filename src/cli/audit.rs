@@ -40,6 +40,10 @@ pub struct AuditArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// A witness policy (C2SP tlog-policy): the checkpoint audited must carry
+    /// cosignatures meeting its quorum, and the policy must list --vkey.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 /// What one audit run checked.
@@ -57,7 +61,30 @@ pub struct Summary {
 pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     let vkey = super::verify::parse_vkey(&args.vkey)?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let s = audit(&args.server, &vkey, args.state.as_deref(), progress).await?;
+    let policy = match &args.policy {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?;
+            let policy = crate::core::policy::Policy::parse(&text)
+                .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?;
+            if !policy.logs.iter().any(|l| l.key == vkey) {
+                return Err(CliError::usage(format!(
+                    "--policy {} does not list the log key {vkey}",
+                    path.display()
+                )));
+            }
+            Some(policy)
+        }
+    };
+    let s = audit_with(
+        &args.server,
+        &vkey,
+        policy.as_ref(),
+        args.state.as_deref(),
+        progress,
+    )
+    .await?;
     let secs = s.elapsed.as_secs_f64();
     out!(
         "OK: {} entries checked, tree size {}, root {}, {:.2} s, {:.0} entries/s",
@@ -77,6 +104,18 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
 pub async fn audit(
     server: &str,
     vkey: &Verifier,
+    state_dir: Option<&Path>,
+    progress: bool,
+) -> Result<Summary, CliError> {
+    audit_with(server, vkey, None, state_dir, progress).await
+}
+
+/// [`audit`], requiring with `policy` that the checkpoint audited carries
+/// cosignatures meeting its quorum (a split view then needs the witnesses).
+pub async fn audit_with(
+    server: &str,
+    vkey: &Verifier,
+    policy: Option<&crate::core::policy::Policy>,
     state_dir: Option<&Path>,
     progress: bool,
 ) -> Result<Summary, CliError> {
@@ -104,6 +143,14 @@ pub async fn audit(
         .map_err(client::status)?
         .into_inner()
         .signed_note;
+    if let Some(policy) = policy {
+        policy.verify(&note).map_err(|e| {
+            CliError::new(
+                exit::VERIFY_FAILED,
+                format!("the checkpoint does not meet the witness policy: {e}"),
+            )
+        })?;
+    }
     // The size only decides which proof to fetch; Auditor::begin verifies the note.
     let new = Checkpoint::open(&note, vkey).map_or(0, |cp| cp.head.size);
     let old = state.head.size;
