@@ -22,6 +22,10 @@ use tokio::sync::watch;
 /// How long one witness may take to answer one request: a witness that is
 /// down or slow must not hold up the round (nor the next checkpoint).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How soon a round that missed the quorum is tried again when no new
+/// checkpoint comes first: witnesses that were down get the checkpoint once
+/// they are back, even on a quiet log.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// A checkpoint with the cosignatures that meet the quorum.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,8 +126,14 @@ async fn run(
                 );
             }
         }
-        if published.changed().await.is_err() {
-            return; // the sequencer is gone: shutting down
+        let behind = tx.borrow().as_ref().is_none_or(|c| c.size < size) && size > 0;
+        tokio::select! {
+            changed = published.changed() => {
+                if changed.is_err() {
+                    return; // the sequencer is gone: shutting down
+                }
+            }
+            () = tokio::time::sleep(RETRY_AFTER), if behind => {}
         }
     }
 }

@@ -2,7 +2,8 @@
 //! quorum 2): its checkpoints get cosigned and served as the checkpoint;
 //! with one witness down there is still a quorum; with all down the
 //! served checkpoint stays the last cosigned one while the log goes on
-//! (verifiers with the policy refuse the newer, log-signed one); and a
+//! (verifiers with the policy refuse the newer, log-signed one) until the
+//! witnesses are back, when it is cosigned without a new entry; and a
 //! second log under the same key with another history — a fork — is
 //! refused by the witnesses and never reaches the quorum.
 
@@ -106,6 +107,7 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
     );
 
     // One witness down: two still make the quorum.
+    let addrs: Vec<String> = witnesses.iter().map(|w| w.addr.clone()).collect();
     witnesses.remove(0);
     server.submit(4..=6).await;
     let second = cosigned(&mut c, &policy).await;
@@ -158,6 +160,20 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
         out.status.code() == Some(1) && why.contains("witness policy"),
         "{why}"
     );
+    // The witnesses come back (with what they cosigned): the log resends
+    // its latest checkpoint without waiting for a new one.
+    let back: Vec<_> = (2..=3)
+        .map(|i| {
+            let (dir, name) = (
+                tmp.path().join(format!("w{i}")),
+                format!("witness.test/w{i}"),
+            );
+            common::start_witness_at(&dir, &name, &vkey, &addrs[i - 1])
+        })
+        .collect();
+    let third = cosigned(&mut c, &policy).await;
+    assert!(third.size > second.size);
+    drop(back);
     server.stop().await;
 
     // A fork: another history under the same log key, witnessed by the
@@ -178,7 +194,7 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
     for w in &witnesses[1..] {
         let held = common::http_fetch(&w.addr, &format!("/{origin_hash}/checkpoint"));
         let held = String::from_utf8(held.body).unwrap();
-        assert_eq!(held.lines().nth(1), Some(second.size.to_string().as_str()));
+        assert_eq!(held.lines().nth(1), Some(third.size.to_string().as_str()));
     }
     fork.stop().await;
 }

@@ -689,16 +689,20 @@ impl Drop for WitnessProcess {
 
 /// Runs `accord witness` named `name` for the log `log_vkey`, its state in `dir`.
 pub fn start_witness(dir: &std::path::Path, name: &str, log_vkey: &str) -> WitnessProcess {
+    start_witness_at(dir, name, log_vkey, "127.0.0.1:0")
+}
+
+/// [`start_witness`] listening on `listen` (e.g. the address it had before a restart).
+pub fn start_witness_at(
+    dir: &std::path::Path,
+    name: &str,
+    log_vkey: &str,
+    listen: &str,
+) -> WitnessProcess {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
         .args([
-            "witness",
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            name,
-            "--log",
-            log_vkey,
+            "witness", "--listen", listen, "--name", name, "--log", log_vkey,
         ])
         .arg("--data")
         .arg(dir)
