@@ -10,7 +10,9 @@
 pub mod cli;
 pub mod core;
 pub mod http;
+pub mod http_client;
 pub mod metrics;
+pub mod metrics_witness;
 pub mod net;
 pub mod sequencer;
 pub mod server;

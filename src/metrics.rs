@@ -38,7 +38,7 @@ const OUTCOMES: [(Outcome, &str); 7] = [
 
 /// Latency buckets (seconds): 0.5 ms to 10 s, about ×2.5 apart, covering a
 /// cached proof (≈ 0.1 ms) up to a submission waiting out a slow flush.
-const SECONDS: [f64; 11] = [
+pub(crate) const SECONDS: [f64; 11] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0,
 ];
 /// Entries per batch: powers of four up to the batch limit (4096).
@@ -53,7 +53,7 @@ pub struct Histogram<const N: usize> {
 }
 
 impl<const N: usize> Histogram<N> {
-    const fn new(bounds: [f64; N]) -> Self {
+    pub(crate) const fn new(bounds: [f64; N]) -> Self {
         Histogram {
             bounds,
             counts: [const { AtomicU64::new(0) }; N],
@@ -72,15 +72,28 @@ impl<const N: usize> Histogram<N> {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.render_series(out, name, "");
+    }
+
+    /// The series of one histogram; `labels` is empty or `k="v",…`.
+    pub(crate) fn render_series(&self, out: &mut String, name: &str, labels: &str) {
+        let (open, sep) = if labels.is_empty() {
+            (String::new(), "")
+        } else {
+            (format!("{{{labels}}}"), ",")
+        };
         let mut cumulative = 0;
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
             cumulative += count.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = self.count.load(Relaxed);
         let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{open} {sum}\n{name}_count{open} {count}");
     }
 }
 
@@ -90,16 +103,24 @@ pub enum Listener {
     Grpc,
     Metrics,
     Http,
+    /// `accord witness`.
+    Witness,
 }
 
 impl Listener {
-    const ALL: [Listener; 3] = [Listener::Grpc, Listener::Metrics, Listener::Http];
+    const ALL: [Listener; 4] = [
+        Listener::Grpc,
+        Listener::Metrics,
+        Listener::Http,
+        Listener::Witness,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Listener::Grpc => "grpc",
             Listener::Metrics => "metrics",
             Listener::Http => "http",
+            Listener::Witness => "witness",
         }
     }
 }
@@ -236,6 +257,7 @@ pub struct Metrics {
     pub batch_entries: Histogram<7>,
     pub tree_size: AtomicU64,
     pub subscribers: AtomicI64,
+    pub witnessing: crate::metrics_witness::Witnessing,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -248,6 +270,7 @@ pub static METRICS: Metrics = Metrics {
     batch_entries: Histogram::new(ENTRIES),
     tree_size: AtomicU64::new(0),
     subscribers: AtomicI64::new(0),
+    witnessing: crate::metrics_witness::Witnessing::new(),
 };
 
 impl Metrics {
@@ -334,6 +357,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         self.connections.render(&mut out);
+        self.witnessing.render(&mut out);
         out
     }
 }

@@ -9,11 +9,12 @@
 use crate::core::cosignature::CosignatureVerifier;
 use crate::core::merkle;
 use crate::core::policy::Policy;
+use crate::http_client::HttpClient;
+use crate::metrics::METRICS;
+use crate::metrics_witness::WitnessResult;
 use crate::sequencer::Sequencer;
 use crate::storage::{Nodes, Storage};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,16 +41,26 @@ pub struct Cosigned {
 pub type CosignedView = watch::Receiver<Option<Arc<Cosigned>>>;
 
 /// Refuses a policy the log cannot use: its own key must be listed, and
-/// every witness needs a plain `http://` submission URL.
+/// every witness needs an `http://` or `https://` submission URL.
 pub fn check_policy(policy: &Policy, log: &crate::core::note::Verifier) -> Result<(), String> {
     if !policy.logs.iter().any(|l| l.key == *log) {
         return Err(format!("the policy does not list this log's key ({log})"));
     }
     for w in &policy.witnesses {
         match &w.url {
-            Some(url) if url.starts_with("http://") => {}
-            Some(url) => return Err(format!("witness {}: only http:// submission URLs are supported, got {url:?} (put a TLS proxy on this host in front)", w.name)),
-            None => return Err(format!("witness {}: the log needs its submission URL", w.name)),
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+            Some(url) => {
+                return Err(format!(
+                "witness {}: the submission URL must start with http:// or https://, got {url:?}",
+                w.name
+            ))
+            }
+            None => {
+                return Err(format!(
+                    "witness {}: the log needs its submission URL",
+                    w.name
+                ))
+            }
         }
     }
     Ok(())
@@ -57,6 +68,7 @@ pub fn check_policy(policy: &Policy, log: &crate::core::note::Verifier) -> Resul
 
 /// What the log knows of one witness: the size it last cosigned.
 struct WitnessState {
+    name: String,
     key: CosignatureVerifier,
     url: String,
     size: u64,
@@ -77,15 +89,23 @@ async fn run(
     mut published: watch::Receiver<Arc<crate::sequencer::Published>>,
     tx: watch::Sender<Option<Arc<Cosigned>>>,
 ) {
-    let client: Client<HttpConnector, Full<bytes::Bytes>> =
-        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let client = match HttpClient::new(REQUEST_TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("witnessing is off: {e}");
+            return;
+        }
+    };
     let mut witnesses: Vec<WitnessState> = (policy.witnesses.iter())
         .map(|w| WitnessState {
+            name: w.name.clone(),
             key: w.key.clone(),
             url: w.url.clone().unwrap_or_default(),
             size: 0,
         })
         .collect();
+    let names: Vec<String> = witnesses.iter().map(|w| w.name.clone()).collect();
+    METRICS.witnessing.register(&names);
     loop {
         let latest = published.borrow_and_update().clone();
         let (size, note) = (latest.head.size, latest.checkpoint.clone());
@@ -113,6 +133,8 @@ async fn run(
                     witnesses = cosigned.len(),
                     "checkpoint cosigned by a quorum"
                 );
+                let now = crate::metrics_witness::unix_now();
+                METRICS.witnessing.cosigned(size, now);
                 tx.send_replace(Some(Arc::new(Cosigned {
                     size,
                     root: latest.head.root,
@@ -142,7 +164,7 @@ async fn run(
 /// last cosigned, with a consistency proof; on 409, once more from the size
 /// it reports. Returns its valid cosignature line, if it gave one.
 async fn cosign(
-    client: &Client<HttpConnector, Full<bytes::Bytes>>,
+    client: &HttpClient,
     storage: &dyn Storage,
     w: &mut WitnessState,
     size: u64,
@@ -170,19 +192,33 @@ async fn cosign(
             body += &format!("{}\n", B64.encode(h));
         }
         body += &format!("\n{note}");
-        let (status, reply) = match post(client, &format!("{}/add-checkpoint", w.url), body).await {
+        let started = std::time::Instant::now();
+        let answer = post(client, &format!("{}/add-checkpoint", w.url), body).await;
+        let took = started.elapsed().as_secs_f64();
+        let record = |result| METRICS.witnessing.request(&w.name, result, took);
+        let (status, reply) = match answer {
             Ok(r) => r,
             Err(e) => {
+                record(WitnessResult::Failed);
                 tracing::warn!("witness {}: {e}", w.url);
                 return None;
             }
         };
+        if status != 200 {
+            record(WitnessResult::Refused);
+        }
         match status {
             200 => {
                 let valid = reply
                     .lines()
                     .find(|l| matches!(w.key.verify_line(text, l), Ok(Some(_))));
                 w.size = size;
+                record(if valid.is_some() {
+                    WitnessResult::Cosigned
+                } else {
+                    tracing::warn!("witness {} answered 200 without a valid cosignature", w.url);
+                    WitnessResult::Refused
+                });
                 return valid.map(|l| format!("{l}\n"));
             }
             409 => match reply.trim_end().parse::<u64>() {
@@ -211,27 +247,13 @@ async fn cosign(
     None
 }
 
-async fn post(
-    client: &Client<HttpConnector, Full<bytes::Bytes>>,
-    url: &str,
-    body: String,
-) -> Result<(u16, String), String> {
-    let request = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| format!("bad URL {url:?}: {e}"))?;
-    let exchange = async {
-        let response = client.request(request).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+/// Witness answers are a few lines; anything longer is not a witness.
+const MAX_REPLY: usize = 64 * 1024;
+
+async fn post(client: &HttpClient, url: &str, body: String) -> Result<(u16, String), String> {
+    let reply = (client.post_text(url, body, MAX_REPLY).await).map_err(|e| e.to_string())?;
+    Ok((
+        reply.status,
+        String::from_utf8_lossy(&reply.body).into_owned(),
+    ))
 }

@@ -6,31 +6,33 @@
 //! and checking overlap. Signatures are batch-verified across all cores.
 
 use super::audit_files::{append_entries, load_state, lock_state, save_state};
+use super::audit_source::{Open, Source, IN_FLIGHT, PAGE};
+use super::tiles_reader::TilesReader;
 use super::{client, exit, CliError};
 use crate::core::checkpoint::Checkpoint;
 use crate::core::note::Verifier;
-use crate::proto;
 use crate::verifier::audit::{check, AuditError, AuditState, Auditor, Checked, MapRootClaim};
 use crate::verifier::evidence::{Evidence, Kind as EvidenceKind};
-use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// GetEntries returns at most 1000 entries; keeping 4 requests in flight
-/// hides the round trip behind verification.
-const PAGE: u64 = 1000;
-const IN_FLIGHT: usize = 4;
 /// Entries verified per call to `Auditor::feed`: enough to fill both cores'
 /// signature batches.
 const CHUNK: usize = 4096;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["server", "tiles"])))]
 pub struct AuditArgs {
+    /// The log's gRPC address.
     #[arg(long)]
-    server: String,
+    server: Option<String>,
+    /// Audit from tlog-tiles alone (no gRPC): the log's --http-listen URL,
+    /// or a mirror on any static web server. Every hash tile of the audited
+    /// range is also compared with the one computed from the entries.
+    #[arg(long, value_name = "URL")]
+    tiles: Option<String>,
     /// The log's verifier key, or a file containing it.
     #[arg(long)]
     vkey: String,
@@ -77,8 +79,13 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             Some(policy)
         }
     };
+    let source = match (args.server, args.tiles) {
+        (Some(server), _) => Source::Grpc(server),
+        (None, Some(url)) => Source::Tiles(Box::new(TilesReader::new(&url)?)),
+        (None, None) => return Err(CliError::usage("give --server or --tiles")),
+    };
     let s = audit_with(
-        &args.server,
+        &source,
         &vkey,
         policy.as_ref(),
         args.state.as_deref(),
@@ -107,13 +114,14 @@ pub async fn audit(
     state_dir: Option<&Path>,
     progress: bool,
 ) -> Result<Summary, CliError> {
-    audit_with(server, vkey, None, state_dir, progress).await
+    let source = Source::Grpc(server.to_owned());
+    audit_with(&source, vkey, None, state_dir, progress).await
 }
 
 /// [`audit`], requiring with `policy` that the checkpoint audited carries
 /// cosignatures meeting its quorum (a split view then needs the witnesses).
 pub async fn audit_with(
-    server: &str,
+    source: &Source,
     vkey: &Verifier,
     policy: Option<&crate::core::policy::Policy>,
     state_dir: Option<&Path>,
@@ -136,13 +144,11 @@ pub async fn audit_with(
         }
         None => (AuditState::genesis(), None),
     };
-    let mut c = client::connect(server).await?;
-    let note = c
-        .get_checkpoint(proto::GetCheckpointRequest {})
-        .await
-        .map_err(client::status)?
-        .into_inner()
-        .signed_note;
+    let mut c = match source {
+        Source::Grpc(server) => Open::Grpc(client::connect(server).await?),
+        Source::Tiles(t) => Open::Tiles(t.clone()),
+    };
+    let note = c.checkpoint().await?;
     if let Some(policy) = policy {
         policy.verify(&note).map_err(|e| {
             CliError::new(
@@ -155,15 +161,7 @@ pub async fn audit_with(
     let new = Checkpoint::open(&note, vkey).map_or(0, |cp| cp.head.size);
     let old = state.head.size;
     let consistency = if old > 0 && new > old {
-        let req = proto::GetConsistencyProofRequest {
-            old_size: old,
-            new_size: new,
-        };
-        c.get_consistency_proof(req)
-            .await
-            .map_err(client::status)?
-            .into_inner()
-            .hashes
+        c.consistency(old, new).await?
     } else {
         Vec::new()
     };
@@ -179,7 +177,7 @@ pub async fn audit_with(
         tokio::task::spawn_blocking(move || verify_stream(auditor, rx, &done, mirror.as_mut()))
     };
     let ticker = progress.then(|| tokio::spawn(show_progress(done.clone(), start, target.size)));
-    let fetched = fetch(&c, start, target.size, tx).await;
+    let fetched = c.fetch(start, target, tx).await;
     let verified = verifier.await.map_err(|e| {
         CliError::new(
             exit::VERIFY_FAILED,
@@ -207,7 +205,12 @@ pub async fn audit_with(
         }
     };
     fetched?;
-    let registry_note = super::audit_registry::compare(&mut c, &new_state.registry).await?;
+    let registry_note = match &mut c {
+        Open::Grpc(c) => super::audit_registry::compare(c, &new_state.registry).await?,
+        Open::Tiles(_) => {
+            "Signatory listings: not compared (tiles carry the entries, not the server's listings; audit with --server for that).".to_owned()
+        }
+    };
     if let Some(dir) = state_dir {
         save_state(dir, &new_state.encode(vkey))?;
     }
@@ -284,71 +287,6 @@ impl From<AuditError> for StreamError {
     }
 }
 
-/// Fetches entries `[start, end)` in pages, several requests in flight, and
-/// sends them in order. Checks each page's indices.
-async fn fetch(
-    c: &crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
-    start: u64,
-    end: u64,
-    tx: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,
-) -> Result<(), CliError> {
-    let mut next = start;
-    let mut in_flight = VecDeque::new();
-    loop {
-        while in_flight.len() < IN_FLIGHT && next < end {
-            let mut c = c.clone();
-            let req = proto::GetEntriesRequest {
-                start: next,
-                end: (next + PAGE).min(end),
-            };
-            in_flight.push_back((next, tokio::spawn(async move { c.get_entries(req).await })));
-            next = (next + PAGE).min(end);
-        }
-        let Some((first, handle)) = in_flight.pop_front() else {
-            return Ok(());
-        };
-        let page = handle
-            .await
-            .map_err(|e| CliError::new(exit::SERVER, format!("fetch task failed: {e}")))?
-            .map_err(client::status)?
-            .into_inner();
-        if page.entries.is_empty() {
-            return Err(CliError::new(
-                exit::VERIFY_FAILED,
-                format!("the server returned no entries at {first} (tree size {end})"),
-            ));
-        }
-        if page
-            .entries
-            .iter()
-            .enumerate()
-            .any(|(i, e)| e.index != first + i as u64)
-        {
-            return Err(CliError::new(
-                exit::VERIFY_FAILED,
-                format!("the server returned entries out of order at {first}"),
-            ));
-        }
-        // Entries short of the page end are fetched by the next request.
-        let got = first + page.entries.len() as u64;
-        if got < (first + PAGE).min(end) {
-            let mut c = c.clone();
-            let req = proto::GetEntriesRequest {
-                start: got,
-                end: (first + PAGE).min(end),
-            };
-            in_flight.push_front((got, tokio::spawn(async move { c.get_entries(req).await })));
-        }
-        if tx
-            .send(page.entries.into_iter().map(|e| e.leaf).collect())
-            .await
-            .is_err()
-        {
-            return Ok(()); // the verifier stopped on an error; it reports it
-        }
-    }
-}
-
 async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
     let total = end - start;
     loop {
@@ -372,18 +310,9 @@ async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
 /// Evidence for a wrong map head: the log's inclusion proof of it in the
 /// checkpoint being audited. If the server will not prove the inclusion,
 /// the audit still fails, without evidence.
-async fn map_root_evidence(
-    c: &mut crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
-    claim: MapRootClaim,
-    note: &str,
-    size: u64,
-) -> AuditError {
-    let req = proto::GetInclusionProofRequest {
-        leaf: Some(proto::get_inclusion_proof_request::Leaf::Index(claim.index)),
-        tree_size: size,
-    };
-    let proof = match c.get_inclusion_proof(req).await {
-        Ok(r) => r.into_inner().hashes,
+async fn map_root_evidence(c: &mut Open, claim: MapRootClaim, note: &str, size: u64) -> AuditError {
+    let proof = match c.inclusion(claim.index, size).await {
+        Ok(hashes) => hashes,
         Err(_) => return AuditError::MapRoot(Box::new(claim)),
     };
     AuditError::Misbehaviour(Box::new(Evidence {
@@ -396,7 +325,7 @@ async fn map_root_evidence(
 }
 
 /// Maps an audit failure to an exit code; writes evidence for misbehaviour.
-fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliError {
+pub(super) fn audit_error(e: AuditError, vkey: &Verifier, state_dir: Option<&Path>) -> CliError {
     match e {
         AuditError::MapRoot(claim) => CliError::new(
             exit::MISBEHAVIOUR,

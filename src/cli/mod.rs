@@ -22,6 +22,7 @@ macro_rules! out {
 pub mod audit;
 mod audit_files;
 mod audit_registry;
+mod audit_source;
 mod backup;
 pub mod bench;
 mod client;
@@ -29,9 +30,12 @@ mod demo;
 mod domain;
 mod endorse;
 mod keys;
+mod mirror;
 mod prove;
 pub(crate) mod registry;
 mod serve;
+mod tile_walk;
+mod tiles_reader;
 mod verify;
 mod verify_org;
 mod witness;
@@ -82,6 +86,8 @@ pub enum Command {
     Prove(prove::ProveArgs),
     /// Verify the whole log (or only what is new, with --state) against the log key.
     Audit(audit::AuditArgs),
+    /// Copy (or extend) the log's tiles into a directory for any static web server, verified against its signed checkpoint.
+    Mirror(mirror::MirrorArgs),
     /// Commitments catalog (operator).
     #[command(subcommand)]
     Commitment(registry::CommitmentCommand),
@@ -274,6 +280,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(args) => verify::run(args),
         Command::Prove(args) => prove::prove(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Mirror(args) => mirror::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Commitment(cmd) => registry::commitment(cmd).await,
         Command::Demo { server, data } => demo::run(&server, &data).await,

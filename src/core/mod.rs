@@ -29,6 +29,7 @@ pub mod registry;
 pub mod registry_proof;
 pub mod signature;
 pub mod statements;
+pub mod tile_tree;
 pub mod tiles;
 pub mod verification;
 pub mod witness;

@@ -12,12 +12,16 @@ pub mod state;
 use crate::core::cosignature::Cosigner;
 use crate::core::note::Verifier;
 use crate::core::witness::{self, Refusal};
+use crate::net::ConnInfo;
+pub use crate::service::access::RateLimit;
+use crate::service::limiter::Limiter;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 /// Request bodies are a checkpoint and at most 63 hashes: 64 KiB is ample.
@@ -118,35 +122,69 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Per client address: a log sends one request per checkpoint round (one
+/// round at a time, a round-trip each), so 20 a second with a burst of 40
+/// is ample for a busy log and stops one client from keeping the witness
+/// fsyncing for nobody else. Loopback clients are exempt (local logs and
+/// tests), as on the gRPC listener.
+pub const DEFAULT_RATE: RateLimit = RateLimit {
+    per_second: 20.0,
+    burst: 40.0,
+    loopback: false,
+};
+
 /// `POST /add-checkpoint` and the monitoring `GET /<sha256(origin)>/checkpoint`.
-pub fn router(witness: Arc<Witness>) -> axum::Router {
+pub fn router(witness: Arc<Witness>, rate: RateLimit) -> axum::Router {
     let adding = witness.clone();
+    let limiter = Limiter::new(rate, IpAddr::from([0u8; 4]));
     axum::Router::new()
         .route(
             "/add-checkpoint",
-            post(move |body: Bytes| {
-                let witness = adding.clone();
-                async move {
-                    let Ok(body) = String::from_utf8(body.to_vec()) else {
-                        return WitnessError::from(Refusal::BadRequest(
-                            "the body is not UTF-8".into(),
-                        ))
-                        .into_response();
-                    };
-                    // File writes and fsync: off the async workers.
-                    let done = tokio::task::spawn_blocking(move || {
-                        witness.add_checkpoint(&body, unix_now())
-                    })
-                    .await;
-                    match done {
-                        Ok(Ok(lines)) => ([(header::CONTENT_TYPE, TEXT)], lines).into_response(),
-                        Ok(Err(e)) => e.into_response(),
-                        Err(_) => {
-                            WitnessError::State("the witness is stopping".into()).into_response()
+            post(
+                move |ConnectInfo(conn): ConnectInfo<ConnInfo>, body: Bytes| {
+                    let witness = adding.clone();
+                    let limiter = limiter.clone();
+                    async move {
+                        let ip = conn.remote.ip();
+                        if rate.loopback || !ip.is_loopback() {
+                            if let Err(wait_ms) = limiter.take(ip) {
+                                crate::metrics::METRICS
+                                    .rate_limited
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let secs = wait_ms.div_ceil(1000).to_string();
+                                return (
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    [
+                                        (header::CONTENT_TYPE, TEXT.to_owned()),
+                                        (header::RETRY_AFTER, secs),
+                                    ],
+                                    "too many requests from this address; retry later\n",
+                                )
+                                    .into_response();
+                            }
+                        }
+                        let Ok(body) = String::from_utf8(body.to_vec()) else {
+                            return WitnessError::from(Refusal::BadRequest(
+                                "the body is not UTF-8".into(),
+                            ))
+                            .into_response();
+                        };
+                        // File writes and fsync: off the async workers.
+                        let done = tokio::task::spawn_blocking(move || {
+                            witness.add_checkpoint(&body, unix_now())
+                        })
+                        .await;
+                        match done {
+                            Ok(Ok(lines)) => {
+                                ([(header::CONTENT_TYPE, TEXT)], lines).into_response()
+                            }
+                            Ok(Err(e)) => e.into_response(),
+                            Err(_) => WitnessError::State("the witness is stopping".into())
+                                .into_response(),
                         }
                     }
-                }
-            }),
+                },
+            ),
         )
         .route(
             "/{origin_hash}/checkpoint",
@@ -170,4 +208,5 @@ pub fn router(witness: Arc<Witness>) -> axum::Router {
             }),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(crate::net::TrackRequests)
 }

@@ -1,0 +1,135 @@
+//! The one outgoing HTTP client: the log posting checkpoints to its
+//! witnesses, and `accord mirror` / `accord audit --tiles` reading tiles.
+//! `http://` and `https://` (rustls with the system's roots, the same TLS
+//! stack as gRPC), HTTP/1.1 with connection reuse, a timeout per request
+//! and a cap on every body read, so a slow or hostile server can neither
+//! hang a caller nor fill its memory.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use std::time::Duration;
+
+/// An answer: status, content type, body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("bad URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("{url}: {why}")]
+    Exchange { url: String, why: String },
+    #[error("{url}: no answer within {secs} s")]
+    Timeout { url: String, secs: u64 },
+    #[error("{url}: the body is longer than {limit} bytes")]
+    TooLong { url: String, limit: usize },
+    #[error("loading the system's TLS root certificates: {0}")]
+    Roots(std::io::Error),
+}
+
+/// A cheap-to-clone client (connections are pooled and shared).
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    /// A client whose every request (connect, send, read the whole body)
+    /// must finish within `timeout`.
+    pub fn new(timeout: Duration) -> Result<HttpClient, HttpClientError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(HttpClientError::Roots)?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let inner = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        Ok(HttpClient { inner, timeout })
+    }
+
+    /// `GET url`, reading at most `limit` bytes of body.
+    pub async fn get(&self, url: &str, limit: usize) -> Result<Reply, HttpClientError> {
+        let request = http::Request::get(url).body(Full::new(Bytes::new()));
+        self.send(url, request, limit).await
+    }
+
+    /// `POST url` with a `text/plain` body.
+    pub async fn post_text(
+        &self,
+        url: &str,
+        body: String,
+        limit: usize,
+    ) -> Result<Reply, HttpClientError> {
+        let request = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from(body)));
+        self.send(url, request, limit).await
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        request: Result<http::Request<Full<Bytes>>, http::Error>,
+        limit: usize,
+    ) -> Result<Reply, HttpClientError> {
+        let request = request.map_err(|e| HttpClientError::Url {
+            url: url.to_owned(),
+            why: e.to_string(),
+        })?;
+        let scheme = request.uri().scheme_str();
+        if !matches!(scheme, Some("http" | "https")) {
+            return Err(HttpClientError::Url {
+                url: url.to_owned(),
+                why: "only http:// and https:// URLs are supported".into(),
+            });
+        }
+        let exchange = async {
+            let failed = |e: &dyn std::fmt::Display| HttpClientError::Exchange {
+                url: url.to_owned(),
+                why: e.to_string(),
+            };
+            let response = self.inner.request(request).await.map_err(|e| {
+                // hyper's Display hides the cause (refused, TLS, DNS…).
+                use std::error::Error;
+                let cause = e.source().map_or(String::new(), |s| format!(": {s}"));
+                failed(&format!("{e}{cause}"))
+            })?;
+            let status = response.status().as_u16();
+            let content_type = (response.headers().get(http::header::CONTENT_TYPE))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        HttpClientError::TooLong {
+                            url: url.to_owned(),
+                            limit,
+                        }
+                    } else {
+                        failed(&e)
+                    }
+                })?
+                .to_bytes();
+            Ok(Reply {
+                status,
+                content_type,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| HttpClientError::Timeout {
+                url: url.to_owned(),
+                secs: self.timeout.as_secs(),
+            })?
+    }
+}
