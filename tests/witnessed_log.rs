@@ -198,3 +198,158 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
     }
     fork.stop().await;
 }
+
+/// `accord endorse --witnessed` makes its receipt with a cosigned
+/// checkpoint; `accord verify --policy` (and the Python verifier's
+/// `--policy`) accept it and refuse it under a policy it does not meet;
+/// the witnessing metrics count each witness's answers; with every witness
+/// down, `--witnessed` gives up after its timeout, keeping the log-signed
+/// receipt, which only verifiers without the policy accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnessed_receipts_verify_with_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let vkey = log_signer().verifier().to_string();
+    let (mut witnesses, policy, policy_text) = three_witnesses(dir, &vkey);
+    let server = server_with(&policy).await;
+    std::fs::write(dir.join("policy"), &policy_text).unwrap();
+    let stranger =
+        accord::core::cosignature::Cosigner::from_seed("stranger.test/w", &[3; 32]).unwrap();
+    std::fs::write(
+        dir.join("strict"),
+        format!("log {vkey}\nwitness S {}\nquorum S\n", stranger.verifier()),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::run_accord(&dir, &args)
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    common::accord_ok(dir, &["keygen", "--out", "org.pem"]);
+    let digest = hex::encode(accord::core::sha256(common::COMMITMENT_TEXT));
+    let endorse = |out: &str, timeout: &str| {
+        args(&[
+            "endorse",
+            "--server",
+            &server.url,
+            "--key",
+            "org.pem",
+            "--commitment",
+            "global-commitment-dts",
+            "--commitment-sha256",
+            &digest,
+            "--org",
+            "Government of Uruguay",
+            "--group",
+            "government",
+            "--region",
+            "grulac",
+            "--out",
+            out,
+            "--witnessed",
+            "--policy",
+            "policy",
+            "--witnessed-timeout",
+            timeout,
+        ])
+    };
+    let out = run(endorse("uy", "20")).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt = std::fs::read_to_string(dir.join("uy.tlog-proof")).unwrap();
+    // The receipt's checkpoint (after the proof lines, from its origin line)
+    // carries the quorum's cosignatures.
+    let note = &receipt[receipt.find("test.example/log\n").unwrap()..];
+    assert!(policy.verify(note).is_ok(), "{receipt}");
+    // `verify` (and the Python verifier's `receipt`) of receipt PREFIX,
+    // with `--policy POLICY` when given.
+    let receipt_args = |prefix: &str, policy: Option<&str>| {
+        let (entry, proof) = (format!("{prefix}.entry"), format!("{prefix}.tlog-proof"));
+        let mut a = args(&["--vkey", &vkey, "--entry", &entry, "--proof", &proof]);
+        a.extend(
+            policy
+                .map(|p| ["--policy".to_owned(), p.to_owned()])
+                .into_iter()
+                .flatten(),
+        );
+        a
+    };
+    let verify = |policy: &str| [args(&["verify"]), receipt_args("uy", Some(policy))].concat();
+    let ok = run(verify("policy")).await.unwrap();
+    let said = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(
+        ok.status.success() && said.contains("witness policy's quorum"),
+        "{said}"
+    );
+    let refused = run(verify("strict")).await.unwrap();
+    let why = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        refused.status.code() == Some(1) && why.contains("witness policy"),
+        "{why}"
+    );
+    if common::python_ready() {
+        let py = |policy: &str| {
+            std::process::Command::new("python3")
+                .arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/verifiers/python/accord_verify.py"
+                ))
+                .arg("receipt")
+                .args(receipt_args("uy", Some(policy)))
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        };
+        let out = py("policy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(py("strict").status.code(), Some(1));
+    }
+
+    // The metrics of this process's witnessing (the server runs in it).
+    let metrics = accord::metrics::METRICS.render(0);
+    let cosigned_by = |w: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "accord_witness_requests_total{{witness=\"{w}\",result=\"cosigned\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        (1..=3).all(|i| cosigned_by(&format!("W{i}")) > 0),
+        "{metrics}"
+    );
+    assert!(metrics.contains("accord_witness_request_seconds_count{witness=\"W1\"}"));
+    assert!(
+        !metrics.contains("accord_cosigned_tree_size 0\n"),
+        "{metrics}"
+    );
+
+    // Every witness down: --witnessed waits its timeout, then keeps the
+    // log-signed receipt and exits 3.
+    witnesses.clear();
+    let out = run(endorse("uy2", "1")).await.unwrap();
+    let why = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.code() == Some(3) && why.contains("signature alone"),
+        "{why}"
+    );
+    let plain = [args(&["verify"]), receipt_args("uy2", None)].concat();
+    assert!(run(plain).await.unwrap().status.success());
+    let strict = [args(&["verify"]), receipt_args("uy2", Some("policy"))].concat();
+    assert_eq!(run(strict).await.unwrap().status.code(), Some(1));
+    server.stop().await;
+}

@@ -63,22 +63,9 @@ pub struct Summary {
 pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     let vkey = super::verify::parse_vkey(&args.vkey)?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let policy = match &args.policy {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?;
-            let policy = crate::core::policy::Policy::parse(&text)
-                .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?;
-            if !policy.logs.iter().any(|l| l.key == vkey) {
-                return Err(CliError::usage(format!(
-                    "--policy {} does not list the log key {vkey}",
-                    path.display()
-                )));
-            }
-            Some(policy)
-        }
-    };
+    let policy = (args.policy.as_deref())
+        .map(|p| super::verify::load_policy(p, &vkey))
+        .transpose()?;
     let source = match (args.server, args.tiles) {
         (Some(server), _) => Source::Grpc(server),
         (None, Some(url)) => Source::Tiles(Box::new(TilesReader::new(&url)?)),
@@ -149,14 +136,7 @@ pub async fn audit_with(
         Source::Tiles(t) => Open::Tiles(t.clone()),
     };
     let note = c.checkpoint().await?;
-    if let Some(policy) = policy {
-        policy.verify(&note).map_err(|e| {
-            CliError::new(
-                exit::VERIFY_FAILED,
-                format!("the checkpoint does not meet the witness policy: {e}"),
-            )
-        })?;
-    }
+    super::verify::require_quorum(policy, &note)?;
     // The size only decides which proof to fetch; Auditor::begin verifies the note.
     let new = Checkpoint::open(&note, vkey).map_or(0, |cp| cp.head.size);
     let old = state.head.size;

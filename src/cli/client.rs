@@ -54,6 +54,9 @@ pub fn with_token<T>(message: T, token: Option<&str>) -> Result<Request<T>, CliE
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A connected gRPC client.
+pub type Client = RegistryServiceClient<Channel>;
+
 pub async fn connect(url: &str) -> Result<RegistryServiceClient<Channel>, CliError> {
     Ok(RegistryServiceClient::new(channel(url).await?).max_decoding_message_size(64 << 20))
 }

@@ -58,6 +58,24 @@ pub struct EndorseArgs {
     /// Receipt prefix: writes PREFIX.entry and PREFIX.tlog-proof.
     #[arg(long, required_unless_present = "message_out")]
     out: Option<PathBuf>,
+    /// Make the receipt with the first checkpoint that includes the entry and
+    /// carries the witnesses' cosignatures (the log must run with
+    /// --witness-policy); waits at most --witnessed-timeout.
+    #[arg(long)]
+    witnessed: bool,
+    /// With --witnessed: the cosignatures must meet this witness policy's
+    /// quorum (otherwise one cosignature line is enough to stop waiting).
+    #[arg(long, value_name = "FILE", requires = "witnessed")]
+    policy: Option<PathBuf>,
+    /// With --witnessed: seconds to wait before saving the receipt signed by
+    /// the log alone and exiting 3.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        requires = "witnessed"
+    )]
+    witnessed_timeout: u64,
 }
 
 fn parse_hex32(s: &str, flag: &str) -> Result<Hash, CliError> {
@@ -134,7 +152,25 @@ pub async fn run(args: EndorseArgs) -> Result<(), CliError> {
         .as_deref()
         .ok_or_else(|| CliError::usage("--server is required to submit"))?;
     let out = args.out.expect("clap requires --out without --message-out");
-    submit(server, signed, Some(&out), None).await
+    if !args.witnessed {
+        return submit(server, signed, Some(&out), None).await;
+    }
+    let policy = match &args.policy {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?;
+            Some(
+                crate::core::policy::Policy::parse(&text)
+                    .map_err(|e| CliError::usage(format!("--policy {}: {e}", path.display())))?,
+            )
+        }
+    };
+    let wait = super::witnessed::Wait {
+        policy,
+        timeout: std::time::Duration::from_secs(args.witnessed_timeout),
+    };
+    super::witnessed::submit(server, signed, &out, &wait).await
 }
 
 /// Verifies a statement locally (friendly errors before any network),
@@ -145,6 +181,19 @@ pub async fn submit(
     out: Option<&std::path::Path>,
     admin_token: Option<&str>,
 ) -> Result<(), CliError> {
+    let (_, resp) = submit_only(server, signed, admin_token).await?;
+    save_receipt(&resp, out)
+}
+
+/// Writes `PREFIX.entry` and `PREFIX.tlog-proof` (if `out` is given) and
+/// prints the entry's index.
+/// Checks the admission rules locally (nothing is sent that the log would
+/// refuse), then submits.
+pub async fn submit_only(
+    server: &str,
+    signed: Signed,
+    admin_token: Option<&str>,
+) -> Result<(client::Client, crate::proto::SubmitResponse), CliError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -160,11 +209,9 @@ pub async fn submit(
         .await
         .map_err(client::status)?
         .into_inner();
-    save_receipt(&resp, out)
+    Ok((c, resp))
 }
 
-/// Writes `PREFIX.entry` and `PREFIX.tlog-proof` (if `out` is given) and
-/// prints the entry's index.
 pub fn save_receipt(
     resp: &crate::proto::SubmitResponse,
     out: Option<&std::path::Path>,

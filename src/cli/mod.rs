@@ -39,6 +39,7 @@ mod tiles_reader;
 mod verify;
 mod verify_org;
 mod witness;
+mod witnessed;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -69,7 +69,11 @@ pub async fn prove(args: ProveArgs) -> Result<(), CliError> {
 
 /// Verifies a registry proof file; the first line of output states what it
 /// proves (`current`, `withdrawn` or `absent` …), nothing before it.
-pub fn verify(log_key: &Verifier, path: &Path) -> Result<(), CliError> {
+pub fn verify(
+    log_key: &Verifier,
+    path: &Path,
+    policy: Option<&crate::core::policy::Policy>,
+) -> Result<(), CliError> {
     let failed = |why: String| {
         CliError::new(
             exit::VERIFY_FAILED,
@@ -80,6 +84,7 @@ pub fn verify(log_key: &Verifier, path: &Path) -> Result<(), CliError> {
         .map_err(|_| failed("the file is not UTF-8 text".into()))?;
     let proof = RegistryProof::parse(&text).map_err(|e| failed(e.to_string()))?;
     let verdict = proof.verify(log_key).map_err(|e| failed(e.to_string()))?;
+    super::verify::require_quorum(policy, &proof.checkpoint)?;
     out!("{}", verdict.describe());
     let answer = match verdict.answer() {
         Answer::Current => "current",
@@ -93,5 +98,8 @@ pub fn verify(log_key: &Verifier, path: &Path) -> Result<(), CliError> {
         hex::encode(verdict.map_root),
         proof.items.len()
     );
+    if policy.is_some() {
+        out!("OK: the checkpoint carries cosignatures meeting the witness policy's quorum");
+    }
     Ok(())
 }

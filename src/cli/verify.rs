@@ -2,6 +2,7 @@
 
 use super::{exit, read_file, CliError};
 use crate::core::note::Verifier;
+use crate::core::policy::Policy;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -18,6 +19,34 @@ pub struct VerifyArgs {
     /// An accord-registry-proof/v1 file (`accord prove`): a mode of its own.
     #[arg(long, conflicts_with_all = ["entry", "proof"])]
     registry_proof: Option<PathBuf>,
+    /// A witness policy (C2SP tlog-policy): the checkpoint in the receipt
+    /// (or registry proof) must carry cosignatures meeting its quorum, and
+    /// the policy must list --vkey.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+/// Reads a witness policy that must list `vkey` (`--policy` of `verify`
+/// and `audit`).
+pub fn load_policy(path: &Path, vkey: &Verifier) -> Result<Policy, CliError> {
+    let bad = |e: String| CliError::usage(format!("--policy {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let policy = Policy::parse(&text).map_err(|e| bad(e.to_string()))?;
+    if !policy.logs.iter().any(|l| l.key == *vkey) {
+        return Err(bad(format!("does not list the log key {vkey}")));
+    }
+    Ok(policy)
+}
+
+/// Exit 1 unless `note`'s cosignatures meet `policy`'s quorum.
+pub fn require_quorum(policy: Option<&Policy>, note: &str) -> Result<(), CliError> {
+    match policy.map(|p| p.verify(note)) {
+        Some(Err(e)) => Err(CliError::new(
+            exit::VERIFY_FAILED,
+            format!("the checkpoint does not meet the witness policy: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Parses a vkey given inline or as a file path.
@@ -33,8 +62,11 @@ pub fn parse_vkey(arg: &str) -> Result<Verifier, CliError> {
 
 pub fn run(args: VerifyArgs) -> Result<(), CliError> {
     let log_key = parse_vkey(&args.vkey)?;
+    let policy = (args.policy.as_deref())
+        .map(|p| load_policy(p, &log_key))
+        .transpose()?;
     let (entry, proof) = match (args.registry_proof, args.entry, args.proof) {
-        (Some(file), ..) => return super::prove::verify(&log_key, &file),
+        (Some(file), ..) => return super::prove::verify(&log_key, &file, policy.as_ref()),
         (None, Some(entry), Some(proof)) => (entry, proof),
         _ => {
             return Err(CliError::usage(
@@ -47,6 +79,11 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
         .map_err(|_| CliError::new(exit::VERIFY_FAILED, "proof is not UTF-8 text"))?;
     let ok = crate::verifier::verify_receipt(&leaf, &proof, &log_key)
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("receipt does NOT verify: {e}")))?;
+    if let Some(policy) = &policy {
+        let receipt = crate::core::receipt::TlogProof::parse(&proof)
+            .map_err(|e| CliError::new(exit::VERIFY_FAILED, e.to_string()))?;
+        require_quorum(Some(policy), &receipt.checkpoint)?;
+    }
     out!(
         "OK: entry {} in {} at tree size {}: {} (signed by {})",
         ok.entry.index,
@@ -55,6 +92,9 @@ pub fn run(args: VerifyArgs) -> Result<(), CliError> {
         ok.entry.signed.describe(),
         (ok.entry.signed.signers().first()).map_or("the log itself".into(), hex::encode)
     );
+    if policy.is_some() {
+        out!("OK: the checkpoint carries cosignatures meeting the witness policy's quorum");
+    }
     Ok(())
 }
 

@@ -3,13 +3,16 @@
 
 Uses only the Python standard library and the `cryptography` package.
 
-    accord_verify.py receipt --vkey VKEY --entry FILE.entry --proof FILE.tlog-proof
-    accord_verify.py consistency --vkey VKEY --old OLD_CHECKPOINT --new NEW_CHECKPOINT --proof PROOF
-    accord_verify.py registry-proof --vkey VKEY --proof FILE   (accord-registry-proof/v1)
+    accord_verify.py receipt --vkey VKEY --entry FILE.entry --proof FILE.tlog-proof [--policy POLICY]
+    accord_verify.py consistency --vkey VKEY --old OLD_CHECKPOINT --new NEW_CHECKPOINT --proof PROOF [--policy POLICY]
+    accord_verify.py registry-proof --vkey VKEY --proof FILE [--policy POLICY]   (accord-registry-proof/v1)
 
 VKEY is the log's verifier key (name+keyid+base64) or a file holding it. A
-consistency PROOF file holds one base64 hash per line. Exit status: 0 if
-everything verifies, 1 if anything does not, 2 for bad usage.
+consistency PROOF file holds one base64 hash per line. POLICY is a C2SP
+tlog-policy file (SPEC.md §13) that must list VKEY: with it, the checkpoint
+(for consistency, the new one) must also carry witness cosignatures meeting
+the policy's quorum. Exit status: 0 if everything verifies, 1 if anything
+does not, 2 for bad usage (including an unreadable or invalid POLICY).
 """
 import argparse
 import base64
@@ -25,6 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 class VerifyError(Exception):
     pass
+
+
+class UsageError(Exception):
+    """Bad usage (exit status 2), e.g. a policy file that does not parse."""
 
 
 def sha256(data):
@@ -160,6 +167,283 @@ def parse_checkpoint(text, vkey):
 
 def open_checkpoint(note, vkey):
     return parse_checkpoint(open_note(note, vkey), vkey)
+
+
+# --- Witness cosignatures and policies (SPEC.md §13) ------------------------
+# A witness cosigns a checkpoint only if it is consistent with what it cosigned
+# before, so a verifier that requires a quorum of cosignatures cannot be shown
+# a history the witnesses did not see (a split view). The rules below follow
+# C2SP tlog-cosignature (Ed25519 cosignature/v1) and C2SP tlog-policy, as
+# Accord's core::cosignature and core::policy implement them.
+ALG_CHECKPOINT = 0x01  # signed-note Ed25519 keys (SPEC §7)
+ALG_COSIGNATURE_V1 = 0x04  # cosignature/v1 keys: the type byte is hashed into the key ID
+COSIGNATURE_LEN = 4 + 8 + 64  # key ID, timestamp (u64 big-endian), Ed25519 signature
+MAX_TIMESTAMP = 2**63 - 1  # tlog-cosignature's bound on the timestamp
+MAX_SIGNATURES = 100  # signature lines per note, as Go's note package and core::note
+# Unicode White_Space (what Rust's char::is_whitespace tests): str.isspace()
+# differs (it counts U+001C..U+001F), and names must be judged the same way
+# by both verifiers.
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+# Policies are refused past these (tlog-policy recommends supporting 32 of each).
+POLICY_MAX_LOGS = POLICY_MAX_WITNESSES = POLICY_MAX_GROUPS = 64
+
+
+def _valid_key_name(name):
+    """A signed-note key name: non-empty, no white space, no `+`."""
+    return bool(name) and not any(c in WHITE_SPACE or c == "+" for c in name)
+
+
+def _b64_canonical(s, what):
+    """Base64 as Accord's Rust decoder takes it: padded, standard alphabet, and
+    no stray bits in the last character (so each value has one spelling)."""
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except ValueError:
+        raise VerifyError(f"{what} is not base64") from None
+    if base64.b64encode(raw).decode() != s:
+        raise VerifyError(f"{what} is not canonical base64")
+    return raw
+
+
+def _parse_typed_vkey(s, alg, what):
+    """A vkey `name+keyid+base64(alg ‖ 32-byte key)`, parsed as core::note /
+    core::cosignature do; returns (name, key ID, public key) like parse_vkey."""
+    parts = s.rstrip(WHITE_SPACE).split("+", 2)
+    if len(parts) != 3:
+        raise VerifyError(f"{what}: expected name+keyid+key")
+    name, key_id, key_b64 = parts
+    if not _valid_key_name(name):
+        raise VerifyError(f"{what}: invalid key name {name!r}")
+    if len(key_id) != 8 or any(c not in "0123456789abcdef" for c in key_id):
+        raise VerifyError(f"{what}: key ID must be 8 lowercase hex digits")
+    raw = _b64_canonical(key_b64, f"{what}: the key")
+    if len(raw) != 33 or raw[0] != alg:
+        raise VerifyError(f"{what}: not an Ed25519 key of type 0x{alg:02x} (0x{alg:02x} + 32 bytes)")
+    public_key = parse_public_key(raw[1:])
+    want = sha256(name.encode() + b"\n" + raw)[:4]
+    if key_id != want.hex():
+        raise VerifyError(f"{what}: key ID does not match name and key")
+    return name, want, public_key
+
+
+def parse_cosignature_vkey(s):
+    """A witness's vkey `name+keyid+base64(0x04 ‖ key)` (SPEC §13); returns
+    (name, key ID, public key). Key ID = SHA-256(name ‖ "\\n" ‖ 0x04 ‖ key)[:4]:
+    with the type byte in it, the same key as a checkpoint key (0x01) has
+    another key ID, so log signatures never pass for cosignatures."""
+    return _parse_typed_vkey(s, ALG_COSIGNATURE_V1, "witness key")
+
+
+def format_vkey(vkey, alg):
+    name, key_id, public_key = vkey
+    return f"{name}+{key_id.hex()}+{base64.b64encode(bytes([alg]) + public_key).decode()}"
+
+
+def cosignature_message(note_text, timestamp):
+    """What a cosignature/v1 signs: a header line, the time line, then the
+    checkpoint's note text (its lines up to the blank line, each ending in
+    a newline; no signature lines)."""
+    return f"cosignature/v1\ntime {timestamp}\n{note_text}".encode()
+
+
+def verify_cosignature_line(note_text, line_payload_bytes, vkey):
+    """Verifies the decoded payload of a cosignature line (key ID ‖
+    timestamp:u64 big-endian ‖ signature) by witness `vkey` over `note_text`,
+    with the same strict Ed25519 rule as log signatures (SPEC §4). Returns the
+    timestamp. The caller picks the lines by the witness's name and key ID;
+    a payload with another key ID is refused here."""
+    name, key_id, public_key = vkey
+    if len(line_payload_bytes) != COSIGNATURE_LEN:
+        raise VerifyError(f"cosignature by {name}: a cosignature/v1 is 76 bytes "
+                          f"(key ID, timestamp, signature), not {len(line_payload_bytes)}")
+    if line_payload_bytes[:4] != key_id:
+        raise VerifyError(f"cosignature by {name}: key ID {line_payload_bytes[:4].hex()} is not the witness's {key_id.hex()}")
+    timestamp = int.from_bytes(line_payload_bytes[4:12], "big")
+    if timestamp > MAX_TIMESTAMP:
+        raise VerifyError(f"cosignature by {name}: timestamp above 2^63 - 1")
+    try:
+        verify_strict(public_key, cosignature_message(note_text, timestamp), line_payload_bytes[12:])
+    except VerifyError as e:
+        raise VerifyError(f"cosignature by {name} does not verify: {e}") from None
+    return timestamp
+
+
+def signature_lines(note):
+    """The (key name, decoded payload) of each signature line of a signed
+    note, checked as core::note checks them: an em dash and a space, a valid
+    key name, one space, canonical base64 of at least a 4-byte key ID, at
+    most 100 lines. open_note skips unknown lines more leniently; these checks
+    make a note that Accord's own verifier refuses fail here too."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise VerifyError("note has no blank line before its signatures")
+    sigs = note[split + 2 :]
+    if not sigs.endswith("\n"):
+        raise VerifyError("note signatures must end with a newline")
+    lines = sigs[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise VerifyError(f"note has more than {MAX_SIGNATURES} signature lines")
+    out = []
+    for line in lines:
+        if not line.startswith("\u2014 "):
+            raise VerifyError("malformed signature line: it must start with an em dash and a space")
+        name, sep, blob_b64 = line[2:].partition(" ")
+        if not sep or not _valid_key_name(name) or " " in blob_b64:
+            raise VerifyError(f"malformed signature line {line!r}")
+        blob = _b64_canonical(blob_b64, f"the signature by {name}")
+        if len(blob) < 4:
+            raise VerifyError(f"the signature by {name} is shorter than its key ID")
+        out.append((name, blob))
+    return out
+
+
+class Policy:
+    """A parsed C2SP tlog-policy. `logs` holds (vkey, url) pairs, `witnesses`
+    (policy name, vkey, url) triples, and `quorum` a rule: ("none",),
+    ("witness", index into witnesses) or ("group", name, k, [member rules])."""
+
+    def __init__(self, logs, witnesses, quorum):
+        self.logs, self.witnesses, self.quorum = logs, witnesses, quorum
+
+
+def parse_policy(text):
+    """Parses a tlog-policy file strictly, as core::policy does: `log <vkey>
+    [url]`, `witness <name> <vkey> [url]`, `group <name> <all|any|k>
+    <names…>`, exactly one `quorum <name|none>`; `#` comments and blank lines
+    ignored; words split on spaces and tabs only. Names (witnesses and groups
+    share one namespace, `none` is reserved) must be defined before use and
+    only once; a group lists each member once; k is canonical decimal with
+    1 ≤ k ≤ members; no two logs or two witnesses with the same public key.
+    Refusing what is odd keeps two verifiers from reading one policy two ways."""
+    for c in text:
+        if (ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F:
+            raise VerifyError(f"policy: control character 0x{ord(c):02x}")
+    logs, witnesses, names = [], [], {}
+    groups, quorum = 0, None
+
+    def define(name, rule):
+        if name == "none" or name in names:
+            raise VerifyError(f"the name {name!r} is reserved or already defined")
+        names[name] = rule
+
+    for n, line in enumerate(text.split("\n"), 1):
+        words = [w for w in line.replace("\t", " ").split(" ") if w]
+        if not words or words[0].startswith("#"):
+            continue
+        keyword, args = words[0], words[1:]
+        try:
+            if keyword == "log" and 1 <= len(args) <= 2:
+                vkey = _parse_typed_vkey(args[0], ALG_CHECKPOINT, "log key")
+                if any(log[0][2] == vkey[2] for log in logs):
+                    raise VerifyError("a duplicate log key")
+                logs.append((vkey, args[1] if len(args) == 2 else None))
+            elif keyword == "witness" and 2 <= len(args) <= 3:
+                name = args[0]
+                vkey = parse_cosignature_vkey(args[1])
+                if any(w[1][2] == vkey[2] for w in witnesses):
+                    raise VerifyError("a duplicate witness key")
+                define(name, ("witness", len(witnesses)))
+                # The URL is the submission prefix (tlog-witness); the log POSTs to <url>/add-checkpoint.
+                witnesses.append((name, vkey, args[2].rstrip("/") if len(args) == 3 else None))
+            elif keyword == "group" and len(args) >= 3:
+                name, k, members = args[0], args[1], args[2:]
+                rules, seen = [], set()
+                for m in members:
+                    if m == "none" or m in seen:
+                        raise VerifyError(f"member {m!r} is `none` or listed twice")
+                    seen.add(m)
+                    if m not in names:
+                        raise VerifyError(f"{m!r} is not defined above")
+                    rules.append(names[m])
+                if k == "all":
+                    k = len(rules)
+                elif k == "any":
+                    k = 1
+                elif k.isascii() and k.isdigit() and str(int(k)) == k and 1 <= int(k) <= len(rules):
+                    k = int(k)
+                else:
+                    raise VerifyError("the threshold must be all, any or 1 ≤ k ≤ members")
+                groups += 1
+                define(name, ("group", name, k, rules))
+            elif keyword == "quorum" and len(args) == 1:
+                if quorum is not None:
+                    raise VerifyError("a second quorum line")
+                if args[0] == "none":
+                    quorum = ("none",)
+                elif args[0] in names:
+                    quorum = names[args[0]]
+                else:
+                    raise VerifyError(f"{args[0]!r} is not defined above")
+            else:
+                raise VerifyError("expected `log <vkey> [url]`, `witness <name> <vkey> [url]`, "
+                                  "`group <name> <all|any|k> <names…>` or `quorum <name>`")
+            if len(logs) > POLICY_MAX_LOGS or len(witnesses) > POLICY_MAX_WITNESSES or groups > POLICY_MAX_GROUPS:
+                raise VerifyError("more than 64 logs, witnesses or groups")
+        except VerifyError as e:
+            raise VerifyError(f"policy line {n}: {e}") from None
+    if quorum is None:
+        raise VerifyError("policy: no quorum line")
+    return Policy(logs, witnesses, quorum)
+
+
+def _quorum_holds(rule, cosigned):
+    if rule[0] == "none":
+        return True
+    if rule[0] == "witness":
+        return rule[1] in cosigned
+    return sum(_quorum_holds(m, cosigned) for m in rule[3]) >= rule[2]
+
+
+def _rule_name(rule, policy):
+    return policy.witnesses[rule[1]][0] if rule[0] == "witness" else rule[1]
+
+
+def _quorum_shortfall(rule, cosigned, policy):
+    """Why `rule` does not hold: which witness did not cosign, or which group
+    lacks how many of its members (and, within it, why those fail)."""
+    if rule[0] == "witness":
+        return f"witness {_rule_name(rule, policy)} has not cosigned"
+    _, name, k, members = rule
+    failing = [m for m in members if not _quorum_holds(m, cosigned)]
+    have = len(members) - len(failing)
+    why = "; ".join(_quorum_shortfall(m, cosigned, policy) for m in failing)
+    n = f"{len(members)} member" + ("s" if len(members) > 1 else "")
+    return f"group {name} needs {k} of its {n} and has {have}, so lacks {k - have} [{why}]"
+
+
+def check_policy(note, policy):
+    """Checks a signed checkpoint note against a witness policy (SPEC §13, C2SP
+    tlog-policy): it must be signed by one of the policy's logs and carry valid
+    cosignatures meeting the quorum. Lines by keys outside the policy are
+    ignored; a line by a policy witness (its key name and key ID) that does not
+    verify makes the note invalid, as signed-note says of known keys. Returns
+    (note text, names of the witnesses whose cosignatures verified)."""
+    if not policy.logs:
+        raise VerifyError("the policy lists no log")
+    failures = []
+    for vkey, _url in policy.logs:
+        try:
+            text = open_note(note, vkey)
+            break
+        except VerifyError as e:
+            failures.append(f"{format_vkey(vkey, ALG_CHECKPOINT)}: {e}")
+    else:
+        raise VerifyError(f"the note is signed by none of the policy's logs ({'; '.join(failures)})")
+    cosigned = set()
+    for name, blob in signature_lines(note):
+        for i, (policy_name, vkey, _url) in enumerate(policy.witnesses):
+            if name == vkey[0] and blob[:4] == vkey[1]:
+                try:
+                    verify_cosignature_line(text, blob, vkey)
+                except VerifyError as e:
+                    raise VerifyError(f"witness {policy_name}: {e}, so the note is invalid") from None
+                cosigned.add(i)
+    names = [policy.witnesses[i][0] for i in sorted(cosigned)]
+    if not _quorum_holds(policy.quorum, cosigned):
+        got = ", ".join(names) if names else "none"
+        raise VerifyError(f"the cosignatures do not meet the quorum (valid ones by: {got}): "
+                          f"{_quorum_shortfall(policy.quorum, cosigned, policy)}")
+    return text, names
 
 
 # --- Merkle proofs (SPEC.md §6, RFC 9162 §2.1.3.2 and §2.1.4.2) ---------------
@@ -739,33 +1023,74 @@ def main(argv):
     rec.add_argument("--vkey", required=True)
     rec.add_argument("--entry", required=True)
     rec.add_argument("--proof", required=True)
+    rec.add_argument("--policy", metavar="FILE", help="witness policy the receipt's checkpoint must meet")
     con = sub.add_parser("consistency", help="verify that one checkpoint extends another")
     con.add_argument("--vkey", required=True)
     con.add_argument("--old", required=True)
     con.add_argument("--new", required=True)
     con.add_argument("--proof", required=True)
+    con.add_argument("--policy", metavar="FILE", help="witness policy the new checkpoint must meet")
     reg = sub.add_parser("registry-proof", help="verify an accord-registry-proof/v1 file")
     reg.add_argument("--vkey", required=True)
     reg.add_argument("--proof", required=True)
+    reg.add_argument("--policy", metavar="FILE", help="witness policy the proof's checkpoint must meet")
     args = ap.parse_args(argv)
     try:
         vkey = parse_vkey(_read(args.vkey) if os.path.isfile(args.vkey) else args.vkey)
+        policy = _load_policy(args.policy, vkey) if args.policy else None
         if args.command == "registry-proof":
-            print(verify_registry_proof(_read(args.proof), vkey))
+            text = _read(args.proof)
+            out = [verify_registry_proof(text, vkey)]
+            note = _checkpoint_of(text)
         elif args.command == "receipt":
-            index, size, what = verify_receipt(_read(args.entry, True), _read(args.proof), vkey)
-            print(f"OK: entry {index} at tree size {size}: {what}")
+            text = _read(args.proof)
+            index, size, what = verify_receipt(_read(args.entry, True), text, vkey)
+            out = [f"OK: entry {index} at tree size {size}: {what}"]
+            note = _checkpoint_of(text)
         else:
+            note = _read(args.new)
             size1, root1 = open_checkpoint(_read(args.old), vkey)
-            size2, root2 = open_checkpoint(_read(args.new), vkey)
+            size2, root2 = open_checkpoint(note, vkey)
             proof = [base64.b64decode(l, validate=True) for l in _read(args.proof).split()]
             if size1 > 0:
                 verify_consistency(size1, size2, proof, root1, root2)
-            print(f"OK: tree size {size2} extends tree size {size1}")
+            out = [f"OK: tree size {size2} extends tree size {size1}"]
+        if policy is not None:
+            # Checked before anything is printed: a checkpoint short of the
+            # quorum may be a split view, so nothing it proves is reported OK.
+            try:
+                _, names = check_policy(note, policy)
+            except VerifyError as e:
+                raise VerifyError(f"the checkpoint does not meet the witness policy: {e}") from None
+            by = f"valid cosignatures by {', '.join(names)}" if names else "no cosignatures needed"
+            out.append(f"OK: the checkpoint meets the witness policy's quorum ({by})")
+        print("\n".join(out))
+    except UsageError as e:
+        print(f"usage error: {e}", file=sys.stderr)
+        return 2
     except (VerifyError, ValueError, struct.error) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _checkpoint_of(text):
+    """The signed checkpoint of a receipt or registry proof: both formats put
+    it, verbatim, after their first blank line (SPEC §8, §8.2)."""
+    return text.partition("\n\n")[2]
+
+
+def _load_policy(path, vkey):
+    """Reads --policy; like `accord audit --policy`, it must list the log key
+    given with --vkey (same name, key ID and key), or the policy is about
+    another log and meeting it would prove nothing."""
+    try:
+        policy = parse_policy(_read(path))
+    except (OSError, ValueError, VerifyError) as e:
+        raise UsageError(f"--policy {path}: {e}") from None
+    if not any(log_vkey == vkey for log_vkey, _url in policy.logs):
+        raise UsageError(f"--policy {path} does not list the log key {format_vkey(vkey, ALG_CHECKPOINT)}")
+    return policy
 
 
 if __name__ == "__main__":
