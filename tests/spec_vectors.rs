@@ -195,6 +195,41 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
         .expect("the example receipt verifies");
     // The registry proof of the organization's standing on the Global
     // Commitment (withdrawn) at the whole vector log (size 7).
+    // §13: the tlog-witness request that takes a witness from `checkpoint`
+    // (size 2) to `log-checkpoint` (size 7), which the witness rules accept,
+    // and the witness fixture's cosignature line of it at time 1764000400.
+    let proof_2_7 = accord::core::merkle::consistency_proof(2, 7, &NodeMap(nodes.clone())).unwrap();
+    let mut witness_request = "old 2\n".to_owned();
+    for h in &proof_2_7 {
+        witness_request += &format!(
+            "{}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h)
+        );
+    }
+    witness_request += &format!("\n{}", note(7));
+    let request = accord::core::witness::parse_request(&witness_request).unwrap();
+    let head = accord::core::witness::open(&request.checkpoint, &log.verifier()).unwrap();
+    let two = accord::core::checkpoint::Checkpoint::open(&checkpoint, &log.verifier()).unwrap();
+    accord::core::witness::decide(Some((2, two.head.root)), &request, &head)
+        .expect("the witness at size 2 accepts the example request");
+    let witness =
+        accord::core::cosignature::Cosigner::from_seed("witness.example/w1", &[7; 32]).unwrap();
+    let cosignature = witness.cosign(&head.text, 1_764_000_400);
+    assert_eq!(
+        witness
+            .verifier()
+            .verify_line(&head.text, cosignature.trim_end())
+            .unwrap(),
+        Some(1_764_000_400)
+    );
+    // §12: the vector log's one (partial) level-0 hash tile.
+    let mut tiler = accord::core::tile_tree::Tiler::new();
+    for h in &hashes {
+        tiler.push(*h, |_, _| unreachable!("7 leaves complete no tile"));
+    }
+    let (tile, tile_bytes) = tiler.partial()[0];
+    assert_eq!(tile.path(), "tile/0/000.p/7");
+    let tile_hex = hex::encode(tile_bytes);
     let inclusion = accord::core::merkle::inclusion_proof(6, 7, &NodeMap(nodes)).unwrap();
     let path = map.prove(&signatory_key.hash());
     let registry_proof = RegistryProof {
@@ -274,6 +309,9 @@ fn vector_log() -> (BTreeMap<&'static str, String>, Vec<Vec<u8>>) {
         ("receipt", receipt),
         ("log-checkpoint", note(leaves.len())),
         ("country-codes", country_codes),
+        ("witness-request", witness_request),
+        ("cosignature-line", cosignature),
+        ("tile-0-000.p-7", tile_hex),
     ]);
     (values, leaves)
 }
