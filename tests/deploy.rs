@@ -109,27 +109,47 @@ fn the_systemd_unit_verifies() {
         return;
     };
     assert!(probe.status.success());
-    // verify checks that ExecStart's binary exists: point it at ours.
-    let unit = std::fs::read_to_string(deploy("accord.service")).unwrap();
-    let unit = unit.replace("/usr/local/bin/accord", env!("CARGO_BIN_EXE_accord"));
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("accord.service");
-    std::fs::write(&path, unit).unwrap();
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // Without a running systemd (containers) only its own absence may be reported.
-    let problems: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("accord.service"))
-        .collect();
-    assert!(problems.is_empty(), "{stderr}");
-    eprintln!(
-        "systemd-analyze verify: exit {:?}; {}",
-        out.status.code(),
-        stderr.trim()
+    for name in ["accord.service", "accord-witness.service"] {
+        // verify checks that ExecStart's binary exists: point it at ours.
+        let unit = std::fs::read_to_string(deploy(name)).unwrap();
+        let unit = unit.replace("/usr/local/bin/accord", env!("CARGO_BIN_EXE_accord"));
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(name);
+        std::fs::write(&path, unit).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Without a running systemd (containers) only its own absence may be reported.
+        let problems: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
+        assert!(problems.is_empty(), "{stderr}");
+        eprintln!(
+            "systemd-analyze verify {name}: exit {:?}; {}",
+            out.status.code(),
+            stderr.trim()
+        );
+    }
+}
+
+/// The caching proxy example (no nginx in CI to run `nginx -t`): tiles are
+/// cached, `/checkpoint` never is, and only tiles and the checkpoint pass.
+#[test]
+fn the_tiles_proxy_caches_tiles_and_never_the_checkpoint() {
+    let conf = std::fs::read_to_string(deploy("nginx-tiles-cache.conf")).unwrap();
+    let block = |location: &str| {
+        let start = conf.find(location).unwrap_or_else(|| panic!("{location}"));
+        let end = start + conf[start..].find("\n    }").unwrap();
+        conf[start..end].to_owned()
+    };
+    let tiles = block("location /tile/ {");
+    assert!(
+        tiles.contains("proxy_cache accord_tiles;")
+            && tiles.contains("proxy_cache_valid 200 365d;")
     );
+    let checkpoint = block("location = /checkpoint {");
+    assert!(!checkpoint.contains("proxy_cache ") && checkpoint.contains("proxy_no_cache 1;"));
+    assert!(block("location / {").contains("return 404;"));
+    assert_eq!(conf.matches('{').count(), conf.matches('}').count());
 }
