@@ -17,6 +17,22 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Bytes,
+    /// The body is gzip-encoded (`Content-Encoding: gzip`) and not decoded yet.
+    pub gzip: bool,
+}
+
+/// Decodes a gzip body of at most `limit` bytes decoded (`Err(None)`: longer).
+fn gunzip(bytes: &[u8], limit: usize) -> Result<Bytes, Option<std::io::Error>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Some)?;
+    if out.len() > limit {
+        return Err(None);
+    }
+    Ok(Bytes::from(out))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +70,27 @@ impl HttpClient {
         Ok(HttpClient { inner, timeout })
     }
 
-    /// `GET url`, reading at most `limit` bytes of body.
+    /// `GET url`, reading at most `limit` bytes of body (after decoding:
+    /// it takes `gzip`, as tlog-tiles asks of clients, and decodes it).
     pub async fn get(&self, url: &str, limit: usize) -> Result<Reply, HttpClientError> {
-        let request = http::Request::get(url).body(Full::new(Bytes::new()));
-        self.send(url, request, limit).await
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT_ENCODING, "gzip, identity")
+            .body(Full::new(Bytes::new()));
+        let mut reply = self.send(url, request, limit).await?;
+        if reply.gzip {
+            reply.body = gunzip(&reply.body, limit).map_err(|why| match why {
+                None => HttpClientError::TooLong {
+                    url: url.to_owned(),
+                    limit,
+                },
+                Some(e) => HttpClientError::Exchange {
+                    url: url.to_owned(),
+                    why: format!("bad gzip body: {e}"),
+                },
+            })?;
+            reply.gzip = false;
+        }
+        Ok(reply)
     }
 
     /// `POST url` with a `text/plain` body.
@@ -105,6 +138,8 @@ impl HttpClient {
             let content_type = (response.headers().get(http::header::CONTENT_TYPE))
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let gzip = (response.headers().get(http::header::CONTENT_ENCODING))
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
             let body = Limited::new(response.into_body(), limit)
                 .collect()
                 .await
@@ -123,6 +158,7 @@ impl HttpClient {
                 status,
                 content_type,
                 body,
+                gzip,
             })
         };
         tokio::time::timeout(self.timeout, exchange)

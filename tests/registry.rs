@@ -350,3 +350,68 @@ async fn listing_filters_and_pages() {
     assert!(status.message().contains("page_size"));
     server.stop().await;
 }
+
+/// One ListSignatories call examines a bounded number of listing rows (it
+/// holds off commits while it scans): a filter that matches little answers
+/// with short or empty pages and a token, and following the tokens gives
+/// exactly the full answer, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sparse_filter_is_answered_in_bounded_steps() {
+    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
+    endpoint.list_scan_limit = 4;
+    let storage = Arc::new(accord::storage::MemoryStorage::new());
+    let server = MemServer::start_with(storage, log_signer(), endpoint).await;
+    let mut c = server.client().await;
+    let registration = common::with_token(
+        &common::registration(&common::operator_fixture()),
+        common::ADMIN_TOKEN_FIXTURE,
+    );
+    c.submit(registration).await.unwrap();
+    for i in 0..25u32 {
+        let key = org_key(2000 + i);
+        c.submit(request(&sign(
+            &key,
+            endorsement(&key, &format!("Agency {i}")),
+        )))
+        .await
+        .unwrap();
+    }
+    let all = |name: &str| {
+        let mut c = c.clone();
+        let mut req = proto::ListSignatoriesRequest {
+            commitment_id: "global-commitment-dts".into(),
+            name_contains: name.into(),
+            page_size: 10,
+            ..Default::default()
+        };
+        async move {
+            let (mut names, mut calls, mut empty) = (Vec::new(), 0, 0);
+            loop {
+                let page = c.list_signatories(req.clone()).await.unwrap().into_inner();
+                calls += 1;
+                assert!(page.signatories.len() <= 4, "at most 4 rows examined");
+                if page.signatories.is_empty() && !page.next_page_token.is_empty() {
+                    empty += 1;
+                }
+                names.extend(page.signatories.into_iter().map(|s| s.name));
+                if page.next_page_token.is_empty() {
+                    return (names, calls, empty);
+                }
+                req.page_token = page.next_page_token;
+            }
+        }
+    };
+    let (names, calls, _) = all("").await;
+    assert_eq!(
+        names,
+        (0..25).map(|i| format!("Agency {i}")).collect::<Vec<_>>()
+    );
+    assert!(calls >= 7, "{calls} calls for 25 rows, 4 at a time");
+    let (names, calls, empty) = all("agency 23").await;
+    assert_eq!(names, ["Agency 23"]);
+    assert!(
+        calls >= 6 && empty >= 4,
+        "{calls} calls, {empty} empty pages"
+    );
+    server.stop().await;
+}

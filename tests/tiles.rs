@@ -106,6 +106,28 @@ async fn tiles_serve_the_log_exactly() {
     // A partial tile of an earlier size is a prefix of the current one.
     assert_eq!(fetch("/tile/0/000.p/3").body, hashes[..3].concat());
 
+    // Entry bundles are gzip-compressed for clients that take it (and say
+    // so in Vary); hash tiles, random bytes, never are.
+    let plain = fetch("/tile/entries/000");
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let gzip = "Accept-Encoding: br;q=1.0, gzip\r\n";
+    let packed = common::http_request_with(&addr, "GET", "/tile/entries/000", gzip, b"");
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    assert!(packed.body.len() < plain.body.len());
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed.body[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, plain.body);
+    let refused = "Accept-Encoding: gzip;q=0\r\n";
+    let reply = common::http_request_with(&addr, "GET", "/tile/entries/000", refused, b"");
+    assert_eq!(reply.body, plain.body);
+    let reply = common::http_request_with(&addr, "GET", "/tile/0/000", gzip, b"");
+    assert_eq!(reply.header("content-encoding"), None);
+
     // What the tree does not have, or what is no tile path: 404.
     for path in [
         format!("/tile/0/{:03}", full), // the partial tile is not full yet

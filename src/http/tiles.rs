@@ -37,3 +37,15 @@ pub fn read(reader: &Reader, tile: Tile) -> Result<Vec<u8>, HttpError> {
         }
     })
 }
+
+/// A gzip member of `bytes` at the fastest level: entry bundles shrink to
+/// about a third, for ≈ 1 ms of CPU per full bundle.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 2),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(bytes).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}

@@ -50,6 +50,8 @@ pub struct Endpoint {
     pub http: Option<tokio::net::TcpListener>,
     /// The witnesses to ask for cosignatures, and the quorum to publish.
     pub witness_policy: Option<crate::core::policy::Policy>,
+    /// Listing rows one ListSignatories call examines at most (tests lower it).
+    pub list_scan_limit: usize,
     /// Connection caps and deadlines, for every listener.
     pub limits: Limits,
     /// HTTP/2 keepalive ping interval and timeout.
@@ -72,6 +74,7 @@ impl Endpoint {
             metrics: None,
             http: None,
             witness_policy: None,
+            list_scan_limit: crate::service::queries::MAX_EXAMINED,
             limits: Limits::default(),
             keepalive: (DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT),
         }

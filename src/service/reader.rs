@@ -22,6 +22,9 @@ pub struct Reader {
     /// The latest checkpoint cosigned by a quorum of witnesses, when the
     /// log runs with a witness policy.
     pub cosigned: Option<crate::witnessing::CosignedView>,
+    /// Listing rows one ListSignatories call examines at most
+    /// ([`super::queries::MAX_EXAMINED`]; lowered only by tests).
+    pub max_examined: usize,
 }
 
 impl Reader {
@@ -31,6 +34,7 @@ impl Reader {
             sequencer,
             names: Arc::new(super::name_cache::NameCache::default()),
             cosigned: None,
+            max_examined: super::queries::MAX_EXAMINED,
         }
     }
 

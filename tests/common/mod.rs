@@ -621,12 +621,23 @@ pub fn http_fetch(addr: &str, path: &str) -> HttpReply {
 
 /// `METHOD path` with `body` over plain HTTP/1.1, any status.
 pub fn http_request(addr: &str, method: &str, path: &str, body: &[u8]) -> HttpReply {
+    http_request_with(addr, method, path, "", body)
+}
+
+/// [`http_request`] with extra header lines (each ending in `\r\n`).
+pub fn http_request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> HttpReply {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let length = body.len();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\nConnection: close\r\n{headers}\r\n").unwrap();
     s.write_all(body).unwrap();
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).unwrap();
