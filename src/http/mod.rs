@@ -6,6 +6,9 @@
 //! uses, and convert back; `status` is the one place errors become HTTP
 //! statuses. Served by axum through the same `Incoming` as every listener.
 
+pub mod api;
+mod api_query;
+mod openapi;
 mod tiles;
 
 use crate::net::{ConnInfo, Incoming, TrackRequests};
@@ -52,9 +55,10 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The routes over `reader`.
-pub fn router(reader: Reader) -> axum::Router {
+/// The routes over `reader`: tiles and the JSON API.
+pub fn router(reader: Reader, access: crate::service::access::Access) -> axum::Router {
     let checkpoint = reader.clone();
+    let api = api::router(reader.clone(), access);
     axum::Router::new()
         .route(
             "/checkpoint",
@@ -75,8 +79,9 @@ pub fn router(reader: Reader) -> axum::Router {
                 },
             ),
         )
+        .merge(api)
         .fallback(|| async {
-            HttpError::NotFound("served here: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>] (c2sp.org/tlog-tiles)".into())
+            HttpError::NotFound("no such route; served here: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>] (c2sp.org/tlog-tiles), and the JSON API described at /api/v1/openapi.json".into())
         })
         .layer(TrackRequests)
 }
@@ -132,9 +137,10 @@ async fn tile(reader: Reader, path: String, gzip: bool) -> Result<Response, Http
 pub async fn serve(
     incoming: Incoming,
     reader: Reader,
+    access: crate::service::access::Access,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let app = router(reader).into_make_service_with_connect_info::<ConnInfo>();
+    let app = router(reader, access).into_make_service_with_connect_info::<ConnInfo>();
     let stop = async move {
         let _ = stopping.wait_for(|s| *s).await;
     };

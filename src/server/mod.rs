@@ -239,6 +239,7 @@ pub async fn run_with(
         tokio::spawn(crate::http::serve(
             incoming,
             reader.clone(),
+            endpoint.access.clone(),
             stopping.clone(),
         ));
     }

@@ -128,8 +128,9 @@ impl Access {
         }
     }
 
-    /// Takes one request from the client's bucket, or says how long to wait.
-    fn admit(&self, ip: IpAddr) -> Result<(), ApiError> {
+    /// Takes one request from the client's bucket, or says how long to wait
+    /// (gRPC and the HTTP API share the buckets).
+    pub fn admit(&self, ip: IpAddr) -> Result<(), ApiError> {
         let Some(limiter) = &self.clients else {
             return Ok(());
         };

@@ -73,6 +73,26 @@ impl From<ApiError> for Status {
     }
 }
 
+/// The HTTP status of a gRPC code (the canonical mapping of
+/// google.rpc.Code), for the HTTP API's problem details: the HTTP surface
+/// says what the gRPC surface says.
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Cancelled => 499,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
+    }
+}
+
 impl ApiError {
     /// How a submission that failed with this error is counted in metrics.
     pub fn outcome(&self) -> Outcome {

@@ -9,6 +9,7 @@ pub mod access;
 pub mod convert;
 pub mod convert_operator;
 pub mod error;
+pub mod json;
 pub mod limiter;
 pub mod name_cache;
 pub mod queries;
@@ -94,9 +95,7 @@ impl RegistryService {
         &self,
         f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, Status> {
-        let reader = self.reader.clone();
-        let joined = tokio::task::spawn_blocking(move || f(&reader)).await;
-        Ok(joined.map_err(|e| ApiError::Task(e.to_string()))??)
+        Ok(self.reader.blocking(f).await?)
     }
 }
 
@@ -286,13 +285,7 @@ impl RegistryApi for RegistryService {
         &self,
         _: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
-        let (note, size, root) = self.reader.checkpoint();
-        Ok(Response::new(proto::GetCheckpointResponse {
-            signed_note: note,
-            size,
-            root: root.to_vec(),
-            log_signed_note: self.reader.latest().checkpoint.clone(),
-        }))
+        Ok(Response::new(self.reader.checkpoint_response()))
     }
 
     async fn get_inclusion_proof(

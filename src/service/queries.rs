@@ -239,3 +239,15 @@ pub fn get_organization(
         operator_signed_at: org.operator_signed_at(),
     })
 }
+
+/// Commitment ids with their registered versions.
+pub type Commitments = Vec<(String, Vec<crate::core::registry::Version>)>;
+
+/// The registered commitments and their versions, at one tree size (the
+/// HTTP API's `/commitments`; gRPC clients read them from the log).
+pub fn commitments(reader: &Reader) -> Result<(u64, Commitments), ApiError> {
+    let _one_size = reader.sequencer.hold_commits();
+    let tree_size = reader.latest().head.size;
+    let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
+    Ok((tree_size, r.commitments()?))
+}

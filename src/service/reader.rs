@@ -170,4 +170,27 @@ impl Reader {
             merkle::consistency_proof(old, new, &Nodes(self.storage.as_ref()))?,
         ))
     }
+
+    /// `GetCheckpoint`'s answer: the checkpoint to trust (cosigned when a
+    /// witness policy is set) and the latest one the log signed.
+    pub fn checkpoint_response(&self) -> crate::proto::GetCheckpointResponse {
+        let (note, size, root) = self.checkpoint();
+        crate::proto::GetCheckpointResponse {
+            signed_note: note,
+            size,
+            root: root.to_vec(),
+            log_signed_note: self.latest().checkpoint.clone(),
+        }
+    }
+
+    /// Runs `f` with this reader on the blocking pool (work that grows with
+    /// the request: pages of entries, listings, proofs).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let reader = self.clone();
+        let joined = tokio::task::spawn_blocking(move || f(&reader)).await;
+        joined.map_err(|e| ApiError::Task(e.to_string()))?
+    }
 }

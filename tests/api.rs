@@ -1,0 +1,258 @@
+//! The JSON read API (`/api/v1/…` on `--http-listen`) against a real
+//! server: every route, filters and paging, the same answers as gRPC for
+//! the same queries, RFC 9457 problem details with mapped statuses, CORS,
+//! the shared rate limit, and an OpenAPI document that names exactly the
+//! routes, each of which answers.
+
+mod common;
+
+use accord::proto::{self, get_organization_request::Key};
+use accord::storage::MemoryStorage;
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use common::{log_signer, HttpReply, MemServer};
+use serde_json::Value;
+use std::sync::Arc;
+
+async fn server(limit: Option<accord::service::access::RateLimit>) -> (MemServer, String) {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap().to_string();
+    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), limit);
+    endpoint.http = Some(http);
+    let server =
+        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let registration = common::with_token(
+        &common::registration(&common::operator_fixture()),
+        common::ADMIN_TOKEN_FIXTURE,
+    );
+    server.client().await.submit(registration).await.unwrap();
+    (server, addr)
+}
+
+/// GET off the async workers; the reply and its JSON body.
+async fn get(addr: &str, path: &str) -> (HttpReply, Value) {
+    let (addr, path) = (addr.to_owned(), path.to_owned());
+    let reply = tokio::task::spawn_blocking(move || common::http_fetch(&addr, &path))
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    (reply, body)
+}
+
+/// A problem-details answer with `status` whose detail mentions `about`.
+async fn problem(addr: &str, path: &str, status: u16, about: &str) {
+    let (reply, body) = get(addr, path).await;
+    assert_eq!(reply.status, status, "{path}: {body}");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json"),
+        "{path}"
+    );
+    assert_eq!(body["status"], status, "{path}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(about), "{path}: {detail}");
+}
+
+const C: &str = "global-commitment-dts";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_answers_as_grpc_does() {
+    let (server, addr) = server(None).await;
+    server.submit(1..=30).await;
+    let mut c = server.client().await;
+
+    // The checkpoint, with CORS for any origin.
+    let (reply, cp) = get(&addr, "/api/v1/checkpoint").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    let grpc = c
+        .get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cp, accord::service::json::checkpoint(&grpc));
+    let size = grpc.size;
+
+    // An entry with its inclusion proof in the checkpoint that comes along.
+    let (_, e) = get(&addr, "/api/v1/entries/5").await;
+    let leaf = B64.decode(e["leaf"].as_str().unwrap()).unwrap();
+    let grpc = c
+        .get_entry(proto::GetEntryRequest { index: 5 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(leaf, grpc.leaf);
+    let checkpoint = accord::core::checkpoint::Checkpoint::open(
+        e["checkpoint"].as_str().unwrap(),
+        &log_signer().verifier(),
+    )
+    .unwrap();
+    assert_eq!(e["tree_size"], checkpoint.head.size);
+    let proof: Vec<Vec<u8>> = (e["inclusion_proof"].as_array().unwrap().iter())
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap())
+        .collect();
+    let refs: Vec<&[u8]> = proof.iter().map(Vec::as_slice).collect();
+    accord::core::proof::verify_inclusion(5, size, &grpc.leaf_hash, &refs, &checkpoint.head.root)
+        .unwrap();
+    problem(&addr, &format!("/api/v1/entries/{size}"), 400, "beyond").await;
+    problem(&addr, "/api/v1/entries/05", 400, "index").await;
+
+    // Commitments.
+    let (_, all) = get(&addr, "/api/v1/commitments").await;
+    assert_eq!(all["commitments"][0]["id"], C);
+    assert_eq!(all["commitments"][0]["versions"][0]["version"], "1");
+
+    // Signatories: pages followed to the end equal the gRPC pages, answer
+    // by answer.
+    let mut token = String::new();
+    let mut names = Vec::new();
+    loop {
+        let (_, page) = get(
+            &addr,
+            &format!("/api/v1/commitments/{C}/signatories?page_size=7&page_token={token}"),
+        )
+        .await;
+        let grpc = c
+            .list_signatories(proto::ListSignatoriesRequest {
+                commitment_id: C.into(),
+                page_size: 7,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page, accord::service::json::signatories(&grpc));
+        for s in page["signatories"].as_array().unwrap() {
+            names.push(s["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_page_token"].as_str() {
+            Some(t) => token = t.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(
+        names,
+        (1..=30)
+            .map(|i| format!("Organization {i}"))
+            .collect::<Vec<_>>()
+    );
+    let (_, found) =
+        get(&addr, &format!("/api/v1/commitments/{C}/signatories?name=organization%2012&group=government&region=weog&country=NL&status=all")).await;
+    let found = found["signatories"].as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["name"], "Organization 12");
+    assert_eq!(found[0]["verified"], false);
+    assert_eq!(found[0]["flags"][0], "unverified");
+    let (_, none) = get(
+        &addr,
+        &format!("/api/v1/commitments/{C}/signatories?verified_only=true"),
+    )
+    .await;
+    assert_eq!(none["signatories"].as_array().unwrap().len(), 0);
+    let list = format!("/api/v1/commitments/{C}/signatories");
+    problem(&addr, &format!("{list}?page_size=5000"), 400, "page_size").await;
+    problem(&addr, &format!("{list}?group=farmers"), 400, "farmers").await;
+    problem(&addr, &format!("{list}?status=maybe"), 400, "status").await;
+    problem(&addr, &format!("{list}?colour=blue"), 400, "colour").await;
+    problem(&addr, &format!("{list}?name=a&name=b"), 400, "twice").await;
+    problem(
+        &addr,
+        "/api/v1/commitments/no-such-commitment/signatories",
+        404,
+        "no-such-commitment",
+    )
+    .await;
+
+    // An organization, by id and by key, as gRPC answers it.
+    let id = found[0]["organization_id"].as_str().unwrap().to_owned();
+    let (_, org) = get(&addr, &format!("/api/v1/organizations/{id}")).await;
+    let grpc = c
+        .get_organization(proto::GetOrganizationRequest {
+            key: Some(Key::OrganizationId(hex::decode(&id).unwrap())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(org, accord::service::json::organization(&grpc));
+    let key = org["current_public_key"].as_str().unwrap();
+    let (_, by_key) = get(&addr, &format!("/api/v1/organizations/{key}")).await;
+    assert_eq!(by_key["organization_id"], id);
+    problem(
+        &addr,
+        &format!("/api/v1/organizations/{}", "ab".repeat(32)),
+        404,
+        "no organization",
+    )
+    .await;
+    problem(&addr, "/api/v1/organizations/xyz", 400, "organization").await;
+
+    // A registry proof that verifies with the log key alone.
+    let (_, p) = get(
+        &addr,
+        &format!("/api/v1/registry-proof?organization_id={id}&commitment={C}"),
+    )
+    .await;
+    let proof =
+        accord::core::registry_proof::RegistryProof::parse(p["proof"].as_str().unwrap()).unwrap();
+    let verdict = proof.verify(&log_signer().verifier()).unwrap();
+    assert!(
+        verdict.describe().starts_with("current: "),
+        "{}",
+        verdict.describe()
+    );
+    problem(
+        &addr,
+        "/api/v1/registry-proof?commitment=x",
+        400,
+        "organization_id",
+    )
+    .await;
+
+    // The OpenAPI document names exactly the routes, and each answers (not
+    // the listener's "no such route").
+    let (_, doc) = get(&addr, "/api/v1/openapi.json").await;
+    let mut paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    paths.sort();
+    let mut routes: Vec<String> = accord::http::api::ROUTES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    routes.sort();
+    assert_eq!(paths, routes);
+    for route in accord::http::api::ROUTES {
+        let mut path = (route.replace("{index}", "0"))
+            .replace("{id}/signatories", &format!("{C}/signatories"))
+            .replace("{id}", &id);
+        if route.ends_with("registry-proof") {
+            path += &format!("?organization_id={id}");
+        }
+        let (reply, body) = get(&addr, &path).await;
+        assert_eq!(reply.status, 200, "{path}: {body}");
+    }
+    let (reply, _) = get(&addr, "/api/v1/nothing").await;
+    assert_eq!(reply.status, 404);
+    server.stop().await;
+}
+
+/// The API shares gRPC's per-client rate limit (here with loopback limited
+/// too): over it, 429 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_is_rate_limited_like_grpc() {
+    let limit = accord::service::access::RateLimit {
+        per_second: 0.5,
+        burst: 3.0,
+        loopback: true,
+    };
+    let (server, addr) = server(Some(limit)).await; // the registration took one
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get(&addr, "/api/v1/checkpoint").await.0.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let (reply, body) = get(&addr, "/api/v1/checkpoint").await;
+    assert_eq!(reply.status, 429);
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(body["title"], "Too Many Requests");
+    server.stop().await;
+}
