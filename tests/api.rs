@@ -221,6 +221,13 @@ async fn the_json_api_answers_as_grpc_does() {
     routes.sort();
     assert_eq!(paths, routes);
     for route in accord::http::api::ROUTES {
+        if route.ends_with("/stream") {
+            // An endless answer: read its first event.
+            let addr = addr.clone();
+            let first = tokio::task::spawn_blocking(move || events(&addr, route, "", 0));
+            assert_eq!(first.await.unwrap()[0].0, 0);
+            continue;
+        }
         let mut path = (route.replace("{index}", "0"))
             .replace("{id}/signatories", &format!("{C}/signatories"))
             .replace("{id}", &id);
@@ -254,5 +261,87 @@ async fn the_api_is_rate_limited_like_grpc() {
     assert_eq!(reply.status, 429);
     assert!(reply.header("retry-after").is_some());
     assert_eq!(body["title"], "Too Many Requests");
+    server.stop().await;
+}
+
+/// Reads an SSE stream (an HTTP/1.0 request, so the body is the raw event
+/// text) until an event with id `until`; the ids seen, with their data.
+fn events(addr: &str, path: &str, extra: &str, until: u64) -> Vec<(u64, Value)> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").unwrap();
+    let mut lines = BufReader::new(s).lines();
+    let status = lines.next().unwrap().unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    let (mut out, mut id) = (Vec::new(), None);
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.parse::<u64>().unwrap());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            let id = id.take().expect("every entry event has an id");
+            out.push((id, serde_json::from_str(v).unwrap()));
+            if id == until {
+                return out;
+            }
+        }
+    }
+    panic!("the stream ended before id {until}: {out:?}");
+}
+
+/// `/api/v1/entries/stream`: the replay from `from`, then live entries;
+/// `Last-Event-ID` resumes after it; a bad `from` is a 400 problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_stream_as_server_sent_events() {
+    let (server, addr) = server(None).await;
+    server.submit(1..=3).await;
+    let mut c = server.client().await;
+    let size = c
+        .get_checkpoint(proto::GetCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .size;
+    let follow = {
+        let addr = addr.clone();
+        // Waits for the two entries (statement and map head) of one more
+        // endorsement, submitted below.
+        tokio::task::spawn_blocking(move || {
+            events(&addr, "/api/v1/entries/stream?from=3", "", size + 1)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.submit(4..=4).await;
+    let seen = follow.await.unwrap();
+    let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (3..=size + 1).collect::<Vec<_>>());
+    let grpc = c
+        .get_entry(proto::GetEntryRequest { index: size })
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, live) = &seen[seen.len() - 2];
+    assert_eq!(live["index"], size);
+    assert_eq!(
+        B64.decode(live["leaf"].as_str().unwrap()).unwrap(),
+        grpc.leaf
+    );
+    assert_eq!(live["leaf_hash"], hex::encode(&grpc.leaf_hash));
+
+    let resumed = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            events(&addr, "/api/v1/entries/stream", "Last-Event-ID: 4\r\n", 5)
+        })
+    };
+    assert_eq!(
+        resumed.await.unwrap()[0].0,
+        5,
+        "resumes after Last-Event-ID"
+    );
+    problem(&addr, "/api/v1/entries/stream?from=x", 400, "index").await;
+    problem(&addr, "/api/v1/entries/stream?since=3", 400, "since").await;
     server.stop().await;
 }

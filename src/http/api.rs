@@ -23,9 +23,10 @@ use serde_json::{json, Value};
 
 /// Every route, as the OpenAPI document names it (`http::openapi` and its
 /// test keep the two in step).
-pub const ROUTES: [&str; 7] = [
+pub const ROUTES: [&str; 8] = [
     "/api/v1/checkpoint",
     "/api/v1/entries/{index}",
+    "/api/v1/entries/stream",
     "/api/v1/commitments",
     "/api/v1/commitments/{id}/signatories",
     "/api/v1/organizations/{id}",
@@ -34,9 +35,11 @@ pub const ROUTES: [&str; 7] = [
 ];
 
 #[derive(Clone)]
-struct Api {
-    reader: Reader,
+pub struct Api {
+    pub reader: Reader,
     access: Access,
+    /// Turns true when the server stops: streams say where to resume.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// An error as RFC 9457 problem details (`application/problem+json`).
@@ -48,16 +51,25 @@ impl From<ApiError> for Problem {
     }
 }
 
+impl Problem {
+    /// The problem-details object of a status.
+    pub fn body(s: &tonic::Status) -> Value {
+        let code = http_status(s.code());
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": code,
+            "detail": s.message(),
+        })
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let code = http_status(self.0.code());
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": code,
-            "detail": self.0.message(),
-        });
+        let body = Problem::body(&self.0);
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -85,7 +97,7 @@ fn ok(value: Value) -> Answer {
 
 impl Api {
     /// The per-client rate limit, shared with gRPC.
-    fn admit(&self, conn: &ConnInfo) -> Result<(), Problem> {
+    pub fn admit(&self, conn: &ConnInfo) -> Result<(), Problem> {
         Ok(self.access.admit(conn.remote.ip())?)
     }
 
@@ -279,15 +291,24 @@ async fn cors(mut response: Response) -> Response {
 }
 
 /// The API's routes (merged into the HTTP listener's router).
-pub fn router(reader: Reader, access: Access) -> axum::Router {
+pub fn router(
+    reader: Reader,
+    access: Access,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> axum::Router {
     axum::Router::new()
         .route(ROUTES[0], get(checkpoint))
         .route(ROUTES[1], get(entry))
-        .route(ROUTES[2], get(commitments))
-        .route(ROUTES[3], get(signatories))
-        .route(ROUTES[4], get(organization))
-        .route(ROUTES[5], get(registry_proof))
-        .route(ROUTES[6], get(openapi))
-        .with_state(Api { reader, access })
+        .route(ROUTES[2], get(super::api_stream::stream))
+        .route(ROUTES[3], get(commitments))
+        .route(ROUTES[4], get(signatories))
+        .route(ROUTES[5], get(organization))
+        .route(ROUTES[6], get(registry_proof))
+        .route(ROUTES[7], get(openapi))
+        .with_state(Api {
+            reader,
+            access,
+            stopping,
+        })
         .layer(axum::middleware::map_response(cors))
 }

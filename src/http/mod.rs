@@ -8,6 +8,7 @@
 
 pub mod api;
 mod api_query;
+mod api_stream;
 mod openapi;
 mod tiles;
 
@@ -56,9 +57,13 @@ impl IntoResponse for HttpError {
 }
 
 /// The routes over `reader`: tiles and the JSON API.
-pub fn router(reader: Reader, access: crate::service::access::Access) -> axum::Router {
+pub fn router(
+    reader: Reader,
+    access: crate::service::access::Access,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> axum::Router {
     let checkpoint = reader.clone();
-    let api = api::router(reader.clone(), access);
+    let api = api::router(reader.clone(), access, stopping);
     axum::Router::new()
         .route(
             "/checkpoint",
@@ -140,7 +145,8 @@ pub async fn serve(
     access: crate::service::access::Access,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let app = router(reader, access).into_make_service_with_connect_info::<ConnInfo>();
+    let app =
+        router(reader, access, stopping.clone()).into_make_service_with_connect_info::<ConnInfo>();
     let stop = async move {
         let _ = stopping.wait_for(|s| *s).await;
     };

@@ -46,6 +46,18 @@ pub fn document() -> Value {
             "/api/v1/checkpoint": get("The checkpoint to trust (cosigned by the witness quorum when the log has a policy) and the latest one the log signed", vec![]),
             "/api/v1/entries/{index}": get("One entry: its leaf bytes, leaf hash and inclusion proof in the checkpoint served (included)",
                 vec![param("index", "path", "entry index (decimal)", json!({ "type": "integer", "minimum": 0 }))]),
+            "/api/v1/entries/stream": { "get": {
+                "summary": "New entries as Server-Sent Events (the counterpart of gRPC WatchEntries): replay from `from`, then live. Events: `entry` (id = index; data: index, leaf base64, leaf_hash hex) and, last, `error` (problem details naming where to resume). Reconnecting with Last-Event-ID resumes after it.",
+                "parameters": [
+                    param("from", "query", "first index (default 0)", json!({ "type": "integer", "minimum": 0 })),
+                    param("Last-Event-ID", "header", "resume after this index (set by EventSource)", json!({ "type": "integer", "minimum": 0 })),
+                ],
+                "responses": {
+                    "200": { "description": "the event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+                    "default": { "description": "an error (RFC 9457 problem details)",
+                        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } },
+                },
+            }},
             "/api/v1/commitments": get("The registered commitments and their versions", vec![]),
             "/api/v1/commitments/{id}/signatories": get("A commitment's signatories: verified first, then in order of first endorsement; follow next_page_token until it is null (a page may be short, even empty)", vec![
                 param("id", "path", "commitment id", string()),
