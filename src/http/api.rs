@@ -43,7 +43,7 @@ pub struct Api {
 }
 
 /// An error as RFC 9457 problem details (`application/problem+json`).
-pub struct Problem(tonic::Status);
+pub struct Problem(pub tonic::Status);
 
 impl From<ApiError> for Problem {
     fn from(e: ApiError) -> Problem {
@@ -214,25 +214,11 @@ async fn organization(
     ConnectInfo(c): ConnectInfo<ConnInfo>,
     Path(id): Path<String>,
 ) -> Answer {
-    use proto::get_organization_request::Key;
     api.admit(&c)?;
-    let bytes = hex32(&id, "organization")?.to_vec();
+    let bytes = hex32(&id, "organization")?;
     api.registry_ready().await?;
     let answer = api
-        .blocking(move |r| {
-            let by = |key| {
-                queries::get_organization(r, proto::GetOrganizationRequest { key: Some(key) })
-            };
-            match by(Key::OrganizationId(bytes.clone())) {
-                Err(ApiError::NotFound(_)) => by(Key::PublicKey(bytes)).map_err(|e| match e {
-                    ApiError::NotFound(_) => ApiError::NotFound(format!(
-                        "organization: no organization has the id or key {id}"
-                    )),
-                    e => e,
-                }),
-                other => other,
-            }
-        })
+        .blocking(move |r| queries::organization_by_id_or_key(r, bytes))
         .await?;
     ok(json::organization(&answer))
 }

@@ -10,6 +10,7 @@ pub mod api;
 mod api_query;
 mod api_stream;
 mod openapi;
+pub mod pages;
 mod tiles;
 
 use crate::net::{ConnInfo, Incoming, TrackRequests};
@@ -63,6 +64,7 @@ pub fn router(
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> axum::Router {
     let checkpoint = reader.clone();
+    let pages = pages::router(reader.clone(), access.clone());
     let api = api::router(reader.clone(), access, stopping);
     axum::Router::new()
         .route(
@@ -85,6 +87,7 @@ pub fn router(
             ),
         )
         .merge(api)
+        .merge(pages)
         .fallback(|| async {
             HttpError::NotFound("no such route; served here: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>] (c2sp.org/tlog-tiles), and the JSON API described at /api/v1/openapi.json".into())
         })

@@ -251,3 +251,23 @@ pub fn commitments(reader: &Reader) -> Result<(u64, Commitments), ApiError> {
     let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
     Ok((tree_size, r.commitments()?))
 }
+
+/// `GetOrganization` by 32 bytes that are an organization id or, failing
+/// that, one of its current or former keys (the HTTP surfaces take either).
+pub fn organization_by_id_or_key(
+    reader: &Reader,
+    bytes: [u8; 32],
+) -> Result<proto::GetOrganizationResponse, ApiError> {
+    use proto::get_organization_request::Key;
+    let by = |key| get_organization(reader, proto::GetOrganizationRequest { key: Some(key) });
+    match by(Key::OrganizationId(bytes.to_vec())) {
+        Err(ApiError::NotFound(_)) => by(Key::PublicKey(bytes.to_vec())).map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::NotFound(format!(
+                "organization: no organization has the id or key {}",
+                hex::encode(bytes)
+            )),
+            e => e,
+        }),
+        other => other,
+    }
+}

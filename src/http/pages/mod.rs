@@ -1,0 +1,272 @@
+//! The public web pages (`/`, `/commitments/{id}`, `/organizations/{id}`
+//! on `--http-listen`): server-rendered HTML that works without JavaScript,
+//! in English or French (`?lang=fr`). They show what the JSON API answers —
+//! the same service calls, converted by `service::json` — so the page, the
+//! API and gRPC cannot disagree. Every page is sent with a strict
+//! Content-Security-Policy: no inline script or style, nothing from
+//! another origin.
+
+mod html;
+mod render;
+mod text;
+
+use super::api::Problem;
+use super::api_query::{hex32, Params};
+use crate::core::model::{Region, StakeholderGroup};
+use crate::net::ConnInfo;
+use crate::proto;
+use crate::service::access::Access;
+use crate::service::error::{http_status, ApiError};
+use crate::service::reader::Reader;
+use crate::service::{json, queries};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use text::Lang;
+
+/// No script or style but our own files, no frames, no other origins.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const STYLE: &str = include_str!("style.css");
+/// Signatories per page.
+const PAGE: u32 = 100;
+
+#[derive(Clone)]
+struct Pages {
+    reader: Reader,
+    access: Access,
+}
+
+/// An error page, in the reader's language, with the API's status.
+struct PageError(tonic::Status, Lang);
+
+impl From<(Problem, Lang)> for PageError {
+    fn from((p, lang): (Problem, Lang)) -> PageError {
+        PageError(p.0, lang)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let code = http_status(self.0.code());
+        let t = self.1.t();
+        let main = format!(
+            "<h1>{} {code}</h1>\n<p>{}</p>\n",
+            t.error,
+            html::esc(self.0.message())
+        );
+        let body = html::page(self.1, t.error, "/", "", &main);
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, html_headers(), body).into_response()
+    }
+}
+
+fn html_headers() -> [(header::HeaderName, &'static str); 4] {
+    [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ]
+}
+
+type Page = Result<Response, PageError>;
+
+impl Pages {
+    /// Rate limit, language and parameters of a request.
+    fn begin(
+        &self,
+        c: &ConnInfo,
+        query: Option<&str>,
+        allowed: &[&str],
+    ) -> Result<(Lang, Params), PageError> {
+        let mut p = Params::parse(query, allowed).map_err(|e| PageError::from((e, Lang::En)))?;
+        let lang = Lang::parse(p.take("lang").as_deref()).ok_or_else(|| {
+            PageError(
+                tonic::Status::invalid_argument("lang: must be en or fr"),
+                Lang::En,
+            )
+        })?;
+        self.access
+            .admit(c.remote.ip())
+            .map_err(|e| PageError(e.into(), lang))?;
+        Ok((lang, p))
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        lang: Lang,
+        f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, PageError> {
+        let ready = self
+            .reader
+            .sequencer
+            .registry_ready()
+            .await
+            .map_err(ApiError::from);
+        let answer = match ready {
+            Ok(()) => self.reader.blocking(f).await,
+            Err(e) => Err(e),
+        };
+        answer.map_err(|e| PageError(e.into(), lang))
+    }
+
+    /// The log's verifier key, shown on every page.
+    fn vkey(&self) -> String {
+        (self.reader.storage.meta().ok().flatten()).map_or(String::new(), |m| m.vkey)
+    }
+}
+
+/// A vocabulary filter's code (0: any).
+fn code<T>(
+    slug: &str,
+    parse: fn(&str) -> Result<T, crate::core::Error>,
+    code: fn(T) -> u8,
+) -> Result<i32, ApiError> {
+    if slug.is_empty() {
+        return Ok(0);
+    }
+    Ok(i32::from(code(parse(slug)?)))
+}
+
+fn status(s: &str) -> Result<i32, ApiError> {
+    Ok(match s {
+        "current" => proto::SignatoryStatus::Current,
+        "withdrawn" => proto::SignatoryStatus::Withdrawn,
+        "all" => proto::SignatoryStatus::All,
+        other => {
+            let why = format!("must be current, withdrawn or all, got {other:?}");
+            return Err(crate::service::error::invalid("status", why));
+        }
+    } as i32)
+}
+
+fn html(body: String) -> Page {
+    Ok((html_headers(), body).into_response())
+}
+
+async fn index(
+    State(s): State<Pages>,
+    ConnectInfo(c): ConnectInfo<ConnInfo>,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let (lang, _) = s.begin(&c, q.as_deref(), &["lang"])?;
+    let (tree_size, all) = s.call(lang, queries::commitments).await?;
+    let main = render::index(lang, tree_size, &all);
+    html(html::page(
+        lang,
+        lang.t().commitments,
+        "/",
+        &s.vkey(),
+        &main,
+    ))
+}
+
+async fn commitment(
+    State(s): State<Pages>,
+    ConnectInfo(c): ConnectInfo<ConnInfo>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let allowed = [
+        "lang",
+        "name",
+        "group",
+        "region",
+        "country",
+        "status",
+        "verified_only",
+        "page_token",
+    ];
+    let (lang, mut p) = s.begin(&c, q.as_deref(), &allowed)?;
+    let bad = |e: Problem| PageError::from((e, lang));
+    let filters = render::Filters {
+        name: p.take("name").unwrap_or_default(),
+        group: p.take("group").unwrap_or_default(),
+        region: p.take("region").unwrap_or_default(),
+        country: p.take("country").unwrap_or_default(),
+        status: p.take("status").unwrap_or_else(|| "current".into()),
+        verified_only: p.flag("verified_only").map_err(bad)?,
+    };
+    let invalid = |e: ApiError| PageError(e.into(), lang);
+    let req = proto::ListSignatoriesRequest {
+        commitment_id: id.clone(),
+        stakeholder_group: code(
+            &filters.group,
+            StakeholderGroup::from_slug,
+            StakeholderGroup::code,
+        )
+        .map_err(invalid)?,
+        region: code(&filters.region, Region::from_slug, Region::code).map_err(invalid)?,
+        country: filters.country.clone(),
+        status: status(&filters.status).map_err(invalid)?,
+        name_contains: filters.name.clone(),
+        page_size: PAGE,
+        page_token: p.take("page_token").unwrap_or_default(),
+        verified_only: filters.verified_only,
+    };
+    let wanted = id.clone();
+    let (versions, answer) = s
+        .call(lang, move |r| {
+            let (_, all) = queries::commitments(r)?;
+            let versions = (all.into_iter().find(|(c, _)| *c == wanted))
+                .map(|(_, v)| v)
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "commitment_id: {wanted:?} is not a registered commitment"
+                    ))
+                })?;
+            Ok((versions, queries::list_signatories(r, req)?))
+        })
+        .await?;
+    let here = format!("/commitments/{}", html::q(&id));
+    let main = render::commitment(lang, &id, &versions, &filters, &json::signatories(&answer));
+    html(html::page(lang, &id, &here, &s.vkey(), &main))
+}
+
+async fn organization(
+    State(s): State<Pages>,
+    ConnectInfo(c): ConnectInfo<ConnInfo>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let (lang, _) = s.begin(&c, q.as_deref(), &["lang"])?;
+    let bytes = hex32(&id, "organization").map_err(|e| PageError::from((e, lang)))?;
+    let answer = s
+        .call(lang, move |r| queries::organization_by_id_or_key(r, bytes))
+        .await?;
+    let org = json::organization(&answer);
+    let here = format!("/organizations/{}", html::field(&org, "organization_id"));
+    let main = render::organization(lang, &org);
+    html(html::page(
+        lang,
+        html::field(&org, "name"),
+        &here,
+        &s.vkey(),
+        &main,
+    ))
+}
+
+async fn style() -> Response {
+    let mut r = STYLE.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+/// The pages' routes (merged into the HTTP listener's router).
+pub fn router(reader: Reader, access: Access) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(index))
+        .route("/commitments/{id}", get(commitment))
+        .route("/organizations/{id}", get(organization))
+        .route("/assets/style.css", get(style))
+        .with_state(Pages { reader, access })
+}

@@ -1,0 +1,292 @@
+//! The pages' main content, from the JSON the API answers
+//! (`service::json`), so both show the same facts. Every value from the
+//! log is escaped (`html::esc`, names in `<bdi>`); links are built only
+//! from hex ids, indices, slugs and percent-encoded query values.
+
+use super::html::{esc, field, name, q, select};
+use super::text::{Lang, Text};
+use crate::core::registry::Version;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// The listing's filters, as the form and the paging links carry them.
+pub struct Filters {
+    pub name: String,
+    pub group: String,
+    pub region: String,
+    pub country: String,
+    pub status: String,
+    pub verified_only: bool,
+}
+
+impl Filters {
+    /// The query string of these filters, the language and a page token.
+    pub fn query(&self, page_token: &str, lang: Lang) -> String {
+        let mut out = format!("lang={}", lang.code());
+        for (k, v) in [
+            ("name", &self.name),
+            ("group", &self.group),
+            ("region", &self.region),
+            ("country", &self.country),
+            ("status", &self.status),
+        ] {
+            if !v.is_empty() {
+                let _ = write!(out, "&{k}={}", q(v));
+            }
+        }
+        if self.verified_only {
+            out += "&verified_only=true";
+        }
+        if !page_token.is_empty() {
+            let _ = write!(out, "&page_token={}", q(page_token));
+        }
+        out
+    }
+}
+
+pub fn index(lang: Lang, tree_size: u64, all: &crate::service::queries::Commitments) -> String {
+    let t = lang.t();
+    let mut out = format!(
+        "<h1>{}</h1>\n<p>{}</p>\n<ul class=\"commitments\">\n",
+        t.commitments, t.intro
+    );
+    for (id, versions) in all {
+        let latest = versions.last();
+        let title = latest.map_or(id.as_str(), |v| v.title.as_str());
+        let _ = write!(
+            out,
+            "<li><a href=\"/commitments/{}?lang={}\">{}</a>",
+            q(id),
+            lang.code(),
+            name(title)
+        );
+        if let Some(v) = latest {
+            out += &version(t, v);
+        }
+        out += "</li>\n";
+    }
+    let _ = writeln!(out, "</ul>\n<p>{}: {tree_size}</p>", t.tree_size);
+    out
+}
+
+fn version(t: &Text, v: &Version) -> String {
+    let mut out = format!(
+        " <span>{} {}</span>, {}: <code>{}</code>",
+        t.version,
+        esc(&v.version),
+        t.text_hash,
+        hex::encode(v.text_sha256)
+    );
+    // Only web links become links; anything else is shown as text.
+    if let Some(url) = &v.url {
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let _ = write!(
+                out,
+                ", {}: <a href=\"{}\" rel=\"nofollow noreferrer\">{}</a>",
+                t.published_at,
+                esc(url),
+                esc(url)
+            );
+        } else {
+            let _ = write!(out, ", {}: {}", t.published_at, esc(url));
+        }
+    }
+    out
+}
+
+pub fn commitment(lang: Lang, id: &str, versions: &[Version], f: &Filters, page: &Value) -> String {
+    let t = lang.t();
+    let title = versions.last().map_or(id, |v| v.title.as_str());
+    let mut out = format!("<h1>{}</h1>\n<p>", name(title));
+    if let Some(v) = versions.last() {
+        out += &version(t, v);
+    }
+    out += "</p>\n";
+    // The filters: a plain GET form, so it works without JavaScript.
+    let _ = writeln!(
+        out,
+        "<h2>{}</h2>\n<form method=\"get\" action=\"/commitments/{}\">\n<input type=\"hidden\" name=\"lang\" value=\"{}\">\n\
+         <label for=\"name\">{}</label> <input id=\"name\" name=\"name\" type=\"search\" value=\"{}\">",
+        t.signatories,
+        q(id),
+        lang.code(),
+        t.search,
+        esc(&f.name)
+    );
+    out += &select("group", t.group, t.any, &t.groups, &f.group);
+    out += &select("region", t.region, t.any, &t.regions, &f.region);
+    let _ = writeln!(
+        out,
+        "\n<label for=\"country\">{}</label> <input id=\"country\" name=\"country\" size=\"2\" maxlength=\"2\" value=\"{}\">",
+        t.country,
+        esc(&f.country)
+    );
+    let statuses = [
+        ("current", t.current),
+        ("withdrawn", t.withdrawn),
+        ("all", t.all),
+    ];
+    let mut status = format!(
+        "<label for=\"status\">{}</label> <select id=\"status\" name=\"status\">",
+        t.status
+    );
+    for (slug, label) in statuses {
+        let sel = if f.status == slug { " selected" } else { "" };
+        let _ = write!(status, "<option value=\"{slug}\"{sel}>{label}</option>");
+    }
+    out += &(status + "</select>\n");
+    let checked = if f.verified_only { " checked" } else { "" };
+    let _ = writeln!(
+        out,
+        "<label><input type=\"checkbox\" name=\"verified_only\" value=\"true\"{checked}> {}</label>\n<button type=\"submit\">{}</button>\n</form>",
+        t.verified_only, t.apply
+    );
+    out += &signatories(lang, page);
+    if let Some(token) = page["next_page_token"].as_str() {
+        let _ = writeln!(
+            out,
+            "<p><a rel=\"next\" href=\"/commitments/{}?{}\">{}</a></p>",
+            q(id),
+            esc(&f.query(token, lang)),
+            t.next_page
+        );
+    }
+    let _ = writeln!(out, "<p>{}: {}</p>", t.tree_size, page["tree_size"]);
+    out
+}
+
+fn signatories(lang: Lang, page: &Value) -> String {
+    let t = lang.t();
+    let rows = page["signatories"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if rows.is_empty() {
+        return format!("<p>{}</p>\n", t.none_found);
+    }
+    let mut out = format!(
+        "<table>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+        t.name, t.group, t.region, t.country, t.status, t.entry
+    );
+    for s in rows {
+        let withdrawn = field(s, "status") == "withdrawn";
+        let _ = writeln!(
+            out,
+            "<tr{}><td><a href=\"/organizations/{}?lang={}\">{}</a> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if withdrawn { " class=\"withdrawn\"" } else { "" },
+            esc(field(s, "organization_id")),
+            lang.code(),
+            name(field(s, "name")),
+            trust(t, s),
+            t.group(field(s, "group")),
+            t.region(field(s, "region")),
+            esc(field(s, "country")),
+            if withdrawn { t.withdrawn } else { t.current },
+            entry_link(s["endorsed_index"].as_u64()),
+        );
+    }
+    out + "</tbody>\n</table>\n"
+}
+
+/// "verified" or "unverified", and the warnings a name carries.
+fn trust(t: &Text, s: &Value) -> String {
+    let mut out = if s["verified"].as_bool() == Some(true) {
+        format!("<span class=\"verified\">{}</span>", t.verified)
+    } else {
+        format!("<span class=\"unverified\">{}</span>", t.unverified)
+    };
+    let flags = s["flags"].as_array().map_or(&[][..], Vec::as_slice);
+    for (flag, warning) in [
+        ("name-conflict", t.name_conflict),
+        ("mixed-script", t.mixed_script),
+    ] {
+        if flags.iter().any(|f| f == flag) {
+            let _ = write!(
+                out,
+                " <strong class=\"warning\" data-flag=\"{flag}\">{warning}</strong>"
+            );
+        }
+    }
+    out
+}
+
+fn entry_link(index: Option<u64>) -> String {
+    index.map_or(String::new(), |i| {
+        format!("<a href=\"/api/v1/entries/{i}\">{i}</a>")
+    })
+}
+
+pub fn organization(lang: Lang, o: &Value) -> String {
+    let t = lang.t();
+    let mut out = format!(
+        "<h1>{} {}</h1>\n<dl>\n",
+        name(field(o, "name")),
+        trust(t, o)
+    );
+    for (label, value) in [
+        (
+            t.organization_id,
+            format!("<code>{}</code>", esc(field(o, "organization_id"))),
+        ),
+        (
+            t.current_key,
+            format!("<code>{}</code>", esc(field(o, "current_public_key"))),
+        ),
+        (t.group, t.group(field(o, "group")).to_owned()),
+        (t.region, t.region(field(o, "region")).to_owned()),
+        (t.country, esc(field(o, "country"))),
+        (t.domain, esc(field(o, "domain"))),
+    ] {
+        let _ = writeln!(out, "<dt>{label}</dt><dd>{value}</dd>");
+    }
+    out += "</dl>\n";
+    let _ = writeln!(out, "<h2>{}</h2>", t.verification);
+    match o["verification"].as_object() {
+        None => {
+            let _ = writeln!(out, "<p class=\"unverified\">{}</p>", t.not_verified);
+        }
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "<p class=\"verified\">{}: {} — {} ({})</p>",
+                t.verified,
+                name(v.get("name").and_then(Value::as_str).unwrap_or("")),
+                esc(v.get("method").and_then(Value::as_str).unwrap_or("")),
+                entry_link(v.get("index").and_then(Value::as_u64))
+            );
+        }
+    }
+    let _ = writeln!(out, "<h2>{}</h2>\n<ul>", t.standings);
+    for s in o["commitments"].as_array().map_or(&[][..], Vec::as_slice) {
+        let withdrawn = field(s, "status") == "withdrawn";
+        let _ = writeln!(
+            out,
+            "<li><a href=\"/commitments/{}?lang={}\">{}</a>: {} ({})</li>",
+            q(field(s, "commitment_id")),
+            lang.code(),
+            esc(field(s, "commitment_id")),
+            if withdrawn { t.withdrawn } else { t.current },
+            entry_link(
+                s[if withdrawn {
+                    "withdrawn_index"
+                } else {
+                    "endorsed_index"
+                }]
+                .as_u64()
+            )
+        );
+    }
+    out += "</ul>\n";
+    for (title, key) in [
+        (t.entries, "history"),
+        (t.operator_entries, "verification_history"),
+    ] {
+        let links: Vec<String> = (o[key].as_array().map_or(&[][..], Vec::as_slice).iter())
+            .map(|i| entry_link(i.as_u64()))
+            .collect();
+        if !links.is_empty() {
+            let _ = writeln!(out, "<h2>{title}</h2>\n<p>{}</p>", links.join(" "));
+        }
+    }
+    let _ = writeln!(out, "<p>{}: {}</p>", t.tree_size, o["tree_size"]);
+    out
+}

@@ -1,0 +1,212 @@
+//! Every word the pages show, one table per language: English and French,
+//! the UN's working languages. Vocabulary labels are keyed by their slugs
+//! (SPEC.md §2) so the tables cover every group and region.
+
+/// The pages' languages, by `?lang=` code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub fn parse(code: Option<&str>) -> Option<Lang> {
+        match code {
+            None | Some("en") => Some(Lang::En),
+            Some("fr") => Some(Lang::Fr),
+            Some(_) => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub fn other(self) -> (Lang, &'static str) {
+        match self {
+            Lang::En => (Lang::Fr, "Français"),
+            Lang::Fr => (Lang::En, "English"),
+        }
+    }
+
+    pub fn t(self) -> &'static Text {
+        match self {
+            Lang::En => &EN,
+            Lang::Fr => &FR,
+        }
+    }
+}
+
+pub struct Text {
+    pub site: &'static str,
+    pub commitments: &'static str,
+    pub intro: &'static str,
+    pub version: &'static str,
+    pub text_hash: &'static str,
+    pub published_at: &'static str,
+    pub signatories: &'static str,
+    pub search: &'static str,
+    pub name: &'static str,
+    pub group: &'static str,
+    pub region: &'static str,
+    pub country: &'static str,
+    pub status: &'static str,
+    pub any: &'static str,
+    pub current: &'static str,
+    pub withdrawn: &'static str,
+    pub all: &'static str,
+    pub verified_only: &'static str,
+    pub apply: &'static str,
+    pub verified: &'static str,
+    pub unverified: &'static str,
+    pub name_conflict: &'static str,
+    pub mixed_script: &'static str,
+    pub entry: &'static str,
+    pub next_page: &'static str,
+    pub none_found: &'static str,
+    pub organization_id: &'static str,
+    pub current_key: &'static str,
+    pub domain: &'static str,
+    pub verification: &'static str,
+    pub not_verified: &'static str,
+    pub standings: &'static str,
+    pub entries: &'static str,
+    pub operator_entries: &'static str,
+    pub tree_size: &'static str,
+    pub log_key: &'static str,
+    pub key_note: &'static str,
+    pub error: &'static str,
+    pub groups: [(&'static str, &'static str); 6],
+    pub regions: [(&'static str, &'static str); 6],
+}
+
+pub const EN: Text = Text {
+    site: "Accord: who endorsed what",
+    commitments: "Commitments",
+    intro: "Every endorsement below is signed by the organization's own key and recorded in a public, append-only log that anyone can verify.",
+    version: "Version",
+    text_hash: "SHA-256 of the text",
+    published_at: "Text published at",
+    signatories: "Signatories",
+    search: "Search by name",
+    name: "Name",
+    group: "Stakeholder group",
+    region: "UN regional group",
+    country: "Country",
+    status: "Status",
+    any: "Any",
+    current: "current",
+    withdrawn: "withdrawn",
+    all: "all",
+    verified_only: "Verified organizations only",
+    apply: "Apply",
+    verified: "verified",
+    unverified: "unverified",
+    name_conflict: "Warning: this name looks like the name of another, verified organization",
+    mixed_script: "Warning: a word of this name mixes writing systems",
+    entry: "Entry",
+    next_page: "Next page",
+    none_found: "No signatory matches.",
+    organization_id: "Organization id",
+    current_key: "Current key",
+    domain: "Domain",
+    verification: "Verification by the log operator",
+    not_verified: "Not verified: the name is only what the organization says of itself.",
+    standings: "Commitments",
+    entries: "Its entries in the log",
+    operator_entries: "The operator's entries about it",
+    tree_size: "Log size of this answer",
+    log_key: "Log key",
+    key_note: "Compare this key with the one the operator publishes elsewhere: everything on this site can be verified with it.",
+    error: "Error",
+    groups: [
+        ("government", "Government"),
+        ("private-sector", "Private sector"),
+        ("civil-society", "Civil society"),
+        ("technical-community", "Technical community"),
+        ("academia", "Academia"),
+        ("intergovernmental", "Intergovernmental organization"),
+    ],
+    regions: [
+        ("african", "African Group"),
+        ("asia-pacific", "Asia-Pacific Group"),
+        ("eastern-european", "Eastern European Group"),
+        ("grulac", "Latin American and Caribbean Group"),
+        ("weog", "Western European and Others Group"),
+        ("global", "Global"),
+    ],
+};
+
+pub const FR: Text = Text {
+    site: "Accord : qui a approuvé quoi",
+    commitments: "Engagements",
+    intro: "Chaque approbation ci-dessous est signée par la clé de l'organisation elle-même et inscrite dans un journal public, en ajout seul, que chacun peut vérifier.",
+    version: "Version",
+    text_hash: "SHA-256 du texte",
+    published_at: "Texte publié à",
+    signatories: "Signataires",
+    search: "Rechercher par nom",
+    name: "Nom",
+    group: "Groupe de parties prenantes",
+    region: "Groupe régional de l'ONU",
+    country: "Pays",
+    status: "Statut",
+    any: "Tous",
+    current: "en vigueur",
+    withdrawn: "retirée",
+    all: "toutes",
+    verified_only: "Organisations vérifiées seulement",
+    apply: "Appliquer",
+    verified: "vérifiée",
+    unverified: "non vérifiée",
+    name_conflict: "Attention : ce nom ressemble à celui d'une autre organisation, vérifiée",
+    mixed_script: "Attention : un mot de ce nom mêle plusieurs écritures",
+    entry: "Entrée",
+    next_page: "Page suivante",
+    none_found: "Aucun signataire ne correspond.",
+    organization_id: "Identifiant de l'organisation",
+    current_key: "Clé actuelle",
+    domain: "Domaine",
+    verification: "Vérification par l'opérateur du journal",
+    not_verified: "Non vérifiée : le nom est seulement ce que l'organisation dit d'elle-même.",
+    standings: "Engagements",
+    entries: "Ses entrées dans le journal",
+    operator_entries: "Les entrées de l'opérateur à son sujet",
+    tree_size: "Taille du journal pour cette réponse",
+    log_key: "Clé du journal",
+    key_note: "Comparez cette clé avec celle que l'opérateur publie ailleurs : tout ce qui figure sur ce site se vérifie avec elle.",
+    error: "Erreur",
+    groups: [
+        ("government", "Gouvernement"),
+        ("private-sector", "Secteur privé"),
+        ("civil-society", "Société civile"),
+        ("technical-community", "Communauté technique"),
+        ("academia", "Monde universitaire"),
+        ("intergovernmental", "Organisation intergouvernementale"),
+    ],
+    regions: [
+        ("african", "Groupe des États d'Afrique"),
+        ("asia-pacific", "Groupe des États d'Asie et du Pacifique"),
+        ("eastern-european", "Groupe des États d'Europe orientale"),
+        ("grulac", "Groupe des États d'Amérique latine et des Caraïbes"),
+        ("weog", "Groupe des États d'Europe occidentale et autres États"),
+        ("global", "Mondial"),
+    ],
+};
+
+impl Text {
+    pub fn group(&self, slug: &str) -> &'static str {
+        (self.groups.iter())
+            .find(|(s, _)| *s == slug)
+            .map_or("?", |(_, l)| l)
+    }
+
+    pub fn region(&self, slug: &str) -> &'static str {
+        (self.regions.iter())
+            .find(|(s, _)| *s == slug)
+            .map_or("?", |(_, l)| l)
+    }
+}

