@@ -8,6 +8,7 @@
 pub mod access;
 pub mod convert;
 pub mod convert_operator;
+pub mod counts;
 pub mod error;
 pub mod json;
 pub mod limiter;

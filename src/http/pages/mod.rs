@@ -35,6 +35,7 @@ const PAGE: u32 = 100;
 struct Pages {
     reader: Reader,
     access: Access,
+    counts: crate::service::counts::CountCache,
 }
 
 /// An error page, in the reader's language, with the API's status.
@@ -152,7 +153,8 @@ async fn index(
 ) -> Page {
     let (lang, _) = s.begin(&c, q.as_deref(), &["lang"])?;
     let (tree_size, all) = s.call(lang, queries::commitments).await?;
-    let main = render::index(lang, tree_size, &all);
+    let counts = |id: &str| s.counts.get(&s.reader, id);
+    let main = render::index(lang, tree_size, &all, &counts);
     html(html::page(
         lang,
         lang.t().commitments,
@@ -220,7 +222,9 @@ async fn commitment(
         })
         .await?;
     let here = format!("/commitments/{}", html::q(&id));
-    let main = render::commitment(lang, &id, &versions, &filters, &json::signatories(&answer));
+    let counts = s.counts.get(&s.reader, &id);
+    let page = json::signatories(&answer);
+    let main = render::commitment(lang, &id, &versions, &filters, &page, counts.as_deref());
     html(html::page(lang, &id, &here, &s.vkey(), &main))
 }
 
@@ -268,5 +272,9 @@ pub fn router(reader: Reader, access: Access) -> axum::Router {
         .route("/commitments/{id}", get(commitment))
         .route("/organizations/{id}", get(organization))
         .route("/assets/style.css", get(style))
-        .with_state(Pages { reader, access })
+        .with_state(Pages {
+            reader,
+            access,
+            counts: Default::default(),
+        })
 }

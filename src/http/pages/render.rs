@@ -6,6 +6,7 @@
 use super::html::{esc, field, name, q, select};
 use super::text::{Lang, Text};
 use crate::core::registry::Version;
+use crate::service::counts::Counts;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -44,7 +45,12 @@ impl Filters {
     }
 }
 
-pub fn index(lang: Lang, tree_size: u64, all: &crate::service::queries::Commitments) -> String {
+pub fn index(
+    lang: Lang,
+    tree_size: u64,
+    all: &crate::service::queries::Commitments,
+    counts: &dyn Fn(&str) -> Option<std::sync::Arc<Counts>>,
+) -> String {
     let t = lang.t();
     let mut out = format!(
         "<h1>{}</h1>\n<p>{}</p>\n<ul class=\"commitments\">\n",
@@ -63,6 +69,7 @@ pub fn index(lang: Lang, tree_size: u64, all: &crate::service::queries::Commitme
         if let Some(v) = latest {
             out += &version(t, v);
         }
+        out += &total(t, counts(id).as_deref());
         out += "</li>\n";
     }
     let _ = writeln!(out, "</ul>\n<p>{}: {tree_size}</p>", t.tree_size);
@@ -94,7 +101,14 @@ fn version(t: &Text, v: &Version) -> String {
     out
 }
 
-pub fn commitment(lang: Lang, id: &str, versions: &[Version], f: &Filters, page: &Value) -> String {
+pub fn commitment(
+    lang: Lang,
+    id: &str,
+    versions: &[Version],
+    f: &Filters,
+    page: &Value,
+    counts: Option<&Counts>,
+) -> String {
     let t = lang.t();
     let title = versions.last().map_or(id, |v| v.title.as_str());
     let mut out = format!("<h1>{}</h1>\n<p>", name(title));
@@ -102,6 +116,7 @@ pub fn commitment(lang: Lang, id: &str, versions: &[Version], f: &Filters, page:
         out += &version(t, v);
     }
     out += "</p>\n";
+    out += &charts(t, counts);
     // The filters: a plain GET form, so it works without JavaScript.
     let _ = writeln!(
         out,
@@ -289,4 +304,70 @@ pub fn organization(lang: Lang, o: &Value) -> String {
     }
     let _ = writeln!(out, "<p>{}: {}</p>", t.tree_size, o["tree_size"]);
     out
+}
+
+/// The counts of a commitment as text: "N current signatories (counted at
+/// log size S)", or that they are being counted.
+pub fn total(t: &Text, counts: Option<&Counts>) -> String {
+    match counts {
+        None => format!("<p>{}</p>", t.counting),
+        Some(c) => format!(
+            "<p><strong>{}</strong> {} ({} {})</p>",
+            c.total, t.current_signatories, t.counted_at, c.tree_size
+        ),
+    }
+}
+
+/// Two bar charts (inline SVG, drawn here: no library, no script) and the
+/// same numbers as tables for screen readers and text browsers.
+pub fn charts(t: &Text, counts: Option<&Counts>) -> String {
+    let Some(c) = counts else {
+        return total(t, None);
+    };
+    let mut out = total(t, Some(c));
+    let groups: Vec<(&str, u64)> = (t.groups.iter().zip(&c.by_group))
+        .map(|((_, label), n)| (*label, *n))
+        .collect();
+    let regions: Vec<(&str, u64)> = (t.regions.iter().zip(&c.by_region))
+        .map(|((_, label), n)| (*label, *n))
+        .collect();
+    out += &bars("chart-groups", t.by_group, &groups);
+    out += &bars("chart-regions", t.by_region, &regions);
+    out
+}
+
+/// One horizontal bar chart: label, bar scaled to the largest value, count.
+fn bars(id: &str, title: &str, rows: &[(&str, u64)]) -> String {
+    const ROW: u64 = 26;
+    const LABEL: u64 = 330;
+    const BAR: u64 = 230;
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let height = ROW * rows.len() as u64 + 8;
+    let mut out = format!(
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"{id}-title\" viewBox=\"0 0 640 {height}\" width=\"100%\" xmlns=\"http://www.w3.org/2000/svg\">\n<title id=\"{id}-title\">{}</title>\n",
+        esc(title)
+    );
+    for (i, (label, n)) in rows.iter().enumerate() {
+        let y = ROW * i as u64 + 4;
+        let w = (BAR * n).div_ceil(max);
+        let _ = writeln!(
+            out,
+            "<text x=\"0\" y=\"{}\" font-size=\"13\">{}</text><rect x=\"{LABEL}\" y=\"{y}\" width=\"{w}\" height=\"18\" fill=\"#1a5fb4\"></rect><text x=\"{}\" y=\"{}\" font-size=\"13\">{n}</text>",
+            y + 14,
+            esc(label),
+            LABEL + w + 6,
+            y + 14
+        );
+    }
+    out += "</svg>\n<figcaption>";
+    out += &esc(title);
+    out += "</figcaption>\n</figure>\n<table class=\"counts\">\n";
+    for (label, n) in rows {
+        let _ = writeln!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>",
+            esc(label)
+        );
+    }
+    out + "</table>\n"
 }
