@@ -52,15 +52,18 @@ pub fn page(lang: Lang, title: &str, here: &str, vkey: &str, main: &str) -> Stri
          <title>{title} — {site}</title>\n<link rel=\"stylesheet\" href=\"/assets/style.css\">\n</head>\n<body>\n\
          <header><a class=\"site\" href=\"/?lang={code}\">{site}</a> \
          <a class=\"lang\" hreflang=\"{ocode}\" lang=\"{ocode}\" href=\"{here}{sep}lang={ocode}\">{other_name}</a></header>\n\
-         <main>\n{main}</main>\n<footer><p>{log_key}: <code>{vkey}</code></p><p>{note}</p></footer>\n</body>\n</html>",
+         <main>\n{main}</main>\n<footer>{key}</footer>\n</body>\n</html>",
         code = lang.code(),
         title = esc(title),
         site = esc(t.site),
         ocode = other.code(),
         here = esc(here),
-        log_key = t.log_key,
-        vkey = esc(vkey),
-        note = t.key_note,
+        // The key readers compare with the operator's (error pages have none).
+        key = if vkey.is_empty() {
+            String::new()
+        } else {
+            format!("<p>{}: <code>{}</code></p><p>{}</p>", t.log_key, esc(vkey), t.key_note)
+        },
     );
     out
 }

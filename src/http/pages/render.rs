@@ -331,9 +331,10 @@ pub fn charts(t: &Text, counts: Option<&Counts>) -> String {
     let regions: Vec<(&str, u64)> = (t.regions.iter().zip(&c.by_region))
         .map(|((_, label), n)| (*label, *n))
         .collect();
+    out += "<div class=\"charts\">\n";
     out += &bars("chart-groups", t.by_group, &groups);
     out += &bars("chart-regions", t.by_region, &regions);
-    out
+    out + "</div>\n"
 }
 
 /// One horizontal bar chart: label, bar scaled to the largest value, count.
@@ -359,9 +360,10 @@ fn bars(id: &str, title: &str, rows: &[(&str, u64)]) -> String {
             y + 14
         );
     }
-    out += "</svg>\n<figcaption>";
+    // The numbers themselves, for screen readers and text browsers.
+    out += "</svg>\n<figcaption><details><summary>";
     out += &esc(title);
-    out += "</figcaption>\n</figure>\n<table class=\"counts\">\n";
+    out += "</summary>\n<table class=\"counts\">\n";
     for (label, n) in rows {
         let _ = writeln!(
             out,
@@ -369,5 +371,5 @@ fn bars(id: &str, title: &str, rows: &[(&str, u64)]) -> String {
             esc(label)
         );
     }
-    out + "</table>\n"
+    out + "</table>\n</details></figcaption>\n</figure>\n"
 }
