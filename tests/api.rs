@@ -237,6 +237,21 @@ async fn the_json_api_answers_as_grpc_does() {
         let (reply, body) = get(&addr, &path).await;
         assert_eq!(reply.status, 200, "{path}: {body}");
     }
+    // A CORS preflight, as a page elsewhere sends for Last-Event-ID.
+    let pre = {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            common::http_request_with(&addr, "OPTIONS", "/api/v1/entries/stream", "Origin: https://elsewhere.example\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: last-event-id\r\n", b"")
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        pre.header("access-control-allow-headers"),
+        Some("Last-Event-ID")
+    );
     let (reply, _) = get(&addr, "/api/v1/nothing").await;
     assert_eq!(reply.status, 404);
     server.stop().await;

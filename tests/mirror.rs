@@ -209,10 +209,34 @@ async fn mirror_and_audit_from_tiles() {
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         std::fs::write(mirror.join("tile/entries/001"), original).unwrap();
         assert!(ok(dir, &audit).await.contains("OK: 802 entries checked"));
+
+        // An auditor whose state is at a size the mirror never had (842,
+        // audited on the live endpoint) resumes from the mirror's wider
+        // tiles, cut to its size.
+        server.submit(421..=430).await; // 862 entries
+        ok(
+            dir,
+            &["mirror", "--server", &tiles, "--vkey", &vkey, "--out", m],
+        )
+        .await;
+        assert!(!mirror.join("tile/0/003.p/74").exists());
+        let resume = [
+            "audit", "--tiles", &web.url, "--vkey", &vkey, "--quiet", "--state", s,
+        ];
+        let out = ok(dir, &resume).await;
+        assert!(
+            out.contains("OK: 20 entries checked, tree size 862"),
+            "{out}"
+        );
     }
 
     // A damaged mirror is not extended.
-    let original = flip_byte(&mirror.join("tile/0/003.p/34"), 7);
+    // (Its current partial level-0 tile: the mirror is at 802 or, after
+    // the static-server part, 862 entries.)
+    let mirrored = std::fs::read_to_string(mirror.join("checkpoint")).unwrap();
+    let size: u64 = mirrored.lines().nth(1).unwrap().parse().unwrap();
+    let partial = mirror.join(format!("tile/0/003.p/{}", size - 768));
+    let original = flip_byte(&partial, 7);
     let o = accord(
         dir,
         &["mirror", "--server", &tiles, "--vkey", &vkey, "--out", m],
@@ -220,7 +244,7 @@ async fn mirror_and_audit_from_tiles() {
     .await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("the mirror is damaged"), "{}", text(&o));
-    std::fs::write(mirror.join("tile/0/003.p/34"), original).unwrap();
+    std::fs::write(&partial, original).unwrap();
     server.stop().await;
 
     // Another history under the same key (a fork): log misbehaviour, with

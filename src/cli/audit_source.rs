@@ -58,7 +58,7 @@ impl Open {
                     .hashes)
             }
             Open::Tiles(t) => {
-                let proof = with_nodes(t, new, move |nodes| {
+                let proof = with_nodes(t, new, new, move |nodes| {
                     crate::core::merkle::consistency_proof(old, new, nodes)
                 })
                 .await?;
@@ -81,7 +81,7 @@ impl Open {
                     .hashes)
             }
             Open::Tiles(t) => {
-                let proof = with_nodes(t, size, move |nodes| {
+                let proof = with_nodes(t, size, size, move |nodes| {
                     crate::core::merkle::inclusion_proof(index, size, nodes)
                 })
                 .await?;
@@ -106,7 +106,8 @@ impl Open {
                 } else {
                     // The tree so far, from the server's tiles: a tampered
                     // one cannot reach the signed root at the end of the walk.
-                    with_nodes(t, start, move |nodes| Tiler::resume(start, nodes)).await?
+                    let served = target.size;
+                    with_nodes(t, start, served, move |nodes| Tiler::resume(start, nodes)).await?
                 };
                 let walk = Walk {
                     reader: (**t).clone(),

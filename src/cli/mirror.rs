@@ -184,7 +184,7 @@ pub async fn run(args: MirrorArgs) -> Result<(), CliError> {
         // As `audit` does: the server's own consistency proof (from its
         // tiles) must take the mirrored root to the new one.
         let (old_size, new_size) = (old_head.size, new.head.size);
-        let proof = with_nodes(&reader, new_size, move |nodes| {
+        let proof = with_nodes(&reader, new_size, new_size, move |nodes| {
             merkle::consistency_proof(old_size, new_size, nodes)
         })
         .await?;

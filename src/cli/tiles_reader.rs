@@ -5,7 +5,7 @@
 //! checkpoint signed by the log key.
 
 use super::{exit, CliError};
-use crate::core::tile_tree::{TileNodes, TileReadError};
+use crate::core::tile_tree::{hash_tile, TileNodes, TileReadError};
 use crate::core::tiles::{Kind, Tile};
 use crate::http_client::HttpClient;
 use std::time::Duration;
@@ -89,14 +89,28 @@ impl TilesReader {
         Ok(bytes)
     }
 
-    /// The tree of `size` leaves as a [`NodeSource`] for `core::merkle`.
+    /// The tree of `size` leaves as a [`NodeSource`] for `core::merkle`,
+    /// read from a host whose latest checkpoint has `served` leaves: each
+    /// hash tile is fetched as that tree has it (full, or its partial
+    /// width) and cut to the width `size` needs, so a static mirror needs
+    /// only its current tiles, not a partial tile of every size ever seen.
     /// Blocking: use it on a blocking thread (it waits for each fetch on
     /// `runtime`).
-    pub fn nodes(&self, size: u64, runtime: tokio::runtime::Handle) -> HttpNodes {
+    pub fn nodes(&self, size: u64, served: u64, runtime: tokio::runtime::Handle) -> HttpNodes {
         let reader = self.clone();
         TileNodes::new(
             size,
-            Box::new(move |tile| (runtime.block_on(reader.tile(tile))).map_err(|e| e.to_string())),
+            Box::new(move |tile: Tile| {
+                let wide = match tile.kind {
+                    Kind::Hashes(level) => hash_tile(level, tile.index, served)
+                        .filter(|w| w.width >= tile.width)
+                        .unwrap_or(tile),
+                    Kind::Entries => tile,
+                };
+                let mut bytes = (runtime.block_on(reader.tile(wide))).map_err(|e| e.to_string())?;
+                bytes.truncate(32 * usize::from(tile.width));
+                Ok(bytes)
+            }),
         )
     }
 }
@@ -108,11 +122,12 @@ pub type HttpNodes = TileNodes<Box<dyn Fn(Tile) -> Result<Vec<u8>, String> + Sen
 pub async fn with_nodes<T: Send + 'static>(
     reader: &TilesReader,
     size: u64,
+    served: u64,
     f: impl FnOnce(&HttpNodes) -> Result<T, TileReadError> + Send + 'static,
 ) -> Result<T, CliError> {
     let reader = reader.clone();
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || f(&reader.nodes(size, runtime)))
+    tokio::task::spawn_blocking(move || f(&reader.nodes(size, served, runtime)))
         .await
         .map_err(|e| CliError::new(exit::SERVER, format!("tile task failed: {e}")))?
         .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("reading tiles: {e}")))

@@ -262,6 +262,26 @@ async fn openapi() -> Answer {
     ok(super::openapi::document())
 }
 
+/// A CORS preflight (a page elsewhere that sends `Last-Event-ID`, say):
+/// GET from anywhere, for a day; `cors` adds the origin.
+async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Last-Event-ID"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    r
+}
+
 /// Public data: any web page may read it.
 async fn cors(mut response: Response) -> Response {
     let headers = response.headers_mut();
@@ -283,14 +303,14 @@ pub fn router(
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> axum::Router {
     axum::Router::new()
-        .route(ROUTES[0], get(checkpoint))
-        .route(ROUTES[1], get(entry))
-        .route(ROUTES[2], get(super::api_stream::stream))
-        .route(ROUTES[3], get(commitments))
-        .route(ROUTES[4], get(signatories))
-        .route(ROUTES[5], get(organization))
-        .route(ROUTES[6], get(registry_proof))
-        .route(ROUTES[7], get(openapi))
+        .route(ROUTES[0], get(checkpoint).options(preflight))
+        .route(ROUTES[1], get(entry).options(preflight))
+        .route(ROUTES[2], get(super::api_stream::stream).options(preflight))
+        .route(ROUTES[3], get(commitments).options(preflight))
+        .route(ROUTES[4], get(signatories).options(preflight))
+        .route(ROUTES[5], get(organization).options(preflight))
+        .route(ROUTES[6], get(registry_proof).options(preflight))
+        .route(ROUTES[7], get(openapi).options(preflight))
         .with_state(Api {
             reader,
             access,

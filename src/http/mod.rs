@@ -88,6 +88,8 @@ pub fn router(
         )
         .merge(api)
         .merge(pages)
+        // Every route is a GET: nothing needs a body, so none is read past 16 KiB.
+        .layer(axum::extract::DefaultBodyLimit::max(16 << 10))
         .fallback(|| async {
             HttpError::NotFound("no such route; served here: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>] (c2sp.org/tlog-tiles), and the JSON API described at /api/v1/openapi.json".into())
         })
