@@ -8,8 +8,58 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+/// How host names become addresses: the system's resolver, or one fixed
+/// address for every name (`check-domain --connect-to`: the request still
+/// names the domain, in `Host` and in TLS's SNI).
+#[derive(Clone)]
+pub enum Resolve {
+    System(GaiResolver),
+    Fixed(SocketAddr),
+}
+
+impl Resolve {
+    /// The system's resolver (getaddrinfo on the blocking pool).
+    pub fn system() -> Resolve {
+        Resolve::System(GaiResolver::new())
+    }
+}
+
+type Resolved =
+    Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+
+impl tower::Service<Name> for Resolve {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolved;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self {
+            Resolve::System(gai) => gai.poll_ready(cx),
+            Resolve::Fixed(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, name: Name) -> Resolved {
+        match self {
+            Resolve::System(gai) => {
+                let lookup = gai.call(name);
+                Box::pin(async move { Ok(lookup.await?.collect::<Vec<_>>().into_iter()) })
+            }
+            Resolve::Fixed(addr) => {
+                let addr = *addr;
+                Box::pin(async move { Ok(vec![addr].into_iter()) })
+            }
+        }
+    }
+}
 
 /// An answer: status, content type, body.
 #[derive(Debug, Clone)]
@@ -52,7 +102,7 @@ pub enum HttpClientError {
 /// A cheap-to-clone client (connections are pooled and shared).
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector<Resolve>>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -60,12 +110,20 @@ impl HttpClient {
     /// A client whose every request (connect, send, read the whole body)
     /// must finish within `timeout`.
     pub fn new(timeout: Duration) -> Result<HttpClient, HttpClientError> {
+        Self::resolving(timeout, Resolve::system())
+    }
+
+    /// A client that connects to `resolve`'s addresses.
+    pub fn resolving(timeout: Duration, resolve: Resolve) -> Result<HttpClient, HttpClientError> {
+        let mut http = HttpConnector::new_with_resolver(resolve);
+        // The TLS layer above handles https:// URLs.
+        http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(HttpClientError::Roots)?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let inner = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         Ok(HttpClient { inner, timeout })
     }

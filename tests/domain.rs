@@ -24,8 +24,10 @@ async fn website(body: Arc<Mutex<String>>) -> String {
                 let mut buf = vec![0u8; 4096];
                 let n = conn.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let ok = req.starts_with("GET /.well-known/accord.txt HTTP/1.0\r\n")
-                    && req.contains("\r\nHost: proof.example\r\n");
+                // The request names the domain (with --connect-to's port).
+                let ok = req.starts_with("GET /.well-known/accord.txt HTTP/1.")
+                    && (req.lines())
+                        .any(|l| l.to_ascii_lowercase().starts_with("host: proof.example"));
                 let text = body.lock().unwrap().clone();
                 let reply = if ok {
                     format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{text}")

@@ -5,9 +5,8 @@
 //! at most 64 KiB — and checks it.
 
 use super::CliError;
-use std::sync::Arc;
+use crate::http_client::{HttpClient, HttpClientError, Resolve};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub const WELL_KNOWN_PATH: &str = "/.well-known/accord.txt";
 pub const HEADER: &str = "accord-domain-proof/v1";
@@ -109,7 +108,9 @@ pub async fn check(
     )
 }
 
-/// GETs the proof file (HTTP/1.0, so the answer is never chunked).
+/// GETs the proof file through the shared client (`http_client`): HTTPS
+/// with the system's roots, redirects not followed, 64 KiB at most, one
+/// timeout for the whole exchange.
 async fn fetch(domain: &str, how: &Fetch) -> Result<String, CliError> {
     let fail = |why: String| {
         CliError::new(
@@ -117,78 +118,29 @@ async fn fetch(domain: &str, how: &Fetch) -> Result<String, CliError> {
             format!("{domain}{WELL_KNOWN_PATH}: {why}"),
         )
     };
-    let addr = how
-        .connect_to
-        .clone()
-        .unwrap_or_else(|| format!("{domain}:{}", if how.insecure_http { 80 } else { 443 }));
-    let request = format!(
-        "GET {WELL_KNOWN_PATH} HTTP/1.0\r\nHost: {domain}\r\nUser-Agent: accord\r\nAccept: text/plain\r\n\r\n"
-    );
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| fail(format!("connect {addr}: {e}")))?;
-        if how.insecure_http {
-            exchange(tcp, &request).await
-        } else {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| fail(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from(domain.to_owned())
-                .map_err(|e| fail(e.to_string()))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| fail(format!("TLS: {e}")))?;
-            exchange(tls, &request).await
+    let scheme = if how.insecure_http { "http" } else { "https" };
+    let (resolve, authority) = match &how.connect_to {
+        None => (Resolve::system(), domain.to_owned()),
+        Some(to) => {
+            let addr = (tokio::net::lookup_host(to).await.ok())
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| fail(format!("--connect-to {to:?}: not an address")))?;
+            (Resolve::Fixed(addr), format!("{domain}:{}", addr.port()))
         }
-        .map_err(|e| fail(e.to_string()))
     };
-    let raw = tokio::time::timeout(TIMEOUT, work)
-        .await
-        .map_err(|_| fail("timed out".into()))??;
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| fail("malformed HTTP answer".into()))?;
-    let status = head.split(' ').nth(1).unwrap_or_default();
-    if status != "200" {
+    let client = HttpClient::resolving(TIMEOUT, resolve).map_err(|e| fail(e.to_string()))?;
+    let url = format!("{scheme}://{authority}{WELL_KNOWN_PATH}");
+    let reply = client.get(&url, MAX_BYTES).await.map_err(|e| match e {
+        HttpClientError::TooLong { .. } => fail("the answer is larger than 64 KiB".into()),
+        e => fail(e.to_string()),
+    })?;
+    if reply.status != 200 {
         return Err(fail(format!(
-            "HTTP status {status} (redirects are not followed)"
+            "HTTP status {} (redirects are not followed)",
+            reply.status
         )));
     }
-    Ok(body.to_owned())
-}
-
-async fn exchange(
-    mut io: impl AsyncRead + AsyncWrite + Unpin,
-    request: &str,
-) -> std::io::Result<String> {
-    io.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    match (&mut io)
-        .take(MAX_BYTES as u64 + 1)
-        .read_to_end(&mut raw)
-        .await
-    {
-        // Many HTTPS servers close without TLS close_notify; a cut-short
-        // file can only lose records, so the check fails closed.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
-        other => {
-            other?;
-        }
-    }
-    if raw.len() > MAX_BYTES {
-        return Err(std::io::Error::other("the answer is larger than 64 KiB"));
-    }
-    String::from_utf8(raw).map_err(|_| std::io::Error::other("the answer is not UTF-8 text"))
+    String::from_utf8(reply.body.to_vec()).map_err(|_| fail("the answer is not UTF-8 text".into()))
 }
 
 /// The proof file an organization publishes for itself on one log.
