@@ -7,19 +7,12 @@
 mod common;
 
 use accord::proto::{self, get_organization_request::Key};
-use accord::storage::MemoryStorage;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use common::{log_signer, HttpReply, MemServer};
 use serde_json::Value;
-use std::sync::Arc;
 
 async fn server(limit: Option<accord::service::access::RateLimit>) -> (MemServer, String) {
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = http.local_addr().unwrap().to_string();
-    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), limit);
-    endpoint.http = Some(http);
-    let server =
-        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let (server, addr) = common::http_server(limit).await;
     let registration = common::with_token(
         &common::registration(&common::operator_fixture()),
         common::ADMIN_TOKEN_FIXTURE,

@@ -6,11 +6,9 @@
 
 mod common;
 
-use accord::storage::MemoryStorage;
 use common::{log_signer, MemServer};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::Arc;
 
 /// Runs the binary off the async workers (the server shares the runtime).
 async fn accord(dir: &Path, args: &[&str]) -> Output {
@@ -41,12 +39,8 @@ async fn ok(dir: &Path, args: &[&str]) -> String {
 /// A log server with `--http-listen`, its operator registered, and
 /// endorsements by `ids` (each batch with its map head); its tiles URL.
 async fn log_with_tiles(ids: std::ops::RangeInclusive<u32>) -> (MemServer, String) {
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let tiles = format!("http://{}", http.local_addr().unwrap());
-    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
-    endpoint.http = Some(http);
-    let storage = Arc::new(MemoryStorage::new());
-    let server = MemServer::start_with(storage, log_signer(), endpoint).await;
+    let (server, addr) = common::http_server(None).await;
+    let tiles = format!("http://{addr}");
     let registration = common::with_token(
         &common::registration(&common::operator_fixture()),
         common::ADMIN_TOKEN_FIXTURE,

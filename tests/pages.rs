@@ -7,9 +7,7 @@
 
 mod common;
 
-use accord::storage::MemoryStorage;
-use common::{log_signer, org_key, request, sign, HttpReply, MemServer};
-use std::sync::Arc;
+use common::{org_key, request, sign, HttpReply};
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const C: &str = "global-commitment-dts";
@@ -53,12 +51,7 @@ const HOSTILE: [&str; 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_show_the_registry_escaped_and_in_two_languages() {
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = http.local_addr().unwrap().to_string();
-    let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
-    endpoint.http = Some(http);
-    let server =
-        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let (server, addr) = common::http_server(None).await;
     let mut c = server.client().await;
     // The commitment, with a title full of markup (the operator's text is
     // escaped like anyone's).

@@ -737,3 +737,17 @@ pub fn start_witness_at(
     std::thread::spawn(move || lines.for_each(drop));
     WitnessProcess { child, addr, key }
 }
+
+/// An in-memory server with the HTTP listener (`--http-listen`) on a free
+/// loopback port, nothing submitted; the HTTP address (`HOST:PORT`).
+pub async fn http_server(limit: Option<accord::service::access::RateLimit>) -> (MemServer, String) {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap().to_string();
+    let mut endpoint = server::Endpoint::new(Some(ADMIN_TOKEN_FIXTURE), limit);
+    endpoint.http = Some(http);
+    let storage = std::sync::Arc::new(accord::storage::MemoryStorage::new());
+    (
+        MemServer::start_with(storage, log_signer(), endpoint).await,
+        addr,
+    )
+}
