@@ -32,10 +32,32 @@ async fn page(addr: &str, path: &str, status: u16) -> String {
     );
     assert_eq!(reply.header("content-security-policy"), Some(CSP), "{path}");
     assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    // Our only scripts: the verifier's configuration, a JSON data block
+    // (never executed, and holding no `<`), and the verifier itself.
+    let mut rest = body.clone();
+    if let Some(start) = rest.find("<script type=\"application/json\" id=\"accord-config\">") {
+        let end = start + rest[start..].find("</script>").expect("closed") + "</script>".len();
+        let block = &rest[start..end];
+        let json = &block[block.find('>').unwrap() + 1..block.len() - "</script>".len()];
+        assert!(!json.contains('<'), "{path}: the data block holds no <");
+        let config: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert!(
+            config["vkey"].as_str().is_some_and(|k| k.contains('+')),
+            "{path}"
+        );
+        rest.replace_range(start..end, "");
+        let module = "<script type=\"module\" src=\"/assets/js/page.js\"></script>";
+        assert_eq!(
+            rest.matches(module).count(),
+            1,
+            "{path}: the verifier is loaded"
+        );
+        rest = rest.replace(module, "");
+    }
     // Escaped text may spell anything; markup from the log may not appear.
     for raw in ["<script", "<img", "<b>", "<i>"] {
         assert!(
-            !body.contains(raw),
+            !rest.contains(raw),
             "{path} contains {raw:?} unescaped:\n{body}"
         );
     }
@@ -186,5 +208,21 @@ async fn pages_show_the_registry_escaped_and_in_two_languages() {
     let (css, body) = get(&addr, "/assets/style.css").await;
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
     assert!(body.contains("font-family"));
+    // The verifier's scripts too, as JavaScript; nothing else under /assets/js.
+    for name in [
+        "page.js",
+        "verify.js",
+        "verify_entry.js",
+        "verify_registry.js",
+    ] {
+        let (js, body) = get(&addr, &format!("/assets/js/{name}")).await;
+        assert_eq!(js.status, 200, "{name}");
+        assert_eq!(
+            js.header("content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert!(body.contains("import") || body.contains("export"), "{name}");
+    }
+    assert_eq!(get(&addr, "/assets/js/other.js").await.0.status, 404);
     server.stop().await;
 }

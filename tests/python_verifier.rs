@@ -286,61 +286,12 @@ fn write_receipt(
 /// there too.
 #[test]
 fn python_verifies_registry_map_proofs_the_same_way() {
-    use accord::core::map::{MapProof, MemoryMap, Node};
-    use rand::{Rng, SeedableRng};
     if !python_ready() {
         return;
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut random = || {
-        let mut h = [0u8; 32];
-        rng.fill(&mut h);
-        h
-    };
-    let pairs: Vec<([u8; 32], [u8; 32])> = (0..150).map(|_| (random(), random())).collect();
-    let mut map = MemoryMap::default();
-    let root = map.set_all(pairs.iter().map(|(k, v)| (k, v)));
-    let case = |key: &[u8; 32], proof: &MapProof, expect: &str| {
-        let terminal = match proof.terminal {
-            Node::Leaf { key, value_hash } => {
-                serde_json::json!([hex::encode(key), hex::encode(value_hash)])
-            }
-            _ => serde_json::Value::Null,
-        };
-        serde_json::json!({
-            "key": hex::encode(key),
-            "siblings": proof.siblings.iter().map(hex::encode).collect::<Vec<_>>(),
-            "terminal": terminal,
-            "expect": expect,
-        })
-    };
-    let mut cases = Vec::new();
-    for (k, v) in pairs.iter().take(60) {
-        let proof = map.prove(k);
-        cases.push(case(k, &proof, &hex::encode(v)));
-        let mut bad = proof.clone();
-        if let Some(s) = bad.siblings.first_mut() {
-            s[0] ^= 1;
-            cases.push(case(k, &bad, "fail"));
-        }
-    }
-    for _ in 0..60 {
-        let q = random();
-        let proof = map.prove(&q);
-        assert_eq!(accord::core::map::verify(&root, &q, &proof).unwrap(), None);
-        cases.push(case(&q, &proof, "absent"));
-        if let Node::Leaf { value_hash, .. } = proof.terminal {
-            let forged = MapProof {
-                siblings: proof.siblings.clone(),
-                terminal: Node::Leaf { key: q, value_hash },
-            };
-            cases.push(case(&q, &forged, "fail"));
-        }
-    }
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("cases.json");
-    let doc = serde_json::json!({ "root": hex::encode(root), "cases": cases });
-    std::fs::write(&file, doc.to_string()).unwrap();
+    std::fs::write(&file, common::map_proof_cases(5).to_string()).unwrap();
     let program = r#"
 import json, sys
 sys.path.insert(0, sys.argv[1])

@@ -23,7 +23,11 @@ const PYTHON_VERIFIER: &str = concat!(
 
 use common::{accord_ok as ok, demo_log, json_rows, python_ready, run_accord as accord};
 
-/// `(accepted, first line of stdout)` from both verifiers; they must agree.
+const JS_VERIFIER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/verify_proof.mjs");
+
+/// `(accepted, first line of stdout)` from the verifiers; they must agree:
+/// `accord verify`, the Python verifier, and the page's JavaScript
+/// verifier under node (each where present).
 fn verify_both(dir: &Path, file: &str, python: bool) -> (bool, String) {
     let out = accord(dir, &["verify", "--vkey", "vkey", "--registry-proof", file]);
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -58,6 +62,23 @@ fn verify_both(dir: &Path, file: &str, python: bool) -> (bool, String) {
         );
         if py.status.success() {
             assert_eq!(py_first, first, "{file}: the same statement");
+        }
+    }
+    if common::node_ready() {
+        let js = Command::new("node")
+            .args([JS_VERIFIER, "vkey", file])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let js_first = String::from_utf8(js.stdout).unwrap();
+        assert_eq!(
+            js.status.success(),
+            out.status.success(),
+            "{file}: accord and the JavaScript verifier disagree: {first:?} / {js_first:?} {}",
+            String::from_utf8_lossy(&js.stderr)
+        );
+        if js.status.success() {
+            assert_eq!(js_first.trim_end(), first, "{file}: the same statement");
         }
     }
     (out.status.success(), first)

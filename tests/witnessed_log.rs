@@ -126,6 +126,35 @@ async fn a_quorum_of_witnesses_cosigns_the_log_and_refuses_a_fork() {
         log_only.verify(&now.log_signed_note).is_ok(),
         "without a quorum rule it verifies"
     );
+    // The page's JavaScript verifier agrees: the cosigned checkpoint meets
+    // the policy (by the two witnesses still up), the newer one does not.
+    if common::node_ready() {
+        let dir = tmp.path();
+        std::fs::write(dir.join("js-vkey"), &vkey).unwrap();
+        std::fs::write(dir.join("js-policy"), &policy_text).unwrap();
+        let js = |note: &str| {
+            std::fs::write(dir.join("js-note"), note).unwrap();
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/js/verify_checkpoint.mjs"
+            );
+            let out = std::process::Command::new("node")
+                .args([script, "js-vkey", "js-policy", "js-note"])
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        };
+        let (ok, text) = js(&second.signed_note);
+        assert!(
+            ok && text.contains(&format!("size {} cosigned by W", second.size)),
+            "{text}"
+        );
+        let (ok, text) = js(&now.log_signed_note);
+        assert!(!ok && text.contains("quorum"), "{text}");
+    }
     // `accord audit --policy` accepts the cosigned checkpoint, and refuses
     // one when the policy wants a witness that never cosigned.
     let dir = tmp.path();

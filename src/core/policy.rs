@@ -41,6 +41,9 @@ pub struct Policy {
     pub logs: Vec<PolicyLog>,
     pub witnesses: Vec<PolicyWitness>,
     quorum: Rule,
+    /// The file as parsed: what the web page shows readers, who check
+    /// checkpoints with it in their browser.
+    pub source: String,
 }
 
 fn line_err(n: usize, why: impl std::fmt::Display) -> Error {
@@ -131,6 +134,7 @@ impl Policy {
             logs,
             witnesses,
             quorum,
+            source: text.to_owned(),
         })
     }
 

@@ -137,6 +137,8 @@ async fn entry(
             Ok((leaf, hash, proof))
         })
         .await?;
+    #[cfg(feature = "test-corrupt-proof")]
+    let proof = corrupt_for_tests(at, proof);
     ok(json!({
         "index": at,
         "leaf": json::base64(&leaf),
@@ -145,6 +147,24 @@ async fn entry(
         "inclusion_proof": proof.iter().map(|h| json::base64(h)).collect::<Vec<_>>(),
         "checkpoint": note,
     }))
+}
+
+#[cfg(all(feature = "test-corrupt-proof", not(debug_assertions)))]
+compile_error!("the test-corrupt-proof feature is for test builds only, never a release build");
+
+/// Test builds only: a wrong proof for the entry `ACCORD_TEST_CORRUPT_ENTRY`
+/// names (its first hash's first byte flipped; a one-entry log's empty
+/// proof gains a hash), which any verifier must refuse.
+#[cfg(feature = "test-corrupt-proof")]
+fn corrupt_for_tests(at: u64, mut proof: Vec<crate::core::Hash>) -> Vec<crate::core::Hash> {
+    let target = std::env::var("ACCORD_TEST_CORRUPT_ENTRY").ok();
+    if target.and_then(|t| t.parse().ok()) == Some(at) {
+        match proof.first_mut() {
+            Some(h) => h[0] ^= 1,
+            None => proof.push([0; 32]),
+        }
+    }
+    proof
 }
 
 async fn commitments(State(api): State<Api>, ConnectInfo(c): ConnectInfo<ConnInfo>) -> Answer {

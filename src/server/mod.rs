@@ -228,6 +228,7 @@ pub async fn run_with(
     let mut reader = crate::service::reader::Reader::new(storage.clone(), sequencer.clone());
     reader.max_examined = endpoint.list_scan_limit.max(1);
     if let Some(policy) = endpoint.witness_policy {
+        reader.witness_policy = Some(policy.source.as_str().into());
         // A witness round now (start-up), then after each new checkpoint.
         reader.cosigned = Some(crate::witnessing::start(policy, storage, &sequencer));
     }

@@ -22,6 +22,9 @@ pub struct Reader {
     /// The latest checkpoint cosigned by a quorum of witnesses, when the
     /// log runs with a witness policy.
     pub cosigned: Option<crate::witnessing::CosignedView>,
+    /// The witness policy file, when there is one: the web page shows it so
+    /// readers verify checkpoints against its quorum.
+    pub witness_policy: Option<Arc<str>>,
     /// Listing rows one ListSignatories call examines at most
     /// ([`super::queries::MAX_EXAMINED`]; lowered only by tests).
     pub max_examined: usize,
@@ -34,6 +37,7 @@ impl Reader {
             sequencer,
             names: Arc::new(super::name_cache::NameCache::default()),
             cosigned: None,
+            witness_policy: None,
             max_examined: super::queries::MAX_EXAMINED,
         }
     }

@@ -527,6 +527,92 @@ pub fn python_ready() -> bool {
     ok
 }
 
+/// Map-proof cases for the second-language verifiers (Python, JavaScript):
+/// `{"root", "cases": [{"key", "siblings", "terminal", "expect"}]}` with
+/// present, tampered, absent and forged proofs over random keys, each
+/// expecting the verdict `core::map` gives (a value hash, "absent", "fail").
+pub fn map_proof_cases(seed: u64) -> serde_json::Value {
+    use accord::core::map::{MapProof, MemoryMap, Node};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut random = || {
+        let mut h = [0u8; 32];
+        rng.fill(&mut h);
+        h
+    };
+    let pairs: Vec<([u8; 32], [u8; 32])> = (0..200).map(|_| (random(), random())).collect();
+    let mut map = MemoryMap::default();
+    let root = map.set_all(pairs.iter().map(|(k, v)| (k, v)));
+    let case = |key: &[u8; 32], proof: &MapProof| {
+        let expect = match accord::core::map::verify(&root, key, proof) {
+            Ok(Some(v)) => hex::encode(v),
+            Ok(None) => "absent".to_owned(),
+            Err(_) => "fail".to_owned(),
+        };
+        let terminal = match proof.terminal {
+            Node::Leaf { key, value_hash } => {
+                serde_json::json!([hex::encode(key), hex::encode(value_hash)])
+            }
+            _ => serde_json::Value::Null,
+        };
+        serde_json::json!({
+            "key": hex::encode(key),
+            "siblings": proof.siblings.iter().map(hex::encode).collect::<Vec<_>>(),
+            "terminal": terminal,
+            "expect": expect,
+        })
+    };
+    let mut cases = Vec::new();
+    for (k, _) in pairs.iter().take(80) {
+        let proof = map.prove(k);
+        cases.push(case(k, &proof));
+        let mut bad = proof.clone();
+        if let Some(s) = bad.siblings.last_mut() {
+            s[31] ^= 0x80;
+            cases.push(case(k, &bad));
+        }
+    }
+    for _ in 0..80 {
+        let q = random();
+        let proof = map.prove(&q);
+        cases.push(case(&q, &proof));
+        if let Node::Leaf { value_hash, .. } = proof.terminal {
+            let forged = MapProof {
+                siblings: proof.siblings.clone(),
+                terminal: Node::Leaf { key: q, value_hash },
+            };
+            cases.push(case(&q, &forged));
+        }
+    }
+    let fails = cases.iter().filter(|c| c["expect"] == "fail").count();
+    let absent = cases.iter().filter(|c| c["expect"] == "absent").count();
+    assert!(fails >= 80 && absent >= 40, "every kind of case is covered");
+    serde_json::json!({ "root": hex::encode(root), "cases": cases })
+}
+
+/// Whether node ≥ 20 runs here (its WebCrypto has Ed25519), for the page's
+/// JavaScript verifier; a failure where ACCORD_REQUIRE_NODE is set (.ci/run).
+pub fn node_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        let major = std::process::Command::new("node")
+            .args(["-p", "process.versions.node.split('.')[0]"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        let ok = major.is_some_and(|m| m >= 20);
+        if !ok {
+            assert!(
+                std::env::var_os("ACCORD_REQUIRE_NODE").is_none(),
+                "node >= 20 is required (ACCORD_REQUIRE_NODE is set)"
+            );
+            eprintln!("SKIPPED: node >= 20 not found, so the JavaScript verifier is not run");
+        }
+        ok
+    })
+}
+
 /// Commits `leaves` (made by the caller, valid or not) as the whole log in
 /// `store`, with their Merkle nodes and a checkpoint signed by `signer`: a
 /// log as a faulty or lying server would hold it.

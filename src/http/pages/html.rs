@@ -39,12 +39,22 @@ pub fn name(s: &str) -> String {
     format!("<bdi>{}</bdi>", esc(s))
 }
 
-/// The whole page around `main` (already HTML).
-pub fn page(lang: Lang, title: &str, here: &str, vkey: &str, main: &str) -> String {
+/// What readers verify with: the log's vkey and, with witnesses, the policy
+/// file. Both are shown in the footer and handed to the verifier script.
+pub struct Trust<'a> {
+    pub vkey: &'a str,
+    pub policy: Option<&'a str>,
+}
+
+/// The whole page around `main` (already HTML). Pages with a log key load
+/// the verifier script (`/assets/js/page.js`) and its configuration as a JSON
+/// data block, which is never executed, so the CSP's `script-src 'self'`
+/// still forbids every inline script.
+pub fn page(lang: Lang, title: &str, here: &str, trust: &Trust, main: &str) -> String {
     let t = lang.t();
     let (other, other_name) = lang.other();
     let sep = if here.contains('?') { '&' } else { '?' };
-    let mut out = String::with_capacity(main.len() + 2048);
+    let mut out = String::with_capacity(main.len() + 4096);
     let _ = writeln!(
         out,
         "<!doctype html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -52,20 +62,41 @@ pub fn page(lang: Lang, title: &str, here: &str, vkey: &str, main: &str) -> Stri
          <title>{title} — {site}</title>\n<link rel=\"stylesheet\" href=\"/assets/style.css\">\n</head>\n<body>\n\
          <header><a class=\"site\" href=\"/?lang={code}\">{site}</a> \
          <a class=\"lang\" hreflang=\"{ocode}\" lang=\"{ocode}\" href=\"{here}{sep}lang={ocode}\">{other_name}</a></header>\n\
-         <main>\n{main}</main>\n<footer>{key}</footer>\n</body>\n</html>",
+         <main>\n{main}</main>",
         code = lang.code(),
         title = esc(title),
         site = esc(t.site),
         ocode = other.code(),
         here = esc(here),
-        // The key readers compare with the operator's (error pages have none).
-        key = if vkey.is_empty() {
-            String::new()
-        } else {
-            format!("<p>{}: <code>{}</code></p><p>{}</p>", t.log_key, esc(vkey), t.key_note)
-        },
     );
-    out
+    // The key readers compare with the operator's (error pages have none).
+    if !trust.vkey.is_empty() {
+        let _ = write!(
+            out,
+            "<footer>\n<p>{}: <code id=\"log-key\">{}</code></p>\n",
+            t.log_key,
+            esc(trust.vkey)
+        );
+        if let Some(policy) = trust.policy {
+            let _ = write!(out, "<p>{}:</p>\n<pre>{}</pre>\n", t.policy, esc(policy));
+        }
+        let config = serde_json::json!({
+            "lang": lang.code(),
+            "vkey": trust.vkey,
+            "policy": trust.policy,
+            "text": t.js.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
+        });
+        // `<` escaped: the data block cannot end early, whatever it holds.
+        let config = config.to_string().replace('<', "\\u003c");
+        let _ = write!(
+            out,
+            "<p>{}</p>\n<div id=\"pin\"></div>\n</footer>\n\
+             <script type=\"application/json\" id=\"accord-config\">{config}</script>\n\
+             <script type=\"module\" src=\"/assets/js/page.js\"></script>\n",
+            t.key_note
+        );
+    }
+    out + "</body>\n</html>\n"
 }
 
 /// A `<select>` of vocabulary `options` (slug, label) with `chosen` selected.

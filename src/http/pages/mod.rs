@@ -28,6 +28,14 @@ use text::Lang;
 /// No script or style but our own files, no frames, no other origins.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const STYLE: &str = include_str!("style.css");
+/// The verifier (SPEC.md in JavaScript) and the script that wires it to
+/// the page: static files embedded in the binary, no build step.
+const SCRIPTS: [(&str, &str); 4] = [
+    ("page.js", include_str!("page.js")),
+    ("verify.js", include_str!("verify.js")),
+    ("verify_entry.js", include_str!("verify_entry.js")),
+    ("verify_registry.js", include_str!("verify_registry.js")),
+];
 /// Signatories per page.
 const PAGE: u32 = 100;
 
@@ -56,7 +64,11 @@ impl IntoResponse for PageError {
             t.error,
             html::esc(self.0.message())
         );
-        let body = html::page(self.1, t.error, "/", "", &main);
+        let none = html::Trust {
+            vkey: "",
+            policy: None,
+        };
+        let body = html::page(self.1, t.error, "/", &none, &main);
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, html_headers(), body).into_response()
     }
@@ -116,6 +128,16 @@ impl Pages {
     fn vkey(&self) -> String {
         (self.reader.storage.meta().ok().flatten()).map_or(String::new(), |m| m.vkey)
     }
+
+    /// A page with the log key and witness policy in its footer.
+    fn page(&self, lang: Lang, title: &str, here: &str, main: &str) -> Page {
+        let vkey = self.vkey();
+        let trust = html::Trust {
+            vkey: &vkey,
+            policy: self.reader.witness_policy.as_deref(),
+        };
+        html(html::page(lang, title, here, &trust, main))
+    }
 }
 
 /// A vocabulary filter's code (0: any).
@@ -155,13 +177,7 @@ async fn index(
     let (tree_size, all) = s.call(lang, queries::commitments).await?;
     let counts = |id: &str| s.counts.get(&s.reader, id);
     let main = render::index(lang, tree_size, &all, &counts);
-    html(html::page(
-        lang,
-        lang.t().commitments,
-        "/",
-        &s.vkey(),
-        &main,
-    ))
+    s.page(lang, lang.t().commitments, "/", &main)
 }
 
 async fn commitment(
@@ -225,7 +241,7 @@ async fn commitment(
     let counts = s.counts.get(&s.reader, &id);
     let page = json::signatories(&answer);
     let main = render::commitment(lang, &id, &versions, &filters, &page, counts.as_deref());
-    html(html::page(lang, &id, &here, &s.vkey(), &main))
+    s.page(lang, &id, &here, &main)
 }
 
 async fn organization(
@@ -242,21 +258,27 @@ async fn organization(
     let org = json::organization(&answer);
     let here = format!("/organizations/{}", html::field(&org, "organization_id"));
     let main = render::organization(lang, &org);
-    html(html::page(
-        lang,
-        html::field(&org, "name"),
-        &here,
-        &s.vkey(),
-        &main,
-    ))
+    s.page(lang, html::field(&org, "name"), &here, &main)
 }
 
 async fn style() -> Response {
-    let mut r = STYLE.into_response();
+    asset(STYLE, "text/css; charset=utf-8")
+}
+
+async fn script(Path(name): Path<String>) -> Response {
+    match SCRIPTS.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => asset(body, "text/javascript; charset=utf-8"),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     h.insert(
         header::CACHE_CONTROL,
@@ -272,6 +294,7 @@ pub fn router(reader: Reader, access: Access) -> axum::Router {
         .route("/commitments/{id}", get(commitment))
         .route("/organizations/{id}", get(organization))
         .route("/assets/style.css", get(style))
+        .route("/assets/js/{name}", get(script))
         .with_state(Pages {
             reader,
             access,

@@ -156,7 +156,7 @@ pub fn commitment(
         "<label><input type=\"checkbox\" name=\"verified_only\" value=\"true\"{checked}> {}</label>\n<button type=\"submit\">{}</button>\n</form>",
         t.verified_only, t.apply
     );
-    out += &signatories(lang, page);
+    out += &signatories(lang, id, page);
     if let Some(token) = page["next_page_token"].as_str() {
         let _ = writeln!(
             out,
@@ -170,7 +170,7 @@ pub fn commitment(
     out
 }
 
-fn signatories(lang: Lang, page: &Value) -> String {
+fn signatories(lang: Lang, id: &str, page: &Value) -> String {
     let t = lang.t();
     let rows = page["signatories"]
         .as_array()
@@ -179,15 +179,16 @@ fn signatories(lang: Lang, page: &Value) -> String {
         return format!("<p>{}</p>\n", t.none_found);
     }
     let mut out = format!(
-        "<table>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
-        t.name, t.group, t.region, t.country, t.status, t.entry
+        "<table id=\"signatories\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+        t.name, t.group, t.region, t.country, t.status, t.entry, t.proof
     );
     for s in rows {
         let withdrawn = field(s, "status") == "withdrawn";
         let _ = writeln!(
             out,
-            "<tr{}><td><a href=\"/organizations/{}?lang={}\">{}</a> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{}{}><td><a href=\"/organizations/{}?lang={}\">{}</a> {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"proof\"></td></tr>",
             if withdrawn { " class=\"withdrawn\"" } else { "" },
+            verify_attrs(s, id),
             esc(field(s, "organization_id")),
             lang.code(),
             name(field(s, "name")),
@@ -200,6 +201,20 @@ fn signatories(lang: Lang, page: &Value) -> String {
         );
     }
     out + "</tbody>\n</table>\n"
+}
+
+/// What the verifier script checks for a signatory (organization,
+/// commitment, its endorsement entry and status), as data attributes.
+fn verify_attrs(s: &Value, commitment: &str) -> String {
+    let Some(entry) = s["endorsed_index"].as_u64() else {
+        return String::new();
+    };
+    format!(
+        " data-verify=\"signatory\" data-org=\"{}\" data-commitment=\"{}\" data-entry=\"{entry}\" data-status=\"{}\"",
+        esc(field(s, "organization_id")),
+        esc(commitment),
+        esc(field(s, "status"))
+    )
 }
 
 /// "verified" or "unverified", and the warnings a name carries.
@@ -254,6 +269,12 @@ pub fn organization(lang: Lang, o: &Value) -> String {
         let _ = writeln!(out, "<dt>{label}</dt><dd>{value}</dd>");
     }
     out += "</dl>\n";
+    let _ = writeln!(
+        out,
+        "<p class=\"proof\" data-verify=\"organization\" data-org=\"{}\" data-key=\"{}\"></p>",
+        esc(field(o, "organization_id")),
+        esc(field(o, "current_public_key"))
+    );
     let _ = writeln!(out, "<h2>{}</h2>", t.verification);
     match o["verification"].as_object() {
         None => {
@@ -275,7 +296,15 @@ pub fn organization(lang: Lang, o: &Value) -> String {
         let withdrawn = field(s, "status") == "withdrawn";
         let _ = writeln!(
             out,
-            "<li><a href=\"/commitments/{}?lang={}\">{}</a>: {} ({})</li>",
+            "<li{}><a href=\"/commitments/{}?lang={}\">{}</a>: {} ({}) <span class=\"proof\"></span></li>",
+            verify_attrs(
+                &serde_json::json!({
+                    "organization_id": o["organization_id"],
+                    "endorsed_index": s["endorsed_index"],
+                    "status": s["status"],
+                }),
+                field(s, "commitment_id")
+            ),
             q(field(s, "commitment_id")),
             lang.code(),
             esc(field(s, "commitment_id")),
