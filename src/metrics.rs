@@ -1,12 +1,21 @@
-//! Process-wide counters for Prometheus (text exposition format 0.0.4),
-//! kept with atomics so that recording costs a few nanoseconds and never
-//! blocks the single writer. The HTTP endpoint is `server::metrics_http`.
+//! Process-wide metrics for Prometheus, through `prometheus-client` (the
+//! Prometheus project's Rust client: OpenMetrics text, typed label sets,
+//! no global registry or macros — chosen over `metrics` + an exporter, which
+//! adds a recorder layer and a second crate for one endpoint). Every series
+//! with a fixed label set is created at start, so it reads 0 before its first
+//! event and recording is one atomic add on a handle kept here. The HTTP
+//! endpoint is `server::metrics_http`.
 //!
-//! One process serves one log, so the counters are a process-global
-//! ([`METRICS`]), like the default registry of Prometheus client libraries.
+//! One process serves one log, so the metrics are a process-global
+//! ([`METRICS`]), like the default registry of other client libraries.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// How a submitted statement ended (the `result` label).
@@ -44,57 +53,9 @@ pub(crate) const SECONDS: [f64; 11] = [
 /// Entries per batch: powers of four up to the batch limit (4096).
 const ENTRIES: [f64; 7] = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0];
 
-pub struct Histogram<const N: usize> {
-    bounds: [f64; N],
-    counts: [AtomicU64; N],
-    count: AtomicU64,
-    /// Sum in millionths of the unit (µs for seconds), to stay an integer.
-    sum_micros: AtomicU64,
-}
-
-impl<const N: usize> Histogram<N> {
-    pub(crate) const fn new(bounds: [f64; N]) -> Self {
-        Histogram {
-            bounds,
-            counts: [const { AtomicU64::new(0) }; N],
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, value: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
-            self.counts[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add((value * 1e6) as u64, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        self.render_series(out, name, "");
-    }
-
-    /// The series of one histogram; `labels` is empty or `k="v",…`.
-    pub(crate) fn render_series(&self, out: &mut String, name: &str, labels: &str) {
-        let (open, sep) = if labels.is_empty() {
-            (String::new(), "")
-        } else {
-            (format!("{{{labels}}}"), ",")
-        };
-        let mut cumulative = 0;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            cumulative += count.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let count = self.count.load(Relaxed);
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{open} {sum}\n{name}_count{open} {count}");
-    }
+/// A histogram with the latency buckets.
+pub(crate) fn seconds() -> Histogram {
+    Histogram::new(SECONDS)
 }
 
 /// Which listener a connection came in on (the `listener` label).
@@ -143,221 +104,237 @@ pub enum Closed {
     Idle,
 }
 
-const LISTENERS: usize = Listener::ALL.len();
 const REFUSALS: [(Refusal, &str); 2] = [(Refusal::Global, "global"), (Refusal::Address, "address")];
 const CLOSED: [(Closed, &str); 2] = [(Closed::NoRequest, "no-request"), (Closed::Idle, "idle")];
 
-/// Connection counters per listener (`server::listener`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapLabels {
+    listener: &'static str,
+    cap: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+/// Connection counters per listener (`net`).
 pub struct Connections {
-    open: [AtomicI64; LISTENERS],
-    accept_errors: [AtomicU64; LISTENERS],
-    refused: [[AtomicU64; REFUSALS.len()]; LISTENERS],
-    timed_out: [[AtomicU64; CLOSED.len()]; LISTENERS],
+    open: Vec<Gauge>,
+    accept_errors: Vec<Counter>,
+    refused: Vec<[Counter; 2]>,
+    timed_out: Vec<[Counter; 2]>,
 }
 
 impl Connections {
-    const fn new() -> Connections {
-        Connections {
-            open: [const { AtomicI64::new(0) }; LISTENERS],
-            accept_errors: [const { AtomicU64::new(0) }; LISTENERS],
-            refused: [const { [const { AtomicU64::new(0) }; REFUSALS.len()] }; LISTENERS],
-            timed_out: [const { [const { AtomicU64::new(0) }; CLOSED.len()] }; LISTENERS],
-        }
+    fn new(r: &mut Registry) -> Connections {
+        let open = Family::<ListenerLabel, Gauge>::default();
+        let accept_errors = Family::<ListenerLabel, Counter>::default();
+        let refused = Family::<CapLabels, Counter>::default();
+        let timed_out = Family::<ReasonLabels, Counter>::default();
+        let c = Connections {
+            open: (Listener::ALL.iter())
+                .map(|l| {
+                    open.get_or_create(&ListenerLabel { listener: l.name() })
+                        .clone()
+                })
+                .collect(),
+            accept_errors: (Listener::ALL.iter())
+                .map(|l| {
+                    (accept_errors.get_or_create(&ListenerLabel { listener: l.name() })).clone()
+                })
+                .collect(),
+            refused: (Listener::ALL.iter())
+                .map(|l| {
+                    REFUSALS.map(|(_, cap)| {
+                        let labels = CapLabels {
+                            listener: l.name(),
+                            cap,
+                        };
+                        refused.get_or_create(&labels).clone()
+                    })
+                })
+                .collect(),
+            timed_out: (Listener::ALL.iter())
+                .map(|l| {
+                    CLOSED.map(|(_, reason)| {
+                        let labels = ReasonLabels {
+                            listener: l.name(),
+                            reason,
+                        };
+                        timed_out.get_or_create(&labels).clone()
+                    })
+                })
+                .collect(),
+        };
+        r.register(
+            "accord_connections_open",
+            "Connections open now, by listener",
+            open,
+        );
+        r.register(
+            "accord_accept_errors",
+            "Failed accept calls (EMFILE, ENFILE, ENOMEM, ECONNABORTED…), each followed by a pause",
+            accept_errors,
+        );
+        r.register(
+            "accord_connections_refused",
+            "Connections closed at once because a cap was reached (global or per client address)",
+            refused,
+        );
+        r.register(
+            "accord_connections_timed_out",
+            "Connections closed by a deadline: no first request in time, or idle",
+            timed_out,
+        );
+        c
     }
 
     pub fn opened(&self, l: Listener) {
-        self.open[l as usize].fetch_add(1, Relaxed);
+        self.open[l as usize].inc();
     }
 
     pub fn closed(&self, l: Listener) {
-        self.open[l as usize].fetch_sub(1, Relaxed);
+        self.open[l as usize].dec();
     }
 
     pub fn accept_error(&self, l: Listener) {
-        self.accept_errors[l as usize].fetch_add(1, Relaxed);
+        self.accept_errors[l as usize].inc();
     }
 
     pub fn refused(&self, l: Listener, why: Refusal) {
         let i = REFUSALS.iter().position(|(r, _)| *r == why).unwrap_or(0);
-        self.refused[l as usize][i].fetch_add(1, Relaxed);
+        self.refused[l as usize][i].inc();
     }
 
     pub fn timed_out(&self, l: Listener, why: Closed) {
         let i = CLOSED.iter().position(|(c, _)| *c == why).unwrap_or(0);
-        self.timed_out[l as usize][i].fetch_add(1, Relaxed);
-    }
-
-    fn render(&self, out: &mut String) {
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {v}");
-            }
-        };
-        let listener = |l: Listener| format!("listener=\"{}\"", l.name());
-        let per_listener = |counts: &[AtomicU64; LISTENERS]| {
-            (Listener::ALL.iter())
-                .map(|&l| (listener(l), counts[l as usize].load(Relaxed)))
-                .collect()
-        };
-        let by_reason = |counts: &[[AtomicU64; 2]; LISTENERS], label: &str, names: [&str; 2]| {
-            let mut rows = Vec::new();
-            for l in Listener::ALL {
-                for (i, name) in names.iter().enumerate() {
-                    let v = counts[l as usize][i].load(Relaxed);
-                    rows.push((format!("{},{label}=\"{name}\"", listener(l)), v));
-                }
-            }
-            rows
-        };
-        let open = (Listener::ALL.iter())
-            .map(|&l| {
-                (
-                    listener(l),
-                    self.open[l as usize].load(Relaxed).max(0) as u64,
-                )
-            })
-            .collect();
-        family(
-            "accord_connections_open",
-            "gauge",
-            "Connections open now, by listener.",
-            open,
-        );
-        family(
-            "accord_accept_errors_total",
-            "counter",
-            "Failed accept calls (EMFILE, ENFILE, ENOMEM, ECONNABORTED…), each followed by a pause.",
-            per_listener(&self.accept_errors),
-        );
-        family(
-            "accord_connections_refused_total",
-            "counter",
-            "Connections closed at once because a cap was reached (global or per client address).",
-            by_reason(&self.refused, "cap", REFUSALS.map(|(_, n)| n)),
-        );
-        family(
-            "accord_connections_timed_out_total",
-            "counter",
-            "Connections closed by a deadline: no first request in time, or idle.",
-            by_reason(&self.timed_out, "reason", CLOSED.map(|(_, n)| n)),
-        );
+        self.timed_out[l as usize][i].inc();
     }
 }
 
 pub struct Metrics {
+    registry: Registry,
     pub connections: Connections,
-    submissions: [AtomicU64; OUTCOMES.len()],
-    pub verify_failures: AtomicU64,
-    pub rate_limited: AtomicU64,
+    submissions: [Counter; OUTCOMES.len()],
+    pub verify_failures: Counter,
+    pub rate_limited: Counter,
     /// Submit: from the request's arrival to its answer (verify, queue, commit).
-    pub admission_seconds: Histogram<11>,
+    pub admission_seconds: Histogram,
     /// One storage commit (write + fsync) per batch.
-    pub commit_seconds: Histogram<11>,
-    pub batch_entries: Histogram<7>,
-    pub tree_size: AtomicU64,
-    pub subscribers: AtomicI64,
+    pub commit_seconds: Histogram,
+    pub batch_entries: Histogram,
+    pub tree_size: Gauge,
+    /// Read from the sequencer at scrape time.
+    queue_depth: Gauge,
+    pub subscribers: Gauge,
     pub witnessing: crate::metrics_witness::Witnessing,
 }
 
-pub static METRICS: Metrics = Metrics {
-    connections: Connections::new(),
-    submissions: [const { AtomicU64::new(0) }; OUTCOMES.len()],
-    verify_failures: AtomicU64::new(0),
-    rate_limited: AtomicU64::new(0),
-    admission_seconds: Histogram::new(SECONDS),
-    commit_seconds: Histogram::new(SECONDS),
-    batch_entries: Histogram::new(ENTRIES),
-    tree_size: AtomicU64::new(0),
-    subscribers: AtomicI64::new(0),
-    witnessing: crate::metrics_witness::Witnessing::new(),
-};
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 impl Metrics {
+    fn new() -> Metrics {
+        let mut r = Registry::default();
+        let submissions = Family::<ResultLabel, Counter>::default();
+        let handles =
+            OUTCOMES.map(|(_, result)| submissions.get_or_create(&ResultLabel { result }).clone());
+        r.register(
+            "accord_submissions",
+            "Statements submitted, by result",
+            submissions,
+        );
+        let m = Metrics {
+            connections: Connections::new(&mut r),
+            submissions: handles,
+            verify_failures: Counter::default(),
+            rate_limited: Counter::default(),
+            admission_seconds: seconds(),
+            commit_seconds: seconds(),
+            batch_entries: Histogram::new(ENTRIES),
+            tree_size: Gauge::default(),
+            queue_depth: Gauge::default(),
+            subscribers: Gauge::default(),
+            witnessing: crate::metrics_witness::Witnessing::default(),
+            registry: Registry::default(),
+        };
+        r.register(
+            "accord_verify_failures",
+            "Statements whose fields or signatures failed verification",
+            m.verify_failures.clone(),
+        );
+        r.register(
+            "accord_rate_limited",
+            "Requests refused because the client was over its rate",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "accord_admission_seconds",
+            "Submit latency: arrival to durable answer",
+            m.admission_seconds.clone(),
+        );
+        r.register(
+            "accord_commit_seconds",
+            "One batch's storage commit (write and fsync)",
+            m.commit_seconds.clone(),
+        );
+        r.register(
+            "accord_batch_entries",
+            "Entries per committed batch",
+            m.batch_entries.clone(),
+        );
+        r.register(
+            "accord_tree_size",
+            "Entries in the log (latest checkpoint)",
+            m.tree_size.clone(),
+        );
+        r.register(
+            "accord_queue_depth",
+            "Statements waiting for the sequencer",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "accord_stream_subscribers",
+            "Open WatchEntries streams",
+            m.subscribers.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
     pub fn submitted(&self, outcome: Outcome) {
         let i = OUTCOMES
             .iter()
             .position(|(o, _)| *o == outcome)
             .unwrap_or(0);
-        self.submissions[i].fetch_add(1, Relaxed);
+        self.submissions[i].inc();
     }
 
     pub fn batch_committed(&self, entries: usize, tree_size: u64, took: Duration) {
         self.batch_entries.observe(entries as f64);
         self.commit_seconds.observe(took.as_secs_f64());
-        self.tree_size.store(tree_size, Relaxed);
+        self.tree_size.set(tree_size as i64);
     }
 
-    /// The exposition text; `queue_depth` is read from the sequencer at
-    /// scrape time.
+    /// The OpenMetrics text; `queue_depth` is read from the sequencer at
+    /// scrape time. The witnessing series follow only with a witness policy.
     pub fn render(&self, queue_depth: usize) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP accord_submissions_total Statements submitted, by result.\n# TYPE accord_submissions_total counter"
-        );
-        for ((_, label), n) in OUTCOMES.iter().zip(&self.submissions) {
-            let _ = writeln!(
-                out,
-                "accord_submissions_total{{result=\"{label}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
-        let counters = [
-            (
-                "accord_verify_failures_total",
-                "Statements whose fields or signatures failed verification.",
-                self.verify_failures.load(Relaxed),
-            ),
-            (
-                "accord_rate_limited_total",
-                "Requests refused because the client was over its rate.",
-                self.rate_limited.load(Relaxed),
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        }
-        self.admission_seconds.render(
-            &mut out,
-            "accord_admission_seconds",
-            "Submit latency: arrival to durable answer.",
-        );
-        self.commit_seconds.render(
-            &mut out,
-            "accord_commit_seconds",
-            "One batch's storage commit (write and fsync).",
-        );
-        self.batch_entries.render(
-            &mut out,
-            "accord_batch_entries",
-            "Entries per committed batch.",
-        );
-        let gauges = [
-            (
-                "accord_tree_size",
-                "Entries in the log (latest checkpoint).",
-                self.tree_size.load(Relaxed) as i64,
-            ),
-            (
-                "accord_queue_depth",
-                "Statements waiting for the sequencer.",
-                queue_depth as i64,
-            ),
-            (
-                "accord_stream_subscribers",
-                "Open WatchEntries streams.",
-                self.subscribers.load(Relaxed),
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-        self.connections.render(&mut out);
-        self.witnessing.render(&mut out);
+        self.queue_depth.set(queue_depth as i64);
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        self.witnessing.encode(&mut out);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
     }
 }

@@ -3,10 +3,13 @@
 //! the latest cosigned checkpoint is. Witnesses are named by the policy,
 //! so the series are created when the witnessing task starts.
 
-use crate::metrics::{Histogram, SECONDS};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// How one request to a witness ended (the `result` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,81 +28,114 @@ const RESULTS: [(WitnessResult, &str); 3] = [
     (WitnessResult::Failed, "failed"),
 ];
 
-struct PerWitness {
-    name: String,
-    results: [AtomicU64; RESULTS.len()],
-    seconds: Histogram<11>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    witness: String,
+    result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WitnessLabel {
+    witness: String,
+}
+
+type Seconds = Family<WitnessLabel, Histogram, fn() -> Histogram>;
+
+/// The witnessing series, in their own registry: encoded only once a
+/// policy registered its witnesses, so a log without one shows none.
 pub struct Witnessing {
-    witnesses: Mutex<Vec<PerWitness>>,
+    registry: Registry,
+    active: AtomicBool,
+    requests: Family<RequestLabels, Counter>,
+    seconds: Seconds,
+    cosigned_size: Gauge,
+    /// Set from `cosigned_at` at scrape time.
+    age: Gauge,
     /// Unix seconds when the latest cosigned checkpoint reached its quorum (0: none yet).
     cosigned_at: AtomicU64,
-    cosigned_size: AtomicU64,
+}
+
+impl Default for Witnessing {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let seconds: Seconds = Family::new_with_constructor(crate::metrics::seconds);
+        let (cosigned_size, age) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "accord_witness_requests",
+            "Checkpoints sent to each witness, by result",
+            requests.clone(),
+        );
+        registry.register(
+            "accord_witness_request_seconds",
+            "One add-checkpoint request to a witness, until its answer",
+            seconds.clone(),
+        );
+        registry.register(
+            "accord_cosigned_tree_size",
+            "Size of the latest checkpoint a quorum of witnesses cosigned (0: none yet)",
+            cosigned_size.clone(),
+        );
+        registry.register(
+            "accord_cosigned_age_seconds",
+            "Seconds since the latest cosigned checkpoint reached its quorum (-1: none yet); alert when it grows while accord_tree_size does",
+            age.clone(),
+        );
+        Witnessing {
+            registry,
+            active: AtomicBool::new(false),
+            requests,
+            seconds,
+            cosigned_size,
+            age,
+            cosigned_at: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Witnessing {
-    pub(crate) const fn new() -> Self {
-        Witnessing {
-            witnesses: Mutex::new(Vec::new()),
-            cosigned_at: AtomicU64::new(0),
-            cosigned_size: AtomicU64::new(0),
-        }
-    }
-
     /// Creates the series of the policy's witnesses (idempotent).
     pub fn register(&self, names: &[String]) {
-        let mut ws = self.witnesses.lock().expect("metrics lock");
         for name in names {
-            if !ws.iter().any(|w| &w.name == name) {
-                ws.push(PerWitness {
-                    name: name.clone(),
-                    results: [const { AtomicU64::new(0) }; RESULTS.len()],
-                    seconds: Histogram::new(SECONDS),
-                });
+            for (_, result) in RESULTS {
+                let labels = RequestLabels {
+                    witness: name.clone(),
+                    result,
+                };
+                let _ = self.requests.get_or_create(&labels);
             }
+            let _ = self.seconds.get_or_create(&WitnessLabel {
+                witness: name.clone(),
+            });
         }
+        self.active.store(true, Relaxed);
     }
 
     pub fn request(&self, witness: &str, result: WitnessResult, seconds: f64) {
-        let ws = self.witnesses.lock().expect("metrics lock");
-        if let Some(w) = ws.iter().find(|w| w.name == witness) {
-            let i = RESULTS.iter().position(|(r, _)| *r == result).unwrap_or(0);
-            w.results[i].fetch_add(1, Relaxed);
-            w.seconds.observe(seconds);
-        }
+        let result = RESULTS
+            .iter()
+            .find(|(r, _)| *r == result)
+            .map_or("failed", |(_, n)| n);
+        let labels = RequestLabels {
+            witness: witness.to_owned(),
+            result,
+        };
+        self.requests.get_or_create(&labels).inc();
+        let witness = WitnessLabel {
+            witness: witness.to_owned(),
+        };
+        self.seconds.get_or_create(&witness).observe(seconds);
     }
 
     pub fn cosigned(&self, size: u64, unix_seconds: u64) {
-        self.cosigned_size.store(size, Relaxed);
+        self.cosigned_size.set(size as i64);
         self.cosigned_at.store(unix_seconds, Relaxed);
     }
 
-    pub(crate) fn render(&self, out: &mut String) {
-        let ws = self.witnesses.lock().expect("metrics lock");
-        if ws.is_empty() {
+    /// Appends the series (OpenMetrics text, no EOF) when witnessing runs.
+    pub(crate) fn encode(&self, out: &mut String) {
+        if !self.active.load(Relaxed) {
             return; // no policy: no witnessing series
-        }
-        let name = "accord_witness_requests_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Checkpoints sent to each witness, by result.\n# TYPE {name} counter"
-        );
-        for w in ws.iter() {
-            for ((_, label), n) in RESULTS.iter().zip(&w.results) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{witness=\"{}\",result=\"{label}\"}} {}",
-                    escape(&w.name),
-                    n.load(Relaxed)
-                );
-            }
-        }
-        let name = "accord_witness_request_seconds";
-        let _ = writeln!(out, "# HELP {name} One add-checkpoint request to a witness, until its answer.\n# TYPE {name} histogram");
-        for w in ws.iter() {
-            w.seconds
-                .render_series(out, name, &format!("witness=\"{}\"", escape(&w.name)));
         }
         let at = self.cosigned_at.load(Relaxed);
         let age = if at == 0 {
@@ -107,21 +143,9 @@ impl Witnessing {
         } else {
             unix_now().saturating_sub(at) as i64
         };
-        let gauges = [
-            ("accord_cosigned_tree_size", "Size of the latest checkpoint a quorum of witnesses cosigned (0: none yet).", self.cosigned_size.load(Relaxed) as i64),
-            ("accord_cosigned_age_seconds", "Seconds since the latest cosigned checkpoint reached its quorum (-1: none yet); alert when it grows while accord_tree_size does.", age),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
+        self.age.set(age);
+        let _ = prometheus_client::encoding::text::encode_registry(out, &self.registry);
     }
-}
-
-/// Label values escape `\`, `"` and newlines (exposition format 0.0.4).
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 pub fn unix_now() -> u64 {

@@ -166,7 +166,7 @@ pub async fn audit_with(
     })?;
     if let Some(t) = ticker {
         t.abort();
-        eprint!("\r\x1b[K");
+        let _ = t.await; // the bar is cleared when its task drops it
     }
     let new_state = match verified {
         Ok(s) => s,
@@ -267,23 +267,29 @@ impl From<AuditError> for StreamError {
     }
 }
 
+/// A progress bar (indicatif) on stderr, updated from the verifier's
+/// count five times a second; cleared when the task is aborted.
 async fn show_progress(done: Arc<AtomicU64>, start: u64, end: u64) {
-    let total = end - start;
+    let bar = indicatif::ProgressBar::new(end - start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{bar:30}] {pos}/{len} entries ({percent}%), {per_sec}, {eta} left",
+        )
+        .expect("a valid template")
+        .progress_chars("#>-"),
+    );
+    let _clear = ClearOnDrop(bar.clone());
     loop {
-        let d = done.load(Ordering::Relaxed);
-        let pct = if total == 0 {
-            100.0
-        } else {
-            100.0 * d as f64 / total as f64
-        };
-        let width = 30;
-        let filled = (pct / 100.0 * width as f64) as usize;
-        eprint!(
-            "\r[{}{}] {d}/{total} entries ({pct:.0}%)",
-            "#".repeat(filled),
-            " ".repeat(width - filled)
-        );
+        bar.set_position(done.load(Ordering::Relaxed));
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

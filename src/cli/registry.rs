@@ -283,6 +283,14 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
         }
         req.page_token = page.next_page_token;
     }
+    // The human form: a table with a header row, each column as wide as its
+    // longest cell (names may be 200 characters), no borders, so each row
+    // is one line that starts with the name (grep-friendly).
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header([
+        "Name", "Group", "Region", "Country", "Status", "Trust", "Entry",
+    ]);
     for s in &rows {
         let group = label(
             s.stakeholder_group,
@@ -329,20 +337,29 @@ pub async fn signatories(a: SignatoriesArgs) -> Result<(), CliError> {
                     trust.push(shown);
                 }
             }
-            let trust = trust.join(" ");
-            out!(
-                "{:<48} {:<20} {:<17} {:<2} {:<9} {:<24} entry {}",
-                s.name,
-                group,
-                region,
-                s.country,
-                status,
-                trust,
-                s.endorsed_index
-            );
+            table.add_row([
+                s.name.clone(),
+                group.to_string(),
+                region.to_string(),
+                s.country.clone(),
+                status.to_owned(),
+                trust.join(" "),
+                s.endorsed_index.to_string(),
+            ]);
         }
     }
     if !a.json {
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        if let Some(last) = table.column_mut(6) {
+            // Numbers right-aligned, and no trailing spaces.
+            last.set_padding((0, 0));
+            last.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+        if !rows.is_empty() {
+            out!("{table}");
+        }
         eprintln!(
             "{} signatories of {} at tree size {tree_size}",
             rows.len(),

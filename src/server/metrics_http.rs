@@ -9,8 +9,8 @@ use crate::sequencer::Sequencer;
 use axum::http::{header, StatusCode};
 use axum::routing::get;
 
-/// Prometheus' text exposition format.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// OpenMetrics text (what `prometheus-client` writes; Prometheus scrapes it).
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The routes: `/metrics`, and a 404 that says what is served here.
 pub fn router(sequencer: Sequencer) -> axum::Router {

@@ -192,9 +192,7 @@ pub async fn run_with(
     let opening = std::time::Instant::now();
     let (sequencer, writer) = Sequencer::start(storage.clone(), signer, operator_key)?;
     let size = sequencer.latest().head.size;
-    crate::metrics::METRICS
-        .tree_size
-        .store(size, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::METRICS.tree_size.set(size as i64);
     // Until now connections waited in the listen backlog; say when they are
     // served (operators and BENCHMARKS.md time restarts by this line). A
     // closed stdout (a supervisor that stopped reading) is not an error.

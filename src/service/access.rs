@@ -166,9 +166,7 @@ fn limited<K: std::hash::Hash + Eq + Clone>(
     who: impl FnOnce() -> String,
 ) -> Result<(), ApiError> {
     limiter.take(key).map_err(|retry_after_ms| {
-        crate::metrics::METRICS
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::METRICS.rate_limited.inc();
         ApiError::RateLimited {
             who: who(),
             per_second: limiter.limit.per_second,

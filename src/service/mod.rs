@@ -103,9 +103,7 @@ impl RegistryService {
 /// Counts statements that fail verification (metrics), passing the result on.
 fn verified(result: Result<(), crate::core::Error>) -> Result<(), ApiError> {
     if result.is_err() {
-        crate::metrics::METRICS
-            .verify_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::METRICS.verify_failures.inc();
     }
     Ok(result?)
 }

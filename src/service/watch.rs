@@ -7,7 +7,6 @@
 
 use super::reader::Reader;
 use crate::proto;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
@@ -35,14 +34,14 @@ struct Subscribed;
 
 impl Subscribed {
     fn new() -> Subscribed {
-        crate::metrics::METRICS.subscribers.fetch_add(1, Relaxed);
+        crate::metrics::METRICS.subscribers.inc();
         Subscribed
     }
 }
 
 impl Drop for Subscribed {
     fn drop(&mut self) {
-        crate::metrics::METRICS.subscribers.fetch_sub(1, Relaxed);
+        crate::metrics::METRICS.subscribers.dec();
     }
 }
 

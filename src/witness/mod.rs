@@ -148,9 +148,7 @@ pub fn router(witness: Arc<Witness>, rate: RateLimit) -> axum::Router {
                         let ip = conn.remote.ip();
                         if rate.loopback || !ip.is_loopback() {
                             if let Err(wait_ms) = limiter.take(ip) {
-                                crate::metrics::METRICS
-                                    .rate_limited
-                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                crate::metrics::METRICS.rate_limited.inc();
                                 let secs = wait_ms.div_ceil(1000).to_string();
                                 return (
                                     StatusCode::TOO_MANY_REQUESTS,
