@@ -182,6 +182,14 @@ async fn pages_show_the_registry_escaped_and_in_two_languages() {
         "links to its entries"
     );
     assert!(org.contains("test.example/log+"), "the log key to compare");
+    // Its key history and its entries, decoded, with the name escaped there too.
+    assert!(org.contains("<h2>Keys</h2>") && org.contains("first key, since entry"));
+    assert!(
+        org.contains("endorses <code>")
+            && org.contains("<bdi>&lt;b&gt;Bold&lt;/b&gt; &amp; Sons</bdi></td>"),
+        "{org}"
+    );
+    assert!(org.contains(" UTC</td>"), "when each entry was integrated");
 
     // French.
     let fr = page(&addr, &format!("/commitments/{C}?lang=fr"), 200).await;

@@ -12,6 +12,7 @@ mod text;
 
 use super::api::Problem;
 use super::api_query::{hex32, Params};
+use crate::core::entry::Entry;
 use crate::core::model::{Region, StakeholderGroup};
 use crate::net::ConnInfo;
 use crate::proto;
@@ -252,13 +253,51 @@ async fn organization(
 ) -> Page {
     let (lang, _) = s.begin(&c, q.as_deref(), &["lang"])?;
     let bytes = hex32(&id, "organization").map_err(|e| PageError::from((e, lang)))?;
-    let answer = s
-        .call(lang, move |r| queries::organization_by_id_or_key(r, bytes))
+    let (answer, entries, total) = s
+        .call(lang, move |r| {
+            let answer = queries::organization_by_id_or_key(r, bytes)?;
+            let (entries, total) = entries_about(r, &answer)?;
+            Ok((answer, entries, total))
+        })
         .await?;
     let org = json::organization(&answer);
     let here = format!("/organizations/{}", html::field(&org, "organization_id"));
-    let main = render::organization(lang, &org);
+    let main = render::organization(lang, &org, &entries, total);
     s.page(lang, html::field(&org, "name"), &here, &main)
+}
+
+/// Entries an organization page shows, decoded: the latest this many.
+/// (Its statements are rate-limited, so real organizations have a handful;
+/// the bound keeps a page of a spammer's key cheap.)
+const ENTRIES_SHOWN: usize = 500;
+
+/// The organization's entries and the operator's about it, in log order
+/// (the latest [`ENTRIES_SHOWN`]), and how many there are in all.
+fn entries_about(
+    r: &Reader,
+    o: &proto::GetOrganizationResponse,
+) -> Result<(Vec<Entry>, usize), ApiError> {
+    let mut all: Vec<u64> = o
+        .history
+        .iter()
+        .chain(&o.verification_history)
+        .copied()
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let shown = &all[all.len().saturating_sub(ENTRIES_SHOWN)..];
+    let entries = shown
+        .iter()
+        .map(|&i| {
+            let (leaf, _) = r.entry(i)?;
+            Entry::from_leaf(&leaf).map_err(|e| {
+                ApiError::Storage(crate::storage::StorageError::Corrupt(format!(
+                    "entry {i}: {e}"
+                )))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((entries, all.len()))
 }
 
 async fn style() -> Response {

@@ -5,6 +5,7 @@
 
 use super::html::{esc, field, name, q, select};
 use super::text::{Lang, Text};
+use crate::core::entry::{Entry, Signed};
 use crate::core::registry::Version;
 use crate::service::counts::Counts;
 use serde_json::Value;
@@ -245,7 +246,7 @@ fn entry_link(index: Option<u64>) -> String {
     })
 }
 
-pub fn organization(lang: Lang, o: &Value) -> String {
+pub fn organization(lang: Lang, o: &Value, entries: &[Entry], total: usize) -> String {
     let t = lang.t();
     let mut out = format!(
         "<h1>{} {}</h1>\n<dl>\n",
@@ -320,19 +321,117 @@ pub fn organization(lang: Lang, o: &Value) -> String {
         );
     }
     out += "</ul>\n";
-    for (title, key) in [
-        (t.entries, "history"),
-        (t.operator_entries, "verification_history"),
-    ] {
-        let links: Vec<String> = (o[key].as_array().map_or(&[][..], Vec::as_slice).iter())
-            .map(|i| entry_link(i.as_u64()))
-            .collect();
-        if !links.is_empty() {
-            let _ = writeln!(out, "<h2>{title}</h2>\n<p>{}</p>", links.join(" "));
-        }
-    }
+    out += &keys(t, entries);
+    out += &entry_table(t, entries, total);
     let _ = writeln!(out, "<p>{}: {}</p>", t.tree_size, o["tree_size"]);
     out
+}
+
+/// The key history: the first endorsement's key, then each rotation's.
+fn keys(t: &Text, entries: &[Entry]) -> String {
+    let mut rows = Vec::new();
+    for e in entries {
+        match &e.signed {
+            Signed::Endorsement { endorsement, .. } if rows.is_empty() => {
+                rows.push((e.index, endorsement.public_key, t.first_key));
+            }
+            Signed::KeyRotation { rotation, .. } => {
+                rows.push((e.index, rotation.new_public_key, t.rotated_to));
+            }
+            _ => {}
+        }
+    }
+    let mut out = format!("<h2>{}</h2>\n<ol>\n", t.key_history);
+    for (index, key, how) in rows {
+        let _ = writeln!(
+            out,
+            "<li><code>{}</code> — {how} {}</li>",
+            hex::encode(key),
+            entry_link(Some(index))
+        );
+    }
+    out + "</ol>\n"
+}
+
+/// Every entry about the organization: when, and what it says.
+fn entry_table(t: &Text, entries: &[Entry], total: usize) -> String {
+    let mut out = format!(
+        "<h2>{}</h2>\n<table>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+        t.entries, t.entry, t.integrated, t.statement
+    );
+    for e in entries {
+        let what = match &e.signed {
+            Signed::Endorsement { endorsement: x, .. } => {
+                format!(
+                    "{} <code>{}</code> — {}",
+                    t.kind_endorsement,
+                    esc(&x.commitment_id),
+                    name(&x.organization_name)
+                )
+            }
+            Signed::Withdrawal { withdrawal: x, .. } => {
+                format!(
+                    "{} <code>{}</code>",
+                    t.kind_withdrawal,
+                    esc(&x.commitment_id)
+                )
+            }
+            Signed::KeyRotation { rotation: x, .. } => format!(
+                "{} <code>{}</code> → <code>{}</code>",
+                t.kind_rotation,
+                hex::encode(x.old_public_key),
+                hex::encode(x.new_public_key)
+            ),
+            Signed::Verification {
+                verification: x, ..
+            } => {
+                format!(
+                    "{} {} ({})",
+                    t.kind_verification,
+                    name(&x.name),
+                    x.method.slug()
+                )
+            }
+            Signed::Revocation { revocation: x, .. } => {
+                format!("{}: {}", t.kind_revocation, esc(&x.reason))
+            }
+            Signed::Commitment { .. } | Signed::MapHead(_) => continue,
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{what}</td></tr>",
+            entry_link(Some(e.index)),
+            utc(e.integrated_at_ms / 1000)
+        );
+    }
+    out += "</tbody>\n</table>\n";
+    if total > entries.len() {
+        let _ = writeln!(
+            out,
+            "<p>{}</p>",
+            t.latest_of
+                .replace("{n}", &entries.len().to_string())
+                .replace("{total}", &total.to_string())
+        );
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM UTC` from Unix seconds (civil-from-days, Howard
+/// Hinnant's algorithm: no date crate for one format).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
 }
 
 /// The counts of a commitment as text: "N current signatories (counted at
@@ -401,4 +500,16 @@ fn bars(id: &str, title: &str, rows: &[(&str, u64)]) -> String {
         );
     }
     out + "</table>\n</details></figcaption>\n</figure>\n"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
+        // The vector endorsement's integrated_at (SPEC.md, test vectors).
+        assert_eq!(super::utc(1_764_000_001), "2025-11-24 16:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(super::utc(4_102_444_799), "2099-12-31 23:59 UTC");
+    }
 }
