@@ -1,9 +1,12 @@
 //! The `Storage` contract, run against every implementation (in the style of
 //! akd's storage test suite): what one backend does, all must do.
 
+mod common;
+
 use accord::core::frontier::Frontier;
 use accord::core::merkle;
-use accord::storage::{Batch, LogMeta, MemoryStorage, Nodes, SledStorage, Storage};
+use accord::storage::{Batch, LogMeta, MemoryStorage, Nodes, PgStorage, SledStorage, Storage};
+use common::PgDb;
 
 fn meta(size: u64) -> LogMeta {
     LogMeta {
@@ -313,4 +316,70 @@ fn registry_records_on_every_backend() {
         reopened.registry_record(b"kept").unwrap(),
         Some(b"across a reopen".to_vec())
     );
+}
+
+#[test]
+fn postgres_keeps_every_contract_and_persists() {
+    let Some(db) = PgDb::create("the storage contract") else {
+        return;
+    };
+    {
+        let s = db.open();
+        contract(&s);
+    }
+    let reopened = db.open();
+    assert_eq!(reopened.meta().unwrap(), Some(meta(16)));
+    assert_eq!(reopened.leaf(3).unwrap(), Some(b"leaf 3".to_vec()));
+    drop(reopened);
+    for (what, run) in [
+        ("map records", map_contract as fn(&dyn Storage)),
+        ("registry records", registry_contract),
+    ] {
+        let Some(db) = PgDb::create(what) else { return };
+        run(&db.open());
+    }
+}
+
+#[test]
+fn postgres_migrates_once_and_refuses_a_newer_schema() {
+    let Some(db) = PgDb::create("schema migrations") else {
+        return;
+    };
+    // Several instances starting at once: every one opens, one migrates.
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || PgStorage::open(&url).map(|_| ()))
+        })
+        .collect();
+    for t in opened {
+        t.join().unwrap().expect("opens while others migrate");
+    }
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let applied: i64 = c
+        .query_one("SELECT COUNT(*) FROM accord_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 1, "each migration recorded once");
+    c.execute(
+        "INSERT INTO accord_schema (version, applied_at) VALUES (99, 0)",
+        &[],
+    )
+    .unwrap();
+    let refused = PgStorage::open(&db.url)
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        refused.to_string().contains("schema version 99"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn postgres_unreachable_is_an_error_not_a_hang() {
+    // A closed loopback port: the pool gives up after its connect timeout.
+    let refused = PgStorage::open("postgres://accord@127.0.0.1:1/accord")
+        .err()
+        .expect("nothing listens on port 1");
+    assert!(refused.to_string().contains("PostgreSQL"), "{refused}");
 }

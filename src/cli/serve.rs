@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// recent entries are read through it) [default: 64]
     #[arg(long, value_name = "MIB", env = "ACCORD_CACHE_MB")]
     cache_mb: Option<u64>,
+    /// Keep the log in PostgreSQL (a libpq URL, postgres://user@host/db)
+    /// instead of sled under --data, which still holds the keys
+    #[arg(long = "storage", value_name = "URL", env = "ACCORD_STORAGE_URL")]
+    storage_url: Option<String>,
     /// Log lines as readable text or JSON [default: human]
     #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -124,6 +128,9 @@ impl ServeArgs {
             log_level
         );
         layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen, http_listen, witness_policy);
+        if self.storage_url.is_some() {
+            c.storage.url = self.storage_url;
+        }
         c.validate().map_err(usage)?;
         Ok(c)
     }

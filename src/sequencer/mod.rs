@@ -54,7 +54,9 @@ pub enum SequencerError {
     Busy,
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("this data directory belongs to another log: {0}")]
+    #[error(
+        "the database (sled under the data directory, or PostgreSQL) belongs to another log: {0}"
+    )]
     WrongLog(String),
     #[error("stored log does not match its checkpoint: {0}")]
     Inconsistent(String),

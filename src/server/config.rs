@@ -101,8 +101,20 @@ pub struct Config {
     /// sled's page cache in MiB (the database's in-memory cache; the
     /// registry and the map are read through it).
     pub cache_mb: u64,
+    /// Where the log is kept: the embedded sled database under `data`
+    /// (default), or PostgreSQL (`[storage] url = "postgres://…"`).
+    pub storage: StorageConfig,
     pub log_format: LogFormat,
     pub log_level: LogLevel,
+}
+
+/// The `[storage]` table.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A libpq URL (`postgres://user@host:port/db?sslmode=…`): keep the log
+    /// in PostgreSQL instead of sled. `None`: sled under the data directory.
+    pub url: Option<String>,
 }
 
 impl Default for Config {
@@ -130,6 +142,7 @@ impl Default for Config {
             max_connections: 0,
             max_connections_per_address: DEFAULT_PER_ADDRESS,
             cache_mb: crate::storage::sled_store::DEFAULT_CACHE_MB,
+            storage: StorageConfig::default(),
             connection_limit_loopback: false,
             log_format: LogFormat::Human,
             log_level: LogLevel::Info,
@@ -166,6 +179,14 @@ impl Config {
     /// Checks what types alone cannot: ranges and options that go together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |option: &str, why: String| Err(ConfigError(format!("{option}: {why}")));
+        if let Some(url) = &self.storage.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return bad(
+                    "storage.url",
+                    "must be a PostgreSQL URL (postgres://user@host:port/database)".into(),
+                );
+            }
+        }
         if !(1..=1 << 20).contains(&self.cache_mb) {
             return bad(
                 "cache_mb",

@@ -14,7 +14,7 @@ use crate::metrics::Listener;
 use crate::proto::registry_service_server::RegistryServiceServer;
 use crate::sequencer::{Sequencer, SequencerError};
 use crate::service::RegistryService;
-use crate::storage::{SledStorage, Storage, StorageError};
+use crate::storage::{PgStorage, SledStorage, Storage, StorageError};
 pub use config::{Config, ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use endpoint::{Endpoint, TlsFiles};
 use std::future::Future;
@@ -148,19 +148,37 @@ pub async fn run(
     tracing::info!("{}", endpoint::describe(&config));
     tracing::info!("{}", endpoint::describe_limits(&limits, descriptors));
     let opening = std::time::Instant::now();
-    let db = datadir::db_path(&config.data);
-    let storage = SledStorage::open_with_cache(&db, config.cache_mb << 20)?;
+    let (storage, place): (Arc<dyn Storage>, String) = match &config.storage.url {
+        Some(url) => {
+            let url = url.clone();
+            // The driver blocks: open it off the async workers.
+            let opened = tokio::task::spawn_blocking(move || PgStorage::open(&url))
+                .await
+                .map_err(|e| StorageError::Postgres(format!("opening: {e}")))??;
+            (Arc::new(opened), "the PostgreSQL database".to_owned())
+        }
+        None => {
+            let db = datadir::db_path(&config.data);
+            let opened = SledStorage::open_with_cache(&db, config.cache_mb << 20)?;
+            (Arc::new(opened), format!("the database {}", db.display()))
+        }
+    };
     // The key says a log exists; a database without one was deleted,
-    // emptied or damaged beyond sled's recovery. Starting a fresh log under
+    // emptied or damaged beyond recovery. Starting a fresh log under
     // the same key would fork it: refuse.
-    if key_existed && storage.meta()?.is_none() {
+    let meta = {
+        let s = storage.clone();
+        tokio::task::spawn_blocking(move || s.meta())
+            .await
+            .map_err(|e| StorageError::Postgres(format!("reading the log's metadata: {e}")))??
+    };
+    if key_existed && meta.is_none() {
         return Err(ServerError::WrongLog(format!(
-            "{} holds the key of log {:?}, but the database {} holds no log (deleted, emptied or damaged). \
+            "{} holds the key of log {:?}, but {place} holds no log (deleted, emptied or damaged). \
              Restore the database from a backup. Only if the very first start of this log was interrupted, \
              remove the data directory to create a new log.",
             config.data.display(),
             signer.name,
-            db.display()
         )));
     }
     tracing::info!(
@@ -169,7 +187,7 @@ pub async fn run(
     );
     run_with(
         listener,
-        Arc::new(storage),
+        storage,
         signer,
         operator.verifying_key().to_bytes(),
         endpoint,

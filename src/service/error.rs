@@ -51,6 +51,7 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Sequencer(SequencerError::Rejected(_)) => Code::FailedPrecondition,
+            ApiError::Storage(StorageError::Postgres(_)) => Code::Unavailable,
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {

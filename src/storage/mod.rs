@@ -18,11 +18,14 @@
 //!   changed them; they always reflect exactly the size in [`LogMeta`]
 //!   (so a reader that holds off commits reads one consistent registry).
 //!   `clear_registry` is the one other writer (repair, server stopped).
+//! - Calls may block (disk, network): make them from blocking threads.
 
 pub mod memory;
+pub mod postgres;
 pub mod sled_store;
 
 pub use memory::MemoryStorage;
+pub use postgres::PgStorage;
 pub use sled_store::SledStorage;
 
 use crate::core::frontier::NewNode;
@@ -37,6 +40,10 @@ pub enum StorageError {
     Sled(#[from] sled::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database could not be reached or refused a statement (the
+    /// connection may come back: gRPC UNAVAILABLE).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     /// A map read at a tree size two commits old: read again at the latest.
     #[error(transparent)]
     Stale(#[from] Stale),

@@ -377,6 +377,16 @@ impl ServeProcess {
     }
 }
 
+impl ServeProcess {
+    /// SIGTERM, then its exit status (0: it stopped cleanly).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("reap accord serve")
+    }
+}
+
 impl Drop for ServeProcess {
     fn drop(&mut self) {
         // Only a live child: a reaped one's pid may belong to another process.
@@ -836,4 +846,48 @@ pub async fn http_server(limit: Option<accord::service::access::RateLimit>) -> (
         MemServer::start_with(storage, log_signer(), endpoint).await,
         addr,
     )
+}
+
+/// A fresh database on the test PostgreSQL (ACCORD_TEST_POSTGRES_URL, an
+/// admin URL; .ci/run starts a throwaway cluster), dropped afterwards.
+/// `None`, saying so, where there is no PostgreSQL, unless
+/// ACCORD_REQUIRE_POSTGRES is set.
+pub struct PgDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDb {
+    pub fn create(what: &str) -> Option<PgDb> {
+        let Ok(admin) = std::env::var("ACCORD_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("ACCORD_REQUIRE_POSTGRES").is_none(),
+                "ACCORD_TEST_POSTGRES_URL is required (ACCORD_REQUIRE_POSTGRES is set)"
+            );
+            eprintln!("SKIPPED: {what} on PostgreSQL (no ACCORD_TEST_POSTGRES_URL)");
+            return None;
+        };
+        let name = format!("accord_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("a URL ending in /DATABASE");
+        let url = format!("{base}/{name}");
+        Some(PgDb { admin, name, url })
+    }
+
+    pub fn open(&self) -> accord::storage::PgStorage {
+        accord::storage::PgStorage::open(&self.url).unwrap()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
