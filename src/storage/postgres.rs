@@ -74,6 +74,9 @@ impl PgStorage {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
+            // No test query at every checkout (a round trip per read): a
+            // broken connection fails its statement and is replaced.
+            .test_on_check_out(false)
             .build(manager)?;
         schema::migrate(&mut *pool.get()?)?;
         Ok(PgStorage { pool: Some(pool) })
