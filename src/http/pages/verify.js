@@ -263,7 +263,7 @@ async function checkQuorum(text, lines, vkey, policy) {
   const holds = (r) =>
     r.kind === "none" ||
     (r.kind === "witness" ? cosigned.has(r.index) : r.members.filter(holds).length >= r.k);
-  const names = [...cosigned].sort().map((i) => policy.witnesses[i].name);
+  const names = [...cosigned].sort((a, b) => a - b).map((i) => policy.witnesses[i].name);
   if (!holds(policy.quorum)) {
     fail(`the cosignatures do not meet the quorum (valid ones by: ${names.join(", ") || "none"})`);
   }
