@@ -102,16 +102,11 @@ fn results(dom: &str) -> (usize, usize, usize) {
     (ok, failed, items - ok - failed)
 }
 
-fn serve(
-    bin: &Path,
-    data: &Path,
-    http: &str,
-    env: Option<(&str, String)>,
-) -> (ServeProcess, String) {
+fn serve(bin: &Path, data: &Path, http: &str, env: &[(&str, String)]) -> (ServeProcess, String) {
     let mut cmd = Command::new(bin);
     cmd.arg("serve").arg("--data").arg(data);
     cmd.args(["--listen", "127.0.0.1:0", "--http-listen", http]);
-    if let Some((k, v)) = env {
+    for (k, v) in env {
         cmd.env(k, v);
     }
     let server = ServeProcess::spawn(cmd).expect("accord serve");
@@ -143,7 +138,7 @@ fn the_page_verifies_every_signatory_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let accord = Path::new(env!("CARGO_BIN_EXE_accord"));
     let data = tmp.path().join("a");
-    let (server, http) = serve(accord, &data, "127.0.0.1:0", None);
+    let (server, http) = serve(accord, &data, "127.0.0.1:0", &[]);
     demo(tmp.path(), &data, &server);
 
     // Every signatory shown verifies; the impersonator carries its warning.
@@ -200,7 +195,7 @@ fn the_page_verifies_every_signatory_in_chromium() {
     let http_addr = http.trim_start_matches("http://").to_owned();
     drop(server);
     let other_data = tmp.path().join("b");
-    let (other, again) = serve(accord, &other_data, &http_addr, None);
+    let (other, again) = serve(accord, &other_data, &http_addr, &[]);
     assert_eq!(again, http, "the same origin");
     demo(tmp.path(), &other_data, &other);
     let dom = browser.dom(&format!("{page}#verify-all"));
@@ -219,7 +214,8 @@ fn the_page_verifies_every_signatory_in_chromium() {
     corrupted_proof(&browser, tmp.path());
 }
 
-/// The test-only build serves one wrong proof: exactly that row fails.
+/// The test-only build serves one wrong inclusion proof, and for another
+/// row a valid registry proof about someone else: exactly those rows fail.
 fn corrupted_proof(browser: &Browser, dir: &Path) {
     let Some(bin) = std::env::var_os("ACCORD_CORRUPT_PROOF_BIN") else {
         assert!(
@@ -237,34 +233,53 @@ fn corrupted_proof(browser: &Browser, dir: &Path) {
     };
     let data = dir.join("c");
     let bin = PathBuf::from(bin);
-    let (server, http) = serve(&bin, &data, "127.0.0.1:0", None);
+    let (server, http) = serve(&bin, &data, "127.0.0.1:0", &[]);
     demo(dir, &data, &server);
     let rows = common::json_rows(dir, &server.url(), GC);
     let current: Vec<_> = rows.iter().filter(|r| r["status"] == "current").collect();
     let target = current[2]["endorsed_index"].as_u64().unwrap();
     drop(server);
     std::thread::sleep(Duration::from_millis(100));
-    let (server, http2) = serve(
-        &bin,
-        &data,
-        http.trim_start_matches("http://"),
-        Some(("ACCORD_TEST_CORRUPT_ENTRY", target.to_string())),
-    );
+    // And for the fifth row, a valid registry proof about the sixth.
+    let (wrong, other) = (current[4], current[5]);
+    let env = [
+        ("ACCORD_TEST_CORRUPT_ENTRY", target.to_string()),
+        (
+            "ACCORD_TEST_WRONG_PROOF_FOR",
+            wrong["organization_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "ACCORD_TEST_WRONG_PROOF_FROM",
+            other["organization_id"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let (server, http2) = serve(&bin, &data, http.trim_start_matches("http://"), &env);
     assert_eq!(http2, http);
     let page = format!("{http}/commitments/{GC}#verify-all");
     let dom = browser.dom(&page);
-    let (ok, failed, other) = results(&dom);
-    assert_eq!((failed, other), (1, 0), "exactly one row fails ({ok} ok)");
-    let row = dom
-        .split("<tr")
-        .find(|r| r.contains("data-result=\"failed\""))
-        .unwrap();
-    assert!(
-        row.contains(&format!("data-entry=\"{target}\"")),
-        "the corrupted entry's row: {row}"
+    let (ok, failed, unfinished) = results(&dom);
+    assert_eq!(
+        (failed, unfinished),
+        (2, 0),
+        "exactly two rows fail ({ok} ok)"
     );
+    let failed_row = |entry: u64| {
+        (dom.split("<tr"))
+            .find(|r| {
+                r.contains("data-result=\"failed\"")
+                    && r.contains(&format!("data-entry=\"{entry}\""))
+            })
+            .unwrap_or_else(|| panic!("entry {entry}'s row failed"))
+            .to_owned()
+    };
+    let row = failed_row(target);
     assert!(
         row.contains("inclusion proof does not lead to the checkpoint root"),
+        "its reason: {row}"
+    );
+    let row = failed_row(wrong["endorsed_index"].as_u64().unwrap());
+    assert!(
+        row.contains("the server sent a proof about something else"),
         "its reason: {row}"
     );
     browser.screenshot(&page, "corrupted-proof.png");

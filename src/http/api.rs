@@ -152,7 +152,9 @@ async fn entry(
 #[cfg(all(feature = "test-corrupt-proof", not(debug_assertions)))]
 compile_error!("the test-corrupt-proof feature is for test builds only, never a release build");
 
-/// Test builds only: a wrong proof for the entry `ACCORD_TEST_CORRUPT_ENTRY`
+/// Test builds only (with the registry-proof swap above: for the
+/// organization `ACCORD_TEST_WRONG_PROOF_FOR`, the proof of
+/// `ACCORD_TEST_WRONG_PROOF_FROM`): a wrong proof for the entry `ACCORD_TEST_CORRUPT_ENTRY`
 /// names (its first hash's first byte flipped; a one-entry log's empty
 /// proof gains a hash), which any verifier must refuse.
 #[cfg(feature = "test-corrupt-proof")]
@@ -257,6 +259,14 @@ async fn registry_proof(
         &["organization_id", "public_key", "commitment"],
     )?;
     let subject = match (p.take("organization_id"), p.take("public_key")) {
+        #[cfg(feature = "test-corrupt-proof")]
+        (Some(id), None)
+            if Some(&id) == std::env::var("ACCORD_TEST_WRONG_PROOF_FOR").ok().as_ref() =>
+        {
+            // Test builds only: a valid proof about another organization.
+            let other = std::env::var("ACCORD_TEST_WRONG_PROOF_FROM").unwrap_or_default();
+            Subject::OrganizationId(hex32(&other, "organization_id")?.to_vec())
+        }
         (Some(id), None) => Subject::OrganizationId(hex32(&id, "organization_id")?.to_vec()),
         (None, Some(key)) => Subject::PublicKey(hex32(&key, "public_key")?.to_vec()),
         _ => {

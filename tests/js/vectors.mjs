@@ -99,6 +99,7 @@ check(org.name === "Government of Estonia" && org.verified === null, "organizati
 const rp = await reg.verifyRegistryProof(vec["registry-proof"], vkey);
 const want = `withdrawn: organization ${vec["organization-id"].trim()} withdrew from commitment global-commitment-dts at entry 2 (endorsed at entry 1), at tree size 7 of accord.example/log`;
 check(rp.line === want, `registry-proof answer: ${rp.line}`);
+check(rp.kind === "organization" && rp.subject === vec["organization-id"].trim() && rp.commitment === "global-commitment-dts", "the proof says what it is about");
 const proofLines = vec["registry-proof"].split("\n");
 for (const [i, line] of proofLines.entries()) {
   if (i < 1 || line === "" || line.startsWith("\u2014")) continue;

@@ -58,7 +58,8 @@ async function api(path) {
 
 const checkpoints = new Map();
 function checkpoint(note, vkey, policy) {
-  const key = `${policy ? "q" : "s"}${note}`;
+  // Keyed by the key and policy too: a pin or unpin changes the verdict.
+  const key = JSON.stringify([vkey.text, policy ? policy.source : null, note]);
   if (!checkpoints.has(key)) checkpoints.set(key, verifyCheckpoint(note, vkey, policy));
   return checkpoints.get(key);
 }
@@ -138,6 +139,9 @@ async function verifySignatory(d) {
       async () => {
         const q = `organization_id=${d.org}&commitment=${encodeURIComponent(d.commitment)}`;
         const r = await verifyRegistryProof((await api(`/api/v1/registry-proof?${q}`)).proof, t.vkey, t.policy);
+        if (r.kind !== "organization" || r.subject !== d.org || r.commitment !== d.commitment) {
+          throw new VerifyError(`the server sent a proof about something else: ${r.line}`);
+        }
         if (r.status !== d.status) throw new VerifyError(`the registry proof says ${r.status}, the page ${d.status}: ${r.line}`);
         if (r.endorsedIndex !== index) throw new VerifyError(`the registry proof names entry ${r.endorsedIndex}: ${r.line}`);
         return r.line;
@@ -161,6 +165,9 @@ async function verifyOrganization(d) {
       T("record"),
       async () => {
         const r = await verifyRegistryProof(answer.proof, t.vkey, t.policy);
+        if (r.kind !== "organization" || r.subject !== d.org || r.commitment !== null) {
+          throw new VerifyError(`the server sent a proof about something else: ${r.line}`);
+        }
         if (r.status !== "current" || hex(r.record.currentKey) !== d.key) {
           throw new VerifyError(`the page shows key ${d.key}: ${r.line}`);
         }

@@ -321,18 +321,19 @@ pub fn organization(lang: Lang, o: &Value, entries: &[Entry], total: usize) -> S
         );
     }
     out += "</ul>\n";
-    out += &keys(t, entries);
+    out += &keys(t, entries, total == entries.len());
     out += &entry_table(t, entries, total);
     let _ = writeln!(out, "<p>{}: {}</p>", t.tree_size, o["tree_size"]);
     out
 }
 
 /// The key history: the first endorsement's key, then each rotation's.
-fn keys(t: &Text, entries: &[Entry]) -> String {
+fn keys(t: &Text, entries: &[Entry], complete: bool) -> String {
     let mut rows = Vec::new();
     for e in entries {
         match &e.signed {
-            Signed::Endorsement { endorsement, .. } if rows.is_empty() => {
+            // The first key only when the oldest entries are shown.
+            Signed::Endorsement { endorsement, .. } if rows.is_empty() && complete => {
                 rows.push((e.index, endorsement.public_key, t.first_key));
             }
             Signed::KeyRotation { rotation, .. } => {

@@ -15,7 +15,8 @@ const fail = (why) => {
 };
 
 const enc = new TextEncoder();
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is text, kept as the Rust and Python decoders keep it.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const subtle = globalThis.crypto.subtle;
 
 // --- bytes ----------------------------------------------------------------
@@ -243,7 +244,8 @@ export async function verifyCheckpoint(note, vkey, policy = null) {
 }
 
 async function checkQuorum(text, lines, vkey, policy) {
-  if (!policy.logs.some((k) => equal(k.key, vkey.key))) fail("the policy does not list this log key");
+  const listed = (k) => k.name === vkey.name && equal(k.id, vkey.id) && equal(k.key, vkey.key);
+  if (!policy.logs.some(listed)) fail("the policy does not list this log key");
   const cosigned = new Set();
   for (const { name, blob } of lines) {
     for (const [i, w] of policy.witnesses.entries()) {

@@ -172,7 +172,16 @@ export async function verifyRegistryProof(text, vkey, policy = null) {
   }
   if (expected.length) fail("fewer map items than the query needs");
   const at = `at tree size ${cp.size} of ${vkey.name}`;
-  const facts = { checkpoint: cp, mapHeadIndex: p.index, commitment: p.commitment, organization: org && hex(org) };
+  // What the proof is about (its query line): callers must check it is what
+  // they asked, or a valid proof about something else would pass.
+  const facts = {
+    checkpoint: cp,
+    mapHeadIndex: p.index,
+    kind: p.kind,
+    subject: hex(p.subject),
+    commitment: p.commitment,
+    organization: org && hex(org),
+  };
   let keyNote = "";
   if (p.kind === "key") {
     if (!values[0]) {
