@@ -25,6 +25,8 @@ print(json.dumps(out))
     let files = [
         deploy("docker-compose.yml"),
         deploy("kubernetes/accord.yaml"),
+        deploy("docker-compose.postgres.yml"),
+        deploy("kubernetes/accord-postgres.yaml"),
     ];
     let out = Command::new("python3")
         .arg("-c")
@@ -81,6 +83,43 @@ print(json.dumps(out))
         "{check:?}"
     );
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/var/lib/accord");
+
+    // PostgreSQL: two servers on one database, the keys made once and
+    // shared read-only, the password as a file (never in the URL).
+    let pg = &docs["docker-compose.postgres.yml"][0]["services"];
+    for name in ["accord-a", "accord-b"] {
+        let s = &pg[name];
+        let url = s["environment"]["ACCORD_STORAGE_URL"].as_str().unwrap();
+        let userinfo = url.split('@').next().unwrap();
+        assert!(
+            !userinfo.trim_start_matches("postgres://").contains(':'),
+            "{url}"
+        );
+        assert!(s["environment"]["ACCORD_STORAGE_PASSWORD_FILE"].is_string());
+        assert_eq!(s["volumes"][0], "accord-keys:/var/lib/accord:ro");
+        assert_eq!(
+            s["depends_on"]["keys"]["condition"],
+            "service_completed_successfully"
+        );
+    }
+    assert_eq!(pg["keys"]["entrypoint"][1], "init");
+    let k8s = docs["accord-postgres.yaml"].as_array().unwrap();
+    let kinds: Vec<&str> = k8s.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Secret", "Service", "Deployment"]);
+    let spec = &k8s[2]["spec"];
+    assert!(spec["replicas"].as_u64().unwrap() >= 2, "several replicas");
+    let c = &spec["template"]["spec"]["containers"][0];
+    let env = c["env"].as_array().unwrap();
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "ACCORD_STORAGE_URL")
+        .unwrap();
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "accord-postgres");
+    assert!(env
+        .iter()
+        .any(|e| e["name"] == "ACCORD_STORAGE_PASSWORD_FILE"));
+    assert_eq!(c["readinessProbe"]["grpc"]["port"], 50051);
+    assert_eq!(c["livenessProbe"]["tcpSocket"]["port"], 50051);
 }
 
 #[test]

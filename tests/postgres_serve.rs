@@ -8,14 +8,6 @@
 mod common;
 
 use common::{accord_ok, PgDb, ServeProcess};
-use std::process::Command;
-
-fn serve(data: &std::path::Path, url: &str) -> Result<ServeProcess, String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accord"));
-    cmd.arg("serve").arg("--data").arg(data);
-    cmd.args(["--listen", "127.0.0.1:0", "--storage", url]);
-    ServeProcess::spawn(cmd)
-}
 
 #[test]
 fn a_log_on_postgres_serves_audits_and_survives_a_restart() {
@@ -25,7 +17,7 @@ fn a_log_on_postgres_serves_audits_and_survives_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data = dir.join("data");
-    let server = serve(&data, &db.url).expect("serves on PostgreSQL");
+    let server = ServeProcess::on_postgres(&data, &db.url).expect("serves on PostgreSQL");
     let url = server.url();
     accord_ok(
         dir,
@@ -45,7 +37,7 @@ fn a_log_on_postgres_serves_audits_and_survives_a_restart() {
     assert!(server.terminate().success(), "SIGTERM stops it cleanly");
 
     // A restart reads the same log back, and accepts more.
-    let server = serve(&data, &db.url).expect("restarts on PostgreSQL");
+    let server = ServeProcess::on_postgres(&data, &db.url).expect("restarts on PostgreSQL");
     assert_eq!(
         common::json_rows(dir, &server.url(), "global-commitment-dts").len(),
         rows.len()
@@ -54,7 +46,7 @@ fn a_log_on_postgres_serves_audits_and_survives_a_restart() {
 
     // Another log's key on this database: refused, nothing written.
     let other = dir.join("other");
-    let refused = serve(&other, &db.url)
+    let refused = ServeProcess::on_postgres(&other, &db.url)
         .err()
         .expect("another log's key is refused");
     assert!(refused.contains("belongs to another log"), "{refused}");

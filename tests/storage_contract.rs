@@ -383,3 +383,80 @@ fn postgres_unreachable_is_an_error_not_a_hang() {
         .expect("nothing listens on port 1");
     assert!(refused.to_string().contains("PostgreSQL"), "{refused}");
 }
+
+/// Two servers on one PostgreSQL database: the database serializes their
+/// writes. A writer's `begin_write` waits while another holds the lock; a
+/// batch decided on a stale view, or a second creation of the log, is
+/// refused and writes nothing.
+#[test]
+fn postgres_serializes_writers_sharing_a_database() {
+    use accord::storage::StorageError;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(db) = PgDb::create("two writers on one database") else {
+        return;
+    };
+    let (a, b) = (db.open(), Arc::new(db.open()));
+    assert!(a.shared());
+    let create = || Batch {
+        meta: Some(meta(0)),
+        ..Batch::default()
+    };
+    a.commit(create()).unwrap();
+    // Two servers creating the log at once sign the same bytes: harmless.
+    b.commit(create()).unwrap();
+    let one_leaf = |at: u64, text: &str| {
+        let mut batch = Batch::default();
+        let leaf = text.as_bytes().to_vec();
+        batch.nodes.push(accord::core::frontier::NewNode {
+            level: 0,
+            index: at,
+            hash: merkle::leaf_hash(&leaf),
+        });
+        batch.leaves.push((at, leaf));
+        batch.meta = Some(meta(at + 1));
+        batch
+    };
+
+    assert_eq!(a.begin_write().unwrap(), Some(0));
+    let committed = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (b, committed) = (b.clone(), committed.clone());
+        std::thread::spawn(move || {
+            let size = b.begin_write().unwrap();
+            (size, committed.load(Ordering::SeqCst))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    committed.store(true, Ordering::SeqCst);
+    a.commit(one_leaf(0, "a's leaf")).unwrap();
+    let (size, after) = waiter.join().unwrap();
+    assert!(after, "the second writer waited for the first one's commit");
+    assert_eq!(size, Some(1), "and then saw its entry");
+    // A batch decided before that commit (at index 0) is refused.
+    let stale = b.commit(one_leaf(0, "b's leaf"));
+    assert!(matches!(stale, Err(StorageError::Conflict(_))), "{stale:?}");
+    b.end_write();
+    assert_eq!(a.meta().unwrap(), Some(meta(1)));
+    assert_eq!(a.leaf(0).unwrap(), Some(b"a's leaf".to_vec()));
+    // Without begin_write a commit still checks the stored size.
+    b.commit(one_leaf(1, "b's leaf")).unwrap();
+    assert_eq!(a.meta().unwrap(), Some(meta(2)));
+    // The state row never goes back, nor becomes another log's.
+    let back = b.commit(Batch {
+        meta: Some(meta(1)),
+        ..Batch::default()
+    });
+    assert!(matches!(back, Err(StorageError::Conflict(_))), "{back:?}");
+    let mut foreign = meta(2);
+    foreign.vkey = "another key".into();
+    let foreign = b.commit(Batch {
+        meta: Some(foreign),
+        ..Batch::default()
+    });
+    assert!(
+        matches!(foreign, Err(StorageError::Conflict(_))),
+        "{foreign:?}"
+    );
+    assert_eq!(a.meta().unwrap(), Some(meta(2)));
+}

@@ -184,22 +184,10 @@ pub fn restore(input: &Path, data: &Path) -> Result<(), CliError> {
         .map_err(|e| bad(format!("the backup's checkpoint is not this log's: {e}")))?
         .head;
     let storage = SledStorage::open(&db).map_err(|e| CliError::usage(e.to_string()))?;
-    let (mut frontier, mut batch, mut prev) = (
-        Frontier::new(),
-        Batch::default(),
-        crate::core::entry::GENESIS_PREV,
-    );
+    let mut chain = Chain::default();
+    let mut batch = Batch::default();
     while let Some(leaf) = read_record(&mut r).map_err(io(input))? {
-        let index = frontier.size();
-        let entry = Entry::from_leaf(&leaf).map_err(|e| bad(format!("entry {index}: {e}")))?;
-        if entry.index != index || entry.prev_leaf_hash != prev {
-            return Err(bad(format!(
-                "entry {index}: wrong index or broken hash chain"
-            )));
-        }
-        prev = merkle::leaf_hash(&leaf);
-        frontier.push(prev, |node| batch.nodes.push(node));
-        batch.leaves.push((index, leaf));
+        chain.push(leaf, &mut batch).map_err(bad)?;
         if batch.leaves.len() as u64 == PAGE {
             // Commit point: leaves and nodes without metadata. A crash here
             // leaves a database without a log, which `serve` refuses; delete
@@ -209,6 +197,7 @@ pub fn restore(input: &Path, data: &Path) -> Result<(), CliError> {
                 .map_err(|e| CliError::usage(e.to_string()))?;
         }
     }
+    let frontier = &chain.frontier;
     if frontier.size() != head.size || frontier.root() != head.root {
         return Err(bad(format!(
             "the backup's {} entries do not match its checkpoint (size {})",
@@ -232,4 +221,36 @@ pub fn restore(input: &Path, data: &Path) -> Result<(), CliError> {
         db.display()
     );
     Ok(())
+}
+
+/// A log being rebuilt from its leaves, in order (restore, migrate): each
+/// leaf must decode, carry its index and chain to the one before; its
+/// hash and the subtrees it completes join the batch.
+pub(super) struct Chain {
+    pub frontier: Frontier,
+    prev: crate::core::Hash,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain {
+            frontier: Frontier::new(),
+            prev: crate::core::entry::GENESIS_PREV,
+        }
+    }
+}
+
+impl Chain {
+    pub fn push(&mut self, leaf: Vec<u8>, batch: &mut Batch) -> Result<(), String> {
+        let index = self.frontier.size();
+        let entry = Entry::from_leaf(&leaf).map_err(|e| format!("entry {index}: {e}"))?;
+        if entry.index != index || entry.prev_leaf_hash != self.prev {
+            return Err(format!("entry {index}: wrong index or broken hash chain"));
+        }
+        self.prev = merkle::leaf_hash(&leaf);
+        let nodes = &mut batch.nodes;
+        self.frontier.push(self.prev, |node| nodes.push(node));
+        batch.leaves.push((index, leaf));
+        Ok(())
+    }
 }

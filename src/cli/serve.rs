@@ -88,6 +88,17 @@ pub struct ServeArgs {
     /// instead of sled under --data, which still holds the keys
     #[arg(long = "storage", value_name = "URL", env = "ACCORD_STORAGE_URL")]
     storage_url: Option<String>,
+    /// Root certificates (PEM) the database's TLS certificate must chain to
+    #[arg(long = "storage-ca", value_name = "PEM", env = "ACCORD_STORAGE_CA")]
+    storage_ca: Option<PathBuf>,
+    /// A file holding the database password, kept out of the URL (which
+    /// `ps` shows); without it PGPASSFILE or ~/.pgpass is read
+    #[arg(
+        long = "storage-password-file",
+        value_name = "FILE",
+        env = "ACCORD_STORAGE_PASSWORD_FILE"
+    )]
+    storage_password_file: Option<PathBuf>,
     /// Log lines as readable text or JSON [default: human]
     #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -130,6 +141,12 @@ impl ServeArgs {
         layer!(opt origin, operator_key, admin_token, tls_cert, tls_key, rate_burst, metrics_listen, http_listen, witness_policy);
         if self.storage_url.is_some() {
             c.storage.url = self.storage_url;
+        }
+        if self.storage_ca.is_some() {
+            c.storage.ca_file = self.storage_ca;
+        }
+        if self.storage_password_file.is_some() {
+            c.storage.password_file = self.storage_password_file;
         }
         c.validate().map_err(usage)?;
         Ok(c)

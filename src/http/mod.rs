@@ -44,6 +44,7 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status = match &self {
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::Storage(e) if e.transient() => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Storage(_) | HttpError::Task => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

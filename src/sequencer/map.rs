@@ -3,7 +3,7 @@
 
 use crate::core::map::Position;
 use crate::core::map_batch::set_batch;
-use crate::core::map_versions::{MapAt, MapRecord};
+use crate::core::map_versions::{MapAt, MapRecord, RecordSource};
 use crate::core::registry::{MapKey, Registry};
 use crate::core::{sha256, Hash};
 use crate::storage::{Records, Storage, StorageError};
@@ -14,7 +14,7 @@ pub(super) type Values = Vec<(MapKey, Vec<u8>)>;
 /// Sets `values` over the map as stored at tree size `size`: the new root,
 /// and the records to commit at tree size `version`.
 pub(super) fn update(
-    storage: &dyn Storage,
+    records: &impl RecordSource<Error = StorageError>,
     size: u64,
     version: u64,
     values: &Values,
@@ -22,8 +22,7 @@ pub(super) fn update(
     let pairs: Vec<(Hash, Hash)> = (values.iter())
         .map(|(key, value)| (key.hash(), sha256(value)))
         .collect();
-    let records = Records(storage);
-    let map = MapAt::new(&records, size);
+    let map = MapAt::new(records, size);
     let (root, writes) = set_batch(&map, &pairs)?;
     Ok((root, map.records_for(version, writes)?))
 }

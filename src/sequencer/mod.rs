@@ -17,8 +17,12 @@ mod tests;
 #[cfg(test)]
 mod tests_random;
 
+mod follow;
 mod map;
+mod prefetch;
 mod replay;
+pub use follow::REFRESH_EVERY;
+use follow::{publish, Follower};
 pub use map::stored_root as stored_map_root;
 pub use replay::{rebuild_registry, store_registry};
 use state::State;
@@ -72,6 +76,9 @@ pub enum Loading {
     InProgress,
     Ready,
     Failed(String),
+    /// A shared database (PostgreSQL) is out of reach: health says
+    /// NOT_SERVING until it answers again, then `Ready` by itself.
+    Unreachable(String),
 }
 
 /// How long a registry query waits for the start-up rebuild before it is
@@ -92,6 +99,9 @@ pub struct Accepted {
     pub index: u64,
     pub leaf_hash: Hash,
     pub duplicate: bool,
+    /// The leaf bytes of an entry this batch appended (`None` for a
+    /// duplicate: read them from storage).
+    pub leaf: Option<Vec<u8>>,
     /// A checkpoint that includes the entry.
     pub published: Arc<Published>,
 }
@@ -109,6 +119,7 @@ pub struct Sequencer {
     published: watch::Receiver<Arc<Published>>,
     gate: Arc<RwLock<()>>,
     loaded: watch::Receiver<Loading>,
+    follower: Follower,
 }
 
 impl Sequencer {
@@ -120,14 +131,29 @@ impl Sequencer {
         signer: Signer,
         operator_key: [u8; 32],
     ) -> Result<(Self, std::thread::JoinHandle<()>), SequencerError> {
-        let state = State::open(storage, signer, operator_key)?;
+        let verifier = signer.verifier();
+        let state = State::open(storage.clone(), signer, operator_key)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (pub_tx, published) = watch::channel(state.published());
+        let pub_tx = Arc::new(pub_tx);
         let gate = state.gate();
         let (loaded_tx, loaded) = watch::channel(Loading::InProgress);
+        let loaded_tx = Arc::new(loaded_tx);
+        let follower = Follower {
+            storage: storage.clone(),
+            verifier,
+            published: pub_tx.clone(),
+        };
+        if storage.shared() {
+            let (follower, loaded_tx) = (follower.clone(), loaded_tx.clone());
+            std::thread::Builder::new()
+                .name("accord-follow".into())
+                .spawn(move || follower.run(loaded_tx))
+                .expect("spawn refresher thread");
+        }
         let handle = std::thread::Builder::new()
             .name("accord-sequencer".into())
-            .spawn(move || state.run(rx, pub_tx, loaded_tx))
+            .spawn(move || state.run(rx, &pub_tx, &loaded_tx))
             .expect("spawn sequencer thread");
         Ok((
             Sequencer {
@@ -135,6 +161,7 @@ impl Sequencer {
                 published,
                 gate,
                 loaded,
+                follower,
             },
             handle,
         ))
@@ -166,7 +193,7 @@ impl Sequencer {
             }
         };
         match state {
-            Loading::Failed(why) => Err(SequencerError::Stopped(why)),
+            Loading::Failed(why) | Loading::Unreachable(why) => Err(SequencerError::Stopped(why)),
             _ => Ok(()),
         }
     }
@@ -194,6 +221,19 @@ impl Sequencer {
     /// Statements waiting in the queue (for metrics).
     pub fn queue_len(&self) -> usize {
         QUEUE_DEPTH - self.tx.capacity()
+    }
+
+    /// True if other servers write the same database (PostgreSQL): then
+    /// reads that need one size use [`Sequencer::catch_up`] and check the
+    /// stored size again afterwards instead of [`Sequencer::hold_commits`].
+    pub fn shared(&self) -> bool {
+        self.follower.storage.shared()
+    }
+
+    /// Reads the stored checkpoint (blocking: call from a blocking thread),
+    /// publishes it if another server committed it, and returns it.
+    pub fn catch_up(&self) -> Result<Arc<Published>, SequencerError> {
+        self.follower.catch_up()
     }
 
     pub fn latest(&self) -> Arc<Published> {

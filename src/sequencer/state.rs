@@ -13,17 +13,32 @@ use crate::core::note::Signer;
 use crate::core::registry::{Admission, Registry, Resource, RuleError, StoredRegistry};
 use crate::core::registry::{FORMAT, FORMAT_KEY};
 use crate::core::Hash;
-use crate::storage::{Batch, LogMeta, Nodes, Records, Storage};
+use crate::storage::{Batch, LogMeta, Nodes, Storage, StorageError};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
 mod startup;
+mod view;
+use super::prefetch::{self, Prefetched};
+use crate::core::map::Position;
+use crate::core::map_versions::MapRecord;
+use crate::core::map_versions::RecordSource;
 
 /// One job's fate: `(index, leaf hash, duplicate)`, the rule it broke, or
 /// `None` if it is held for the next batch.
-type Outcome = Option<Result<(u64, Hash, bool), RuleError>>;
+type Outcome = Option<Result<Logged, RuleError>>;
+
+/// Where a job's statement is: `(index, leaf hash, leaf bytes)`; no bytes
+/// for a duplicate (logged before this batch).
+type Logged = (u64, Hash, Option<Vec<u8>>);
+
+/// Times a batch is decided again after a conflict before its submitters
+/// get UNAVAILABLE: under the lock conflicts do not happen; without it (or
+/// on a database that reports serialization failures) a few retries ride
+/// out contention.
+const CONFLICT_RETRIES: usize = 3;
 
 /// Where the checkpoint goes once a commit is durable (`None` while
 /// starting: it is published when the start is done).
@@ -51,6 +66,13 @@ pub(super) struct State {
     /// Set after a failed commit: the on-disk state is then unknown, so the
     /// sequencer refuses everything until an operator restarts it.
     failed: Option<String>,
+    /// Set after a batch failed on a shared database for a reason that may
+    /// pass (the database out of reach): the in-memory view may be ahead of
+    /// what is stored, so the next batch loads it again first.
+    dirty: bool,
+    /// The map's tiles near its root as stored after the last commit (see
+    /// `prefetch.rs`); emptied whenever the view is loaded again.
+    shallow: prefetch::Tiles,
 }
 
 /// The wall clock in seconds (tests).
@@ -76,8 +98,23 @@ fn sign(signer: &Signer, head: TreeHead) -> Result<String, SequencerError> {
 
 impl State {
     /// Loads the log, refusing a database of another log and checking that
-    /// the stored tree reproduces the latest signed checkpoint.
+    /// the stored tree reproduces the latest signed checkpoint. On a shared
+    /// database this holds the write lock, until `load_registry` is done,
+    /// so other servers' commits cannot interleave with the checks.
     pub(super) fn open(
+        storage: Arc<dyn Storage>,
+        signer: Signer,
+        operator_key: [u8; 32],
+    ) -> Result<Self, SequencerError> {
+        storage.begin_write()?;
+        let opened = Self::open_locked(storage.clone(), signer, operator_key);
+        if opened.is_err() {
+            storage.end_write();
+        }
+        opened
+    }
+
+    fn open_locked(
         storage: Arc<dyn Storage>,
         signer: Signer,
         operator_key: [u8; 32],
@@ -100,72 +137,43 @@ impl State {
                 // empty checkpoint. A crash before this leaves an empty
                 // database that the next start initializes again.
                 // The registry of an empty log is complete: no records.
-                storage.commit(Batch {
+                let created = storage.commit(Batch {
                     meta: Some(meta.clone()),
                     registry: vec![(FORMAT_KEY.to_vec(), Some(FORMAT.to_vec()))],
                     ..Batch::default()
-                })?;
-                meta
-            }
-        };
-        if meta.origin != signer.name || meta.vkey != verifier.to_string() {
-            return Err(SequencerError::WrongLog(format!(
-                "it holds log {:?} with key {}, but this server has log {:?} with key {verifier}",
-                meta.origin, meta.vkey, signer.name
-            )));
-        }
-        let bad = SequencerError::Inconsistent;
-        let cp = Checkpoint::open(&meta.checkpoint, &verifier)
-            .map_err(|e| bad(format!("stored checkpoint: {e}")))?;
-        if cp.head.size != meta.size {
-            return Err(bad(format!(
-                "checkpoint size {} but log size {}",
-                cp.head.size, meta.size
-            )));
-        }
-        let nodes = Nodes(storage.as_ref());
-        let frontier = Frontier::load(meta.size, &nodes)?;
-        if frontier.root() != cp.head.root {
-            return Err(bad(
-                "the stored tree's root differs from the signed checkpoint".into(),
-            ));
-        }
-        let (last_leaf_hash, last_time_ms) = match meta.size.checked_sub(1) {
-            None => (GENESIS_PREV, 0),
-            Some(last) => {
-                let leaf = storage
-                    .leaf(last)?
-                    .ok_or_else(|| bad(format!("leaf {last} is missing")))?;
-                let entry =
-                    Entry::from_leaf(&leaf).map_err(|e| bad(format!("leaf {last}: {e}")))?;
-                let hash = merkle::leaf_hash(&leaf);
-                if hash != nodes.node(0, last)? || entry.index != last {
-                    return Err(bad(format!("leaf {last} does not match the tree")));
+                });
+                match created {
+                    Ok(()) => {}
+                    // Another server sharing the database created it first.
+                    Err(StorageError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                (hash, entry.integrated_at_ms)
+                // The commit released the lock (if any): take it again,
+                // now that there is a log to lock, and read what is stored.
+                storage.begin_write()?;
+                storage.meta()?.ok_or_else(|| {
+                    SequencerError::Inconsistent("the new log's state is not stored".into())
+                })?
             }
         };
-        if storage.leaf(meta.size)?.is_some() {
-            return Err(bad(format!(
-                "a leaf exists beyond the checkpoint, at index {}",
-                meta.size
-            )));
-        }
-        Ok(State {
+        view::same_log(&meta, &signer.name, &verifier)?;
+        let view = view::load(storage.as_ref(), &verifier, meta)?;
+        let mut state = State {
             gate: Arc::new(RwLock::new(())),
             held: Vec::new(),
             operator_key,
             storage,
             signer,
-            frontier,
-            last_leaf_hash,
-            last_time_ms,
-            published: Arc::new(Published {
-                head: cp.head,
-                checkpoint: meta.checkpoint,
-            }),
+            frontier: Frontier::new(),
+            last_leaf_hash: GENESIS_PREV,
+            last_time_ms: 0,
+            published: view.published.clone(),
             failed: None,
-        })
+            dirty: false,
+            shallow: prefetch::Tiles::new(),
+        };
+        state.set_view(view);
+        Ok(state)
     }
 
     pub(super) fn published(&self) -> Arc<Published> {
@@ -181,10 +189,10 @@ impl State {
     pub(super) fn run(
         mut self,
         mut rx: mpsc::Receiver<Job>,
-        published: watch::Sender<Arc<Published>>,
-        loaded: watch::Sender<Loading>,
+        published: &watch::Sender<Arc<Published>>,
+        loaded: &watch::Sender<Loading>,
     ) {
-        self.load_registry(&loaded, Some(&published));
+        self.load_registry(loaded, Some(published));
         loop {
             // Held jobs lead the batch, and up to MAX_BATCH new ones follow,
             // so a chain of one organization's statements (decided one per
@@ -210,7 +218,7 @@ impl State {
                     Err(_) => break,
                 }
             }
-            self.process(jobs, &published);
+            self.process(jobs, published);
             // A failed commit stops the log: say so to health checks.
             if let Some(why) = &self.failed {
                 if !matches!(*loaded.borrow(), Loading::Failed(_)) {
@@ -227,22 +235,62 @@ impl State {
             }
             return;
         }
-        match self.append(&jobs, Some(published)) {
+        let mut attempt = 0;
+        let appended = loop {
+            // On a shared database: take the log's lock, and catch up with
+            // what other servers committed, before deciding anything.
+            let appended = match self.lock_and_sync(published) {
+                Ok(()) => self.append(&jobs, Some(published)),
+                Err(e) => Err(e),
+            };
+            // Releases the lock if the batch did not commit (nothing new,
+            // or an error); a commit released it already.
+            self.storage.end_write();
+            attempt += 1;
+            match appended {
+                // Another writer got there first, or the database asks for
+                // a retry (serialization failure): decide the batch again
+                // on the state as it now is.
+                Err(SequencerError::Storage(StorageError::Conflict(why)))
+                    if attempt < CONFLICT_RETRIES =>
+                {
+                    tracing::info!("batch decided again: {why}");
+                    self.dirty = true;
+                }
+                other => break other,
+            }
+        };
+        match appended {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let Some(outcome) = outcome else {
                         self.held.push(job);
                         continue;
                     };
-                    let reply = outcome.map(|(index, leaf_hash, duplicate)| Accepted {
+                    let reply = outcome.map(|(index, leaf_hash, leaf)| Accepted {
                         index,
                         leaf_hash,
-                        duplicate,
+                        duplicate: leaf.is_none(),
+                        leaf,
                         published: self.published.clone(),
                     });
                     // A submitter that gave up (cancelled) just misses its reply;
                     // the entry is logged either way.
                     let _ = job.reply.send(reply.map_err(SequencerError::Rejected));
+                }
+            }
+            Err(SequencerError::Storage(e)) if e.transient() && self.storage.shared() => {
+                // The database may be back in a moment (the refresher
+                // reports health meanwhile); whether the batch's COMMIT
+                // landed is unknown, so its entries are either all stored
+                // or none, and a retry finds them as duplicates.
+                self.dirty = true;
+                let why = format!(
+                    "the database did not confirm the batch ({e}); submit again (a logged statement comes back as a duplicate)"
+                );
+                tracing::warn!("{why}");
+                for job in jobs {
+                    let _ = job.reply.send(Err(SequencerError::Stopped(why.clone())));
                 }
             }
             Err(e) => {
@@ -253,6 +301,23 @@ impl State {
                 }
             }
         }
+    }
+
+    /// On a shared database, locks the log and loads the view again if
+    /// another server committed (publishing its checkpoint). A no-op for a
+    /// database with one writer.
+    fn lock_and_sync(
+        &mut self,
+        published: &watch::Sender<Arc<Published>>,
+    ) -> Result<(), SequencerError> {
+        if !self.storage.shared() {
+            return Ok(());
+        }
+        let stored = self.storage.begin_write()?;
+        if self.sync(stored)? {
+            super::publish(published, self.published.clone());
+        }
+        Ok(())
     }
 
     /// Decides each job against the stored registry, then builds and
@@ -274,8 +339,15 @@ impl State {
         let mut batch = Batch::default();
         let mut outcomes = Vec::with_capacity(jobs.len());
         // The stored registry as of the last commit: only this thread
-        // writes it, and only in `commit`.
-        let stored = StoredRegistry(Records(self.storage.as_ref()));
+        // writes it, and only in `commit` (on a shared database, only the
+        // holder of the lock `lock_and_sync` took). Read through a cache
+        // of this batch's reads, fetched ahead where reads are remote.
+        let storage = self.storage.clone();
+        let reads = Prefetched::new(storage.as_ref(), std::mem::take(&mut self.shallow));
+        if storage.shared() {
+            reads.registry_for(self.frontier.size(), jobs.iter().map(|j| &j.signed))?;
+        }
+        let stored = StoredRegistry(&reads);
         // The batch applied to copies of the records it touches: admission
         // decides there, and the records and map values after the batch
         // come from it (see `project.rs`).
@@ -316,15 +388,16 @@ impl State {
                     // Committed before this batch: no earlier job of the
                     // batch touches this organization.
                     let leaf_hash = Nodes(self.storage.as_ref()).node(0, i)?;
-                    outcomes.push(Some(Ok((i, leaf_hash, true))));
+                    outcomes.push(Some(Ok((i, leaf_hash, None))));
                 }
                 Ok(Admission::New) => {
                     let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &job.signed);
                     let leaf_hash = merkle::leaf_hash(&leaf);
                     self.frontier.push(leaf_hash, |node| batch.nodes.push(node));
                     self.last_leaf_hash = leaf_hash;
+                    // The answer carries the leaf (one read less per reply).
+                    outcomes.push(Some(Ok((index, leaf_hash, Some(leaf.clone())))));
                     batch.leaves.push((index, leaf));
-                    outcomes.push(Some(Ok((index, leaf_hash, false))));
                     written.extend(footprint.writes);
                     changed.extend(scratch.changed_map_keys(&job.signed));
                     scratch
@@ -334,12 +407,13 @@ impl State {
             }
         }
         if batch.leaves.is_empty() {
+            self.shallow = reads.into_shallow(); // unchanged: nothing written
             return Ok(outcomes); // nothing to write or sign
         }
         changed.sort();
         changed.dedup();
         let relisted: Vec<Hash> = (outcomes.iter().zip(jobs))
-            .filter(|(o, _)| matches!(o, Some(Ok((_, _, false)))))
+            .filter(|(o, _)| matches!(o, Some(Ok((_, _, Some(_))))))
             .filter_map(|(_, job)| match &job.signed {
                 Signed::Verification {
                     verification: v, ..
@@ -350,9 +424,21 @@ impl State {
             .collect();
         let since = self.published.head.size;
         batch.registry = scratch.record_writes(&changed, &relisted, since);
+        if storage.shared() {
+            // Map keys: about four per entry at most (SPEC §5.8).
+            reads.tiles_for(&changed, self.frontier.size().saturating_mul(4))?;
+        }
         let values = map::values_of(&scratch, changed).map_err(SequencerError::Inconsistent)?;
-        self.seal(&mut batch, now, &values)?;
+        self.seal(&mut batch, now, &values, &reads)?;
+        let shallow_writes: Vec<(Position, MapRecord)> = (batch.map.iter())
+            .filter(|(p, _)| usize::from(p.depth) <= prefetch::SHALLOW)
+            .cloned()
+            .collect();
         self.commit(batch, now, publish)?;
+        // What is now stored near the map's root, for the next batch.
+        let mut shallow = reads.into_shallow();
+        shallow.extend(shallow_writes.into_iter().map(|(p, r)| (p, Some(r))));
+        self.shallow = shallow;
         Ok(outcomes)
     }
 
@@ -365,10 +451,11 @@ impl State {
         batch: &mut Batch,
         now: u64,
         values: &map::Values,
+        source: &impl RecordSource<Error = StorageError>,
     ) -> Result<(u64, MapHead), SequencerError> {
         let index = self.frontier.size();
         let stored_at = self.published.head.size;
-        let (root, records) = map::update(self.storage.as_ref(), stored_at, index + 1, values)?;
+        let (root, records) = map::update(source, stored_at, index + 1, values)?;
         let head = MapHead { size: index, root };
         let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &Signed::MapHead(head));
         let leaf_hash = merkle::leaf_hash(&leaf);
@@ -421,7 +508,7 @@ impl State {
         // Readers see the batch only now that it is durable; the registry
         // records, the map and the checkpoint move together (the gate).
         if let Some(p) = publish {
-            p.send_replace(self.published.clone());
+            super::publish(p, self.published.clone());
         }
         Ok(())
     }

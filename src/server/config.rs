@@ -115,6 +115,12 @@ pub struct StorageConfig {
     /// A libpq URL (`postgres://user@host:port/db?sslmode=…`): keep the log
     /// in PostgreSQL instead of sled. `None`: sled under the data directory.
     pub url: Option<String>,
+    /// Root certificates (PEM) the database's certificate must chain to
+    /// (libpq's `sslrootcert`; makes `prefer`/`require` verify it).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A file whose first line is the database password, for a URL
+    /// without one (else libpq's `PGPASSFILE` or `~/.pgpass` is read).
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {

@@ -22,7 +22,10 @@ pub fn routes(
     let (reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(async move {
         loop {
-            let failed = matches!(*status.borrow_and_update(), Loading::Failed(_));
+            let failed = matches!(
+                *status.borrow_and_update(),
+                Loading::Failed(_) | Loading::Unreachable(_)
+            );
             let serving = if failed || *stopping.borrow_and_update() {
                 ServingStatus::NotServing
             } else {

@@ -151,8 +151,12 @@ pub async fn run(
     let (storage, place): (Arc<dyn Storage>, String) = match &config.storage.url {
         Some(url) => {
             let url = url.clone();
+            let opts = crate::storage::postgres::ConnectOptions {
+                ca_file: config.storage.ca_file.clone(),
+                password_file: config.storage.password_file.clone(),
+            };
             // The driver blocks: open it off the async workers.
-            let opened = tokio::task::spawn_blocking(move || PgStorage::open(&url))
+            let opened = tokio::task::spawn_blocking(move || PgStorage::open_with(&url, &opts))
                 .await
                 .map_err(|e| StorageError::Postgres(format!("opening: {e}")))??;
             (Arc::new(opened), "the PostgreSQL database".to_owned())

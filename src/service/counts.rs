@@ -80,26 +80,32 @@ pub fn count(reader: &Reader, commitment: &str) -> Result<Counts, ApiError> {
     };
     let mut from = 0u64;
     loop {
-        let _one_size = reader.sequencer.hold_commits();
-        let r = StoredRegistry(Records(reader.storage.as_ref()));
-        let rows = r.listing(commitment, false, from, STEP)?;
-        for (_, org_id) in &rows {
-            let current =
-                (r.signatory(org_id, commitment)?).is_some_and(|s| s.status == Status::Current);
-            let Some(org) = r.organization(org_id)? else {
-                continue;
-            };
-            if current {
-                counts.total += 1;
-                let g = StakeholderGroup::ALL
-                    .iter()
-                    .position(|g| *g == org.profile.group);
-                let p = Region::ALL.iter().position(|p| *p == org.profile.region);
-                counts.by_group[g.unwrap_or(0)] += 1;
-                counts.by_region[p.unwrap_or(0)] += 1;
+        // Each step reads one size (a retried step starts from the counts
+        // before it).
+        let (stepped, rows) = reader.at_one_size(|| {
+            let mut counts = counts.clone();
+            let r = StoredRegistry(Records(reader.storage.as_ref()));
+            let rows = r.listing(commitment, false, from, STEP)?;
+            for (_, org_id) in &rows {
+                let current =
+                    (r.signatory(org_id, commitment)?).is_some_and(|s| s.status == Status::Current);
+                let Some(org) = r.organization(org_id)? else {
+                    continue;
+                };
+                if current {
+                    counts.total += 1;
+                    let g = StakeholderGroup::ALL
+                        .iter()
+                        .position(|g| *g == org.profile.group);
+                    let p = Region::ALL.iter().position(|p| *p == org.profile.region);
+                    counts.by_group[g.unwrap_or(0)] += 1;
+                    counts.by_region[p.unwrap_or(0)] += 1;
+                }
             }
-        }
-        counts.tree_size = reader.latest().head.size;
+            counts.tree_size = reader.latest().head.size;
+            Ok((counts, rows))
+        })?;
+        counts = stepped;
         match rows.last() {
             Some((first, _)) if rows.len() == STEP => from = first + 1,
             _ => return Ok(counts),

@@ -51,7 +51,11 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Sequencer(SequencerError::Rejected(_)) => Code::FailedPrecondition,
-            ApiError::Storage(StorageError::Postgres(_)) => Code::Unavailable,
+            ApiError::Storage(e) | ApiError::Sequencer(SequencerError::Storage(e))
+                if e.transient() =>
+            {
+                Code::Unavailable
+            }
             ApiError::Sequencer(_) | ApiError::Storage(_) | ApiError::Task(_) => Code::Internal,
         };
         if code == Code::Internal {

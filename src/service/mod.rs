@@ -148,7 +148,10 @@ fn answer(
     Ok(proto::SubmitResponse {
         index,
         leaf_hash: accepted.leaf_hash.to_vec(),
-        leaf: r.entry(index)?.0,
+        leaf: match &accepted.leaf {
+            Some(leaf) => leaf.clone(),
+            None => r.entry(index)?.0,
+        },
         checkpoint: accepted.published.checkpoint.clone(),
         inclusion_proof: hashes(r.inclusion_proof(index, size)?.1),
         duplicate: accepted.duplicate,

@@ -86,7 +86,13 @@ pub fn list_signatories(
     reader: &Reader,
     req: proto::ListSignatoriesRequest,
 ) -> Result<proto::ListSignatoriesResponse, ApiError> {
-    let _one_size = reader.sequencer.hold_commits();
+    reader.at_one_size(|| list_at_one_size(reader, &req))
+}
+
+fn list_at_one_size(
+    reader: &Reader,
+    req: &proto::ListSignatoriesRequest,
+) -> Result<proto::ListSignatoriesResponse, ApiError> {
     let tree_size = reader.latest().head.size;
     let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
     if r.versions(&req.commitment_id)?.is_none() {
@@ -190,17 +196,25 @@ pub fn get_organization(
     reader: &Reader,
     req: proto::GetOrganizationRequest,
 ) -> Result<proto::GetOrganizationResponse, ApiError> {
+    reader.at_one_size(|| organization_at_one_size(reader, &req))
+}
+
+/// `b` as a 32-byte key, or the error that names `field`.
+fn key32(b: &[u8], field: &'static str) -> Result<[u8; 32], ApiError> {
+    b.try_into()
+        .map_err(|_| invalid(field, format!("must be 32 bytes, got {}", b.len())))
+}
+
+fn organization_at_one_size(
+    reader: &Reader,
+    req: &proto::GetOrganizationRequest,
+) -> Result<proto::GetOrganizationResponse, ApiError> {
     use proto::get_organization_request::Key;
-    let key32 = |b: &[u8], field| -> Result<[u8; 32], ApiError> {
-        b.try_into()
-            .map_err(|_| invalid(field, format!("must be 32 bytes, got {}", b.len())))
-    };
-    let _one_size = reader.sequencer.hold_commits();
     let tree_size = reader.latest().head.size;
     let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
-    let org = match req.key {
-        Some(Key::OrganizationId(id)) => r.organization(&key32(&id, "organization_id")?)?,
-        Some(Key::PublicKey(k)) => r.organization_by_key(&key32(&k, "public_key")?)?,
+    let org = match &req.key {
+        Some(Key::OrganizationId(id)) => r.organization(&key32(id, "organization_id")?)?,
+        Some(Key::PublicKey(k)) => r.organization_by_key(&key32(k, "public_key")?)?,
         None => {
             return Err(invalid(
                 "key",
@@ -246,10 +260,11 @@ pub type Commitments = Vec<(String, Vec<crate::core::registry::Version>)>;
 /// The registered commitments and their versions, at one tree size (the
 /// HTTP API's `/commitments`; gRPC clients read them from the log).
 pub fn commitments(reader: &Reader) -> Result<(u64, Commitments), ApiError> {
-    let _one_size = reader.sequencer.hold_commits();
-    let tree_size = reader.latest().head.size;
-    let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
-    Ok((tree_size, r.commitments()?))
+    reader.at_one_size(|| {
+        let tree_size = reader.latest().head.size;
+        let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
+        Ok((tree_size, r.commitments()?))
+    })
 }
 
 /// `GetOrganization` by 32 bytes that are an organization id or, failing

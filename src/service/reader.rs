@@ -6,12 +6,17 @@ use super::error::{invalid, ApiError};
 use crate::core::merkle;
 use crate::core::Hash;
 use crate::sequencer::{Published, Sequencer};
-use crate::storage::{Nodes, Storage};
+use crate::storage::Storage;
 use std::sync::Arc;
 
 /// Most entries one GetEntries call returns: bounds the reply (≈ 0.5 MiB)
 /// and the work per call; clients page with `start`.
 pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
+
+/// Reads of the registry at one size tried before giving up (UNAVAILABLE):
+/// each try takes a few ms and the servers commit a few hundred batches a
+/// second at most, so eight misses in a row mean something is wrong.
+const ONE_SIZE_TRIES: usize = 8;
 
 #[derive(Clone)]
 pub struct Reader {
@@ -63,6 +68,36 @@ impl Reader {
 
     pub fn latest(&self) -> Arc<Published> {
         self.sequencer.latest()
+    }
+
+    /// Runs `f`, which reads the stored registry and map together with
+    /// [`Reader::latest`], so that all of it is of one tree size.
+    ///
+    /// With one writer (sled, memory) holding off our own sequencer's
+    /// commits is enough. On a database other servers write too, their
+    /// commits cannot be held off: publish the stored checkpoint, run `f`,
+    /// and keep its answer only if the stored size has not moved meanwhile
+    /// (the size only grows, and the registry moves only with it), else
+    /// run it again. Blocking: call from a blocking thread.
+    pub fn at_one_size<T>(
+        &self,
+        mut f: impl FnMut() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if !self.sequencer.shared() {
+            let _one_size = self.sequencer.hold_commits();
+            return f();
+        }
+        for _ in 0..ONE_SIZE_TRIES {
+            let before = self.sequencer.catch_up()?.head.size;
+            let answer = f();
+            let after = self.storage.meta()?.map_or(0, |m| m.size);
+            if after == before {
+                return answer;
+            }
+        }
+        Err(ApiError::Storage(crate::storage::StorageError::Conflict(
+            format!("the log grew during each of {ONE_SIZE_TRIES} reads of the registry; retry"),
+        )))
     }
 
     fn size(&self) -> u64 {
@@ -150,7 +185,9 @@ impl Reader {
         }
         Ok((
             size,
-            merkle::inclusion_proof(index, size, &Nodes(self.storage.as_ref()))?,
+            crate::storage::merkle_batched(self.storage.as_ref(), |nodes| {
+                merkle::inclusion_proof(index, size, &nodes)
+            })?,
         ))
     }
 
@@ -171,7 +208,9 @@ impl Reader {
         }
         Ok((
             new,
-            merkle::consistency_proof(old, new, &Nodes(self.storage.as_ref()))?,
+            crate::storage::merkle_batched(self.storage.as_ref(), |nodes| {
+                merkle::consistency_proof(old, new, &nodes)
+            })?,
         ))
     }
 

@@ -46,7 +46,10 @@ pub fn query(req: proto::GetRegistryProofRequest) -> Result<Query, ApiError> {
 
 /// The proof for `query` at the latest checkpoint.
 pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
-    let _one_size = reader.sequencer.hold_commits();
+    reader.at_one_size(|| prove_at_one_size(reader, &query))
+}
+
+fn prove_at_one_size(reader: &Reader, query: &Query) -> Result<RegistryProof, ApiError> {
     let registry = StoredRegistry(Records(reader.storage.as_ref()));
     let published = reader.latest();
     let size = published.head.size;
@@ -95,7 +98,7 @@ pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
     }
     let (_, inclusion) = reader.inclusion_proof(index, size)?;
     Ok(RegistryProof {
-        query,
+        query: query.clone(),
         index,
         inclusion,
         map_head: leaf,

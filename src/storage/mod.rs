@@ -19,6 +19,21 @@
 //!   (so a reader that holds off commits reads one consistent registry).
 //!   `clear_registry` is the one other writer (repair, server stopped).
 //! - Calls may block (disk, network): make them from blocking threads.
+//!
+//! A backend that several servers share ([`Storage::shared`]: PostgreSQL)
+//! also keeps these, so that the database, not the servers, serializes
+//! writers (SPEC.md and ARCHITECTURE.md, "Several instances"):
+//! - `begin_write` locks the log for the caller until its next `commit`
+//!   or `end_write`, and returns the stored size: another writer's
+//!   `begin_write` waits meanwhile. The caller decides its batch against
+//!   what is stored at that size (reloading its view if another server
+//!   committed since it last looked) and commits under the lock.
+//! - `commit` of a batch with entries refuses ([`StorageError::Conflict`])
+//!   one whose first index is not the stored size, so one size can never
+//!   get two roots even if a caller forgot to lock.
+//! - Reads see what other servers commit: a reader that needs the
+//!   registry and the checkpoint of one size reads the stored size before
+//!   and after, and reads again if it moved (the service's `at_one_size`).
 
 pub mod memory;
 pub mod postgres;
@@ -44,9 +59,25 @@ pub enum StorageError {
     /// connection may come back: gRPC UNAVAILABLE).
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// Another server sharing the database committed first: the batch was
+    /// not written (decide it again against the new state).
+    #[error("another server committed first: {0}")]
+    Conflict(String),
     /// A map read at a tree size two commits old: read again at the latest.
     #[error(transparent)]
     Stale(#[from] Stale),
+}
+
+impl StorageError {
+    /// True if asking again later may succeed: the database is out of
+    /// reach, or another server committed first (gRPC UNAVAILABLE, HTTP
+    /// 503). Everything else is a fault of the stored data.
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Postgres(_) | StorageError::Conflict(_) | StorageError::Stale(_)
+        )
+    }
 }
 
 /// What identifies the log and where it stands, committed with every batch.
@@ -89,6 +120,12 @@ pub trait Storage: Send + Sync + 'static {
             .collect()
     }
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError>;
+    /// The nodes at `(level, index)` for each of `at`, in order (one round
+    /// trip where reads are remote: a whole proof's nodes, see
+    /// [`merkle_batched`]).
+    fn nodes(&self, at: &[(u32, u64)]) -> Result<Vec<Option<Hash>>, StorageError> {
+        at.iter().map(|&(l, i)| self.node(l, i)).collect()
+    }
     /// Index of the entry with this RFC 6962 leaf hash.
     fn find_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StorageError>;
     /// The registry map's record of the tile rooted at `position`, `None`
@@ -96,6 +133,16 @@ pub trait Storage: Send + Sync + 'static {
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError>;
     /// The registry record under `key`, `None` if there is none.
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The records of `keys`, in their order: what a batch's writer reads,
+    /// in one round trip where reads are remote (PostgreSQL).
+    fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        keys.iter().map(|k| self.registry_record(k)).collect()
+    }
+    /// The map records of the tiles at `positions`, in their order (as
+    /// `registry_records`).
+    fn map_records(&self, positions: &[Position]) -> Result<Vec<Option<MapRecord>>, StorageError> {
+        positions.iter().map(|p| self.map_record(p)).collect()
+    }
     /// Registry records whose key starts with `prefix`, from key `from`
     /// (≥ `prefix`) on, in key order (bytewise), at most `limit`.
     fn registry_scan(&self, prefix: &[u8], from: &[u8], limit: usize)
@@ -104,6 +151,22 @@ pub trait Storage: Send + Sync + 'static {
     /// start-up rebuild of a database without them, before writing them
     /// anew). Returns how many were removed.
     fn clear_registry(&self) -> Result<u64, StorageError>;
+
+    /// True if other servers may write this database too (see the module
+    /// contract); then readers must not assume only their own sequencer
+    /// moves the log.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Locks the log for this writer until its next `commit` or
+    /// `end_write`, and returns the stored size (`None`: a fresh database,
+    /// or a backend with one writer, where there is nothing to lock).
+    fn begin_write(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+    /// Releases a lock taken by `begin_write` without committing (a batch
+    /// that wrote nothing, or failed). Harmless without one.
+    fn end_write(&self) {}
 }
 
 /// Adapts a [`Storage`] to the core's map [`RecordSource`].
@@ -143,5 +206,75 @@ impl<S: Storage + ?Sized> crate::core::merkle::NodeSource for Nodes<'_, S> {
         self.0
             .node(level, index)?
             .ok_or_else(|| StorageError::Corrupt(format!("missing Merkle node ({level}, {index})")))
+    }
+}
+
+/// Runs `f`, a Merkle computation (root, inclusion or consistency proof)
+/// over `storage`'s nodes. Which nodes such a computation reads depends only
+/// on the sizes and indices, never on the hashes read; so where reads are
+/// remote (a shared database) `f` first runs over placeholder hashes to
+/// learn them, they are fetched in one round trip, and `f` runs again on
+/// them. With local storage, `f` simply reads as it goes.
+pub fn merkle_batched<S: Storage + ?Sized, T>(
+    storage: &S,
+    f: impl Fn(&dyn MerkleNodes) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    if !storage.shared() {
+        return f(&Nodes(storage));
+    }
+    let probe = Wanted(std::cell::RefCell::default());
+    let _ = f(&probe);
+    let mut wanted = probe.0.into_inner();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let found = storage.nodes(&wanted)?;
+    let mut fetched = std::collections::HashMap::with_capacity(wanted.len());
+    for (at, hash) in wanted.into_iter().zip(found) {
+        let hash = hash.ok_or_else(|| {
+            StorageError::Corrupt(format!("missing Merkle node ({}, {})", at.0, at.1))
+        })?;
+        fetched.insert(at, hash);
+    }
+    f(&Fetched(fetched, storage))
+}
+
+/// A Merkle node source as a trait object (what [`merkle_batched`] hands
+/// its computation).
+pub trait MerkleNodes {
+    fn get(&self, level: u32, index: u64) -> Result<Hash, StorageError>;
+}
+
+impl crate::core::merkle::NodeSource for &(dyn MerkleNodes + '_) {
+    type Error = StorageError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StorageError> {
+        self.get(level, index)
+    }
+}
+
+impl<S: Storage + ?Sized> MerkleNodes for Nodes<'_, S> {
+    fn get(&self, level: u32, index: u64) -> Result<Hash, StorageError> {
+        crate::core::merkle::NodeSource::node(self, level, index)
+    }
+}
+
+/// Notes every node asked for and answers zeros (the first pass).
+struct Wanted(std::cell::RefCell<Vec<(u32, u64)>>);
+
+impl MerkleNodes for Wanted {
+    fn get(&self, level: u32, index: u64) -> Result<Hash, StorageError> {
+        self.0.borrow_mut().push((level, index));
+        Ok([0; 32])
+    }
+}
+
+/// The fetched nodes (the second pass); anything else is read directly.
+struct Fetched<'a, S: ?Sized>(std::collections::HashMap<(u32, u64), Hash>, &'a S);
+
+impl<S: Storage + ?Sized> MerkleNodes for Fetched<'_, S> {
+    fn get(&self, level: u32, index: u64) -> Result<Hash, StorageError> {
+        match self.0.get(&(level, index)) {
+            Some(h) => Ok(*h),
+            None => crate::core::merkle::NodeSource::node(&Nodes(self.1), level, index),
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! PostgreSQL backend: the [`Storage`] contract on tables of one database,
-//! so that several `accord serve` instances can share a log (issue 17; the
-//! multi-instance sequencing is not built yet: one writer per database).
+//! so that several `accord serve` instances can share a log. The database
+//! serializes their writers: a batch's transaction first locks the log's
+//! single state row (`SELECT … FOR UPDATE`, as Trillian Tessera's SQL
+//! drivers do), see [`Storage::begin_write`].
 //!
 //! Driver: `postgres`, the synchronous façade of `tokio-postgres` (the same
 //! project), with an `r2d2` pool. The `Storage` trait is synchronous by
@@ -18,25 +20,38 @@ use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::core::registry::Rows;
 use crate::core::Hash;
-use postgres::NoTls;
+use postgres::types::Type;
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
-use std::collections::BTreeMap;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 use std::time::Duration;
 
+mod connect;
+mod node_cache;
+pub use connect::ConnectOptions;
 mod schema;
+mod writer;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// Connections kept: the writer, plus concurrent readers (the blocking pool
 /// runs proofs and listings); more would only queue inside PostgreSQL.
 const POOL_SIZE: u32 = 16;
 /// How long a caller waits for a connection (or for the database to answer
-/// a new one) before the call fails as UNAVAILABLE.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// a new one) before the call fails as UNAVAILABLE. Long enough for a
+/// database restart's first seconds to pass unnoticed by most requests,
+/// short enough that health says NOT_SERVING soon after it is really gone
+/// (the refresher's read waits this long) and that clients get an answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct PgStorage {
     /// Always `Some` but while dropping (see `Drop`).
     pool: Option<Pool>,
+    /// The writer's connection (see `writer.rs`).
+    writer: writer::Writer,
+    /// Tree nodes read or written (see `node_cache.rs`).
+    nodes: node_cache::NodeCache,
 }
 
 /// The driver closes each connection by blocking on its own runtime, which
@@ -45,7 +60,8 @@ pub struct PgStorage {
 impl Drop for PgStorage {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            let _ = std::thread::spawn(move || drop(pool)).join();
+            let writer = self.writer.take_all();
+            let _ = std::thread::spawn(move || drop((writer, pool))).join();
         }
     }
 }
@@ -66,10 +82,18 @@ impl PgStorage {
     /// Connects to `url` (a libpq URL, `postgres://user@host/db`), creates
     /// or migrates the schema, and refuses a database of a newer schema.
     pub fn open(url: &str) -> Result<PgStorage, StorageError> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e| StorageError::Postgres(format!("storage URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        Self::open_with(url, &ConnectOptions::default())
+    }
+
+    /// As `open`, with a CA file and a password file (see `connect.rs`
+    /// for `sslmode` and libpq's password file).
+    pub fn open_with(url: &str, opts: &ConnectOptions) -> Result<PgStorage, StorageError> {
+        let (mut config, tls) = connect::configure(url, opts)?;
+        if config.get_connect_timeout().is_none() {
+            // A host that drops packets must not hold a caller forever.
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
@@ -79,7 +103,11 @@ impl PgStorage {
             .test_on_check_out(false)
             .build(manager)?;
         schema::migrate(&mut *pool.get()?)?;
-        Ok(PgStorage { pool: Some(pool) })
+        Ok(PgStorage {
+            pool: Some(pool),
+            writer: writer::Writer::default(),
+            nodes: node_cache::NodeCache::default(),
+        })
     }
 
     /// Runs `f` with a pooled connection. Inside the server's multi-thread
@@ -91,6 +119,13 @@ impl PgStorage {
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
+        let mut f = Some(f);
+        // The writer thread, holding the lock: its own connection.
+        let on_writer = self.on_writer(|c| (f.take().expect("called once"))(c));
+        if let Some(done) = on_writer {
+            return done;
+        }
+        let f = f.take().expect("not called yet");
         let pool = self.pool.as_ref().expect("open until dropped");
         tokio::task::block_in_place(|| f(&mut *pool.get()?))
     }
@@ -128,7 +163,7 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 impl Storage for PgStorage {
     fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
         let row = self.with(|c| {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT origin, vkey, size, checkpoint FROM accord_log WHERE id = 1",
                 &[],
             )?)
@@ -145,14 +180,26 @@ impl Storage for PgStorage {
     }
 
     fn commit(&self, batch: Batch) -> Result<(), StorageError> {
-        self.with(|client| write(client, batch))
+        self.commit_batch(batch)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn begin_write(&self) -> Result<Option<u64>, StorageError> {
+        self.begin()
+    }
+
+    fn end_write(&self) {
+        self.end()
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
         let row = self.with(|c| {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT leaf FROM accord_leaves WHERE idx = $1",
-                &[&signed(index)?],
+                &[(&signed(index)?, Type::INT8)],
             )?)
         })?;
         Ok(row.map(|r| r.get(0)))
@@ -160,9 +207,9 @@ impl Storage for PgStorage {
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         let rows = self.with(|c| {
-            Ok(c.query(
+            Ok(c.query_typed(
                 "SELECT idx, leaf FROM accord_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-                &[&signed(start)?, &signed(end)?],
+                &[(&signed(start)?, Type::INT8), (&signed(end)?, Type::INT8)],
             )?)
         })?;
         let mut out = Vec::with_capacity(rows.len());
@@ -179,20 +226,61 @@ impl Storage for PgStorage {
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
+        if let Some(h) = self.nodes.get((level, index)) {
+            return Ok(Some(h));
+        }
         let row = self.with(|c| {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT hash FROM accord_nodes WHERE level = $1 AND idx = $2",
-                &[&(level as i32), &signed(index)?],
+                &[(&(level as i32), Type::INT4), (&signed(index)?, Type::INT8)],
             )?)
         })?;
-        row.map(|r| hash(r.get(0), "a tree node")).transpose()
+        let found = row.map(|r| hash(r.get(0), "a tree node")).transpose()?;
+        if let Some(h) = found {
+            self.nodes.insert([((level, index), h)]);
+        }
+        Ok(found)
+    }
+
+    fn nodes(&self, at: &[(u32, u64)]) -> Result<Vec<Option<Hash>>, StorageError> {
+        let missing: Vec<(u32, u64)> = (at.iter())
+            .filter(|a| self.nodes.get(**a).is_none())
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let levels: Vec<i32> = missing.iter().map(|&(l, _)| l as i32).collect();
+            let idx: Vec<i64> = (missing.iter())
+                .map(|&(_, i)| signed(i))
+                .collect::<Result<_, _>>()?;
+            let rows = self.with(|c| {
+                Ok(c.query_typed(
+                    "SELECT n.level, n.idx, n.hash FROM accord_nodes n \
+                     JOIN UNNEST($1::INT[], $2::BIGINT[]) AS w(level, idx) \
+                     ON n.level = w.level AND n.idx = w.idx",
+                    &[(&levels, Type::INT4_ARRAY), (&idx, Type::INT8_ARRAY)],
+                )?)
+            })?;
+            let mut found = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let at = (r.get::<_, i32>(0) as u32, r.get::<_, i64>(1) as u64);
+                found.push((at, hash(r.get(2), "a tree node")?));
+            }
+            self.nodes.insert(found);
+        }
+        // A node evicted meanwhile (the cache started over) is read alone.
+        (at.iter())
+            .map(|&(l, i)| match self.nodes.get((l, i)) {
+                Some(h) => Ok(Some(h)),
+                None => self.node(l, i),
+            })
+            .collect()
     }
 
     fn find_leaf_hash(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
         let row = self.with(|c| {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT idx FROM accord_leaf_hashes WHERE hash = $1",
-                &[&&h[..]],
+                &[(&&h[..], Type::BYTEA)],
             )?)
         })?;
         row.map(|r| u64::try_from(r.get::<_, i64>(0)).map_err(|_| corrupt("a negative index")))
@@ -201,9 +289,9 @@ impl Storage for PgStorage {
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
         let row = self.with(|c| {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT record FROM accord_map WHERE position = $1",
-                &[&&position.to_key()[..]],
+                &[(&&position.to_key()[..], Type::BYTEA)],
             )?)
         })?;
         row.map(|r| {
@@ -215,9 +303,48 @@ impl Storage for PgStorage {
 
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let row = self.with(|c| {
-            Ok(c.query_opt("SELECT value FROM accord_registry WHERE key = $1", &[&key])?)
+            Ok(c.query_typed_opt(
+                "SELECT value FROM accord_registry WHERE key = $1",
+                &[(&key, Type::BYTEA)],
+            )?)
         })?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let rows = self.with(|c| {
+            Ok(c.query_typed(
+                "SELECT key, value FROM accord_registry WHERE key = ANY($1)",
+                &[(&keys, Type::BYTEA_ARRAY)],
+            )?)
+        })?;
+        let mut found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+
+    fn map_records(&self, positions: &[Position]) -> Result<Vec<Option<MapRecord>>, StorageError> {
+        let keys: Vec<Vec<u8>> = positions.iter().map(|p| p.to_key()).collect();
+        let rows = self.with(|c| {
+            Ok(c.query_typed(
+                "SELECT position, record FROM accord_map WHERE position = ANY($1)",
+                &[(&keys, Type::BYTEA_ARRAY)],
+            )?)
+        })?;
+        let mut found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        (positions.iter().zip(&keys))
+            .map(|(p, k)| {
+                found
+                    .remove(k)
+                    .map(|b| {
+                        MapRecord::from_bytes(p, &b).map_err(|e| {
+                            StorageError::Corrupt(format!("a registry map record: {e}"))
+                        })
+                    })
+                    .transpose()
+            })
+            .collect()
     }
 
     fn registry_scan(
@@ -230,13 +357,13 @@ impl Storage for PgStorage {
         // BYTEA compares bytewise, as the contract's key order.
         let rows = self.with(|c| {
             Ok(match prefix_end(prefix) {
-                Some(end) => c.query(
+                Some(end) => c.query_typed(
                     "SELECT key, value FROM accord_registry WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
-                    &[&from, &end, &limit],
+                    &[(&from, Type::BYTEA), (&end, Type::BYTEA), (&limit, Type::INT8)],
                 )?,
-                None => c.query(
+                None => c.query_typed(
                     "SELECT key, value FROM accord_registry WHERE key >= $1 ORDER BY key LIMIT $2",
-                    &[&from, &limit],
+                    &[(&from, Type::BYTEA), (&limit, Type::INT8)],
                 )?,
             })
         })?;
@@ -248,90 +375,8 @@ impl Storage for PgStorage {
     }
 
     fn clear_registry(&self) -> Result<u64, StorageError> {
-        self.with(|c| Ok(c.execute("DELETE FROM accord_registry", &[])?))
+        self.with(|c| Ok(c.execute_typed("DELETE FROM accord_registry", &[])?))
     }
-}
-
-/// One batch in one transaction (the contract's atomic, durable commit).
-fn write(client: &mut postgres::Client, batch: Batch) -> Result<(), StorageError> {
-    let mut tx = client.transaction()?;
-    // Durable at COMMIT whatever the server's default (SPEC: nothing is
-    // acknowledged before it is on disk).
-    tx.batch_execute("SET LOCAL synchronous_commit TO on")?;
-    let (mut idx, mut leaves) = (Vec::new(), Vec::new());
-    for (i, leaf) in batch.leaves {
-        idx.push(signed(i)?);
-        leaves.push(leaf);
-    }
-    tx.execute(
-        "INSERT INTO accord_leaves (idx, leaf) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
-        &[&idx, &leaves],
-    )?;
-    let (mut levels, mut nidx, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut lidx, mut lhashes) = (Vec::new(), Vec::new());
-    for n in &batch.nodes {
-        levels.push(n.level as i32);
-        nidx.push(signed(n.index)?);
-        hashes.push(n.hash.to_vec());
-        if n.level == 0 {
-            lidx.push(signed(n.index)?);
-            lhashes.push(n.hash.to_vec());
-        }
-    }
-    tx.execute(
-            "INSERT INTO accord_nodes (level, idx, hash) SELECT * FROM UNNEST($1::INT[], $2::BIGINT[], $3::BYTEA[])",
-            &[&levels, &nidx, &hashes],
-        )?;
-    tx.execute(
-            "INSERT INTO accord_leaf_hashes (hash, idx) SELECT * FROM UNNEST($1::BYTEA[], $2::BIGINT[])",
-            &[&lhashes, &lidx],
-        )?;
-    // One row per key per statement: the last write of a key wins, as
-    // when the writes are applied in order.
-    let map: BTreeMap<Vec<u8>, Vec<u8>> = (batch.map.iter())
-        .map(|(p, r)| (p.to_key().to_vec(), r.to_bytes()))
-        .collect();
-    let (keys, records): (Vec<_>, Vec<_>) = map.into_iter().unzip();
-    tx.execute(
-        "INSERT INTO accord_map (position, record) SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[]) \
-             ON CONFLICT (position) DO UPDATE SET record = EXCLUDED.record",
-        &[&keys, &records],
-    )?;
-    let writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = batch.registry.into_iter().collect();
-    let (mut set_keys, mut set_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-    for (key, value) in writes {
-        match value {
-            Some(v) => {
-                set_keys.push(key);
-                set_values.push(v);
-            }
-            None => removed.push(key),
-        }
-    }
-    tx.execute(
-        "INSERT INTO accord_registry (key, value) SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[]) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-        &[&set_keys, &set_values],
-    )?;
-    tx.execute(
-        "DELETE FROM accord_registry WHERE key = ANY($1)",
-        &[&removed],
-    )?;
-    if let Some(m) = &batch.meta {
-        tx.execute(
-                "INSERT INTO accord_log (id, origin, vkey, size, checkpoint) VALUES (1, $1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET origin = EXCLUDED.origin, vkey = EXCLUDED.vkey, \
-                 size = EXCLUDED.size, checkpoint = EXCLUDED.checkpoint",
-                &[&m.origin, &m.vkey, &signed(m.size)?, &m.checkpoint],
-            )?;
-    }
-    // Commit point: before COMMIT returns, a crash (of Accord or of the
-    // database) leaves none of the batch; once it returns, with
-    // synchronous_commit on, the whole batch is in PostgreSQL's WAL on
-    // disk. A crash after it but before the answers leave keeps the
-    // entries; clients that retry get them back as duplicates.
-    tx.commit()?;
-    Ok(())
 }
 
 #[cfg(test)]

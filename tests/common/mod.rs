@@ -313,6 +313,12 @@ impl ServeProcess {
         Self::spawn(cmd)
     }
 
+    /// Runs `accord serve --data DATA --listen 127.0.0.1:0 --storage URL`:
+    /// a server keeping its log in PostgreSQL.
+    pub fn on_postgres(data: &Path, url: &str) -> Result<ServeProcess, String> {
+        Self::start(data, &["--storage", url])
+    }
+
     /// Runs a prepared `accord serve` command (its own flags, environment).
     pub fn spawn(mut cmd: std::process::Command) -> Result<ServeProcess, String> {
         use std::io::{BufRead, BufReader, Read};

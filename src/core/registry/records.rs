@@ -49,6 +49,20 @@ pub trait RecordStore {
     fn corrupt(why: String) -> Self::Error;
 }
 
+/// A reference reads as what it refers to (a writer lends its cache).
+impl<T: RecordStore + ?Sized> RecordStore for &T {
+    type Error = T::Error;
+    fn record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error> {
+        (**self).record(key)
+    }
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Rows, Self::Error> {
+        (**self).scan(prefix, from, limit)
+    }
+    fn corrupt(why: String) -> Self::Error {
+        T::corrupt(why)
+    }
+}
+
 pub(super) fn listing_prefix(part: u8, commitment: &str) -> Vec<u8> {
     let mut w = Writer::default();
     w.u8(part).str(commitment);

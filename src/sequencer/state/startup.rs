@@ -31,10 +31,13 @@ impl State {
             Ok(false) => self.rebuild(published).map(|()| true),
             Err(e) => Err(e),
         };
+        // The lock `State::open` took on a shared database (a no-op
+        // otherwise, or if a rebuild's commit released it).
+        self.storage.end_write();
         match outcome {
             Ok(rebuilt) => {
                 if let Some(p) = published {
-                    p.send_replace(self.published.clone());
+                    super::super::publish(p, self.published.clone());
                 }
                 loaded.send_replace(Loading::Ready);
                 // Operators (and BENCHMARKS.md) see when submissions and
@@ -123,7 +126,8 @@ impl State {
             // No map stored (checked by `stored_registry_is_current`): build
             // it, and it must give the log's root.
             let values = map::values_of(registry, registry.map_keys()).map_err(bad)?;
-            let (root, records) = map::update(self.storage.as_ref(), size, size, &values)?;
+            let (root, records) =
+                map::update(&Records(self.storage.as_ref()), size, size, &values)?;
             if root != head.root {
                 return Err(bad(format!(
                     "the registry of entries 0..{last} has map root {}, but the map head at entry {last} says {}",
@@ -144,7 +148,8 @@ impl State {
         let values = map::values_of(registry, registry.map_keys()).map_err(bad)?;
         let now = now_ms().max(self.last_time_ms);
         let mut batch = Batch::default();
-        let (index, head) = self.seal(&mut batch, now, &values)?;
+        let storage = self.storage.clone();
+        let (index, head) = self.seal(&mut batch, now, &values, &Records(storage.as_ref()))?;
         // Commit point: the map and its head, as one batch. A crash before
         // leaves the log as it was, and the next start builds the map again.
         self.commit(batch, now, published)?;
