@@ -51,3 +51,39 @@ fn a_log_on_postgres_serves_audits_and_survives_a_restart() {
         .expect("another log's key is refused");
     assert!(refused.contains("belongs to another log"), "{refused}");
 }
+
+/// `accord init --storage`: the log made before any server runs (keys in
+/// --data, the empty log in the database), so that servers given a copy of
+/// the keys start on it; a key whose database holds no log is still
+/// refused (it would fork a lost log).
+#[test]
+fn init_makes_a_log_that_servers_with_copied_keys_start_on() {
+    let Some(db) = PgDb::create("accord init --storage") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let vkey = accord_ok(dir, &["init", "--data", "keys", "--storage", &db.url]);
+    // Run again: nothing changes.
+    assert_eq!(
+        accord_ok(dir, &["init", "--data", "keys", "--storage", &db.url]),
+        vkey
+    );
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["log.key", "operator.pem", "admin.token"] {
+        std::fs::copy(dir.join("keys").join(file), copy.join(file)).unwrap();
+    }
+    let server = ServeProcess::on_postgres(&copy, &db.url).expect("starts on the new log");
+    let cp = accord_ok(dir, &["checkpoint", "--server", &server.url()]);
+    assert!(cp.contains("\n0\n"), "the empty log: {cp}");
+    drop(server);
+
+    let Some(empty) = PgDb::create("a key without its log") else {
+        return;
+    };
+    let refused = ServeProcess::on_postgres(&copy, &empty.url)
+        .err()
+        .expect("keys without their log are refused");
+    assert!(refused.contains("holds no log"), "{refused}");
+}

@@ -1,16 +1,18 @@
 //! `accord migrate --from-data DIR --to postgres://…`: copies a stopped
 //! server's sled log into an empty PostgreSQL database, checked against
-//! the log's signed checkpoint, then builds the registry and its map there
-//! exactly as a server's start does (and checks the map against the log's
-//! last map head). The data directory keeps the keys; start the server
-//! with `--data DIR --storage URL` afterwards.
+//! the log's signed checkpoint; builds the registry and its map there from
+//! the copied entries (the map checked against the log's last map head);
+//! and only then writes the log's state row, so no server sees the log
+//! before all of it is there. The data directory keeps the keys; start the
+//! servers with `--storage URL` afterwards.
 
 use super::CliError;
 use crate::core::checkpoint::Checkpoint;
+use crate::core::entry::{Entry, Signed};
 use crate::server::datadir;
+use crate::storage::postgres::ConnectOptions;
 use crate::storage::{Batch, LogMeta, PgStorage, SledStorage, Storage};
 use std::path::Path;
-use std::sync::Arc;
 
 /// Entries per commit: 4096 × ≈ 0.5 KiB, as a sequencer batch at most.
 const CHUNK: u64 = 4096;
@@ -19,31 +21,20 @@ fn fail(why: impl std::fmt::Display) -> CliError {
     CliError::usage(format!("migrate: {why}"))
 }
 
-pub async fn run(data: &Path, to: &str) -> Result<(), CliError> {
+pub async fn run(data: &Path, to: &str, opts: &ConnectOptions) -> Result<(), CliError> {
     let started = std::time::Instant::now();
-    let (size, target, signer) = tokio::task::block_in_place(|| copy(data, to))?;
-    // The registry and its map: built by a sequencer's start, which checks
-    // the map's root against the log's last map head, then stopped.
-    let operator = datadir::read_key(&data.join(datadir::OPERATOR_KEY_FILE)).map_err(fail)?;
-    let target: Arc<dyn Storage> = Arc::new(target);
-    let (sequencer, thread) =
-        crate::sequencer::Sequencer::start(target, signer, operator.verifying_key().to_bytes())
-            .map_err(fail)?;
-    let ready = sequencer.registry_ready().await;
-    drop(sequencer);
-    let _ = tokio::task::block_in_place(|| thread.join());
-    ready.map_err(|e| fail(format!("the copied log's registry: {e}")))?;
+    let size = tokio::task::block_in_place(|| copy(data, to, opts))?;
     out!(
-        "migrate: {size} entries copied in {:.1} s; the root matches the signed checkpoint, and the registry and its map are built and checked. Start the server with --data {} --storage <the URL>",
+        "migrate: {size} entries copied in {:.1} s; the root matches the signed checkpoint, and the registry and its map are built and checked. Start the servers with --storage <the URL> and a copy of {}'s keys",
         started.elapsed().as_secs_f64(),
         data.display()
     );
     Ok(())
 }
 
-/// Copies the entries and tree and sets the checkpoint: what `run` then
-/// builds the registry from.
-fn copy(data: &Path, to: &str) -> Result<(u64, PgStorage, crate::core::note::Signer), CliError> {
+/// Copies the entries and tree, builds the registry and map, and sets the
+/// checkpoint last.
+fn copy(data: &Path, to: &str, opts: &ConnectOptions) -> Result<u64, CliError> {
     let signer = datadir::load_key(data, None).map_err(fail)?;
     let verifier = signer.verifier();
     let db = datadir::db_path(data);
@@ -62,7 +53,7 @@ fn copy(data: &Path, to: &str) -> Result<(u64, PgStorage, crate::core::note::Sig
     let head = Checkpoint::open(&meta.checkpoint, &verifier)
         .map_err(|e| fail(format!("the stored checkpoint: {e}")))?
         .head;
-    let target = PgStorage::open(to).map_err(fail)?;
+    let target = PgStorage::open_with(to, opts).map_err(fail)?;
     if let Some(there) = target.meta().map_err(fail)? {
         let whose = if there.vkey == meta.vkey {
             "this log already".to_owned()
@@ -74,9 +65,7 @@ fn copy(data: &Path, to: &str) -> Result<(u64, PgStorage, crate::core::note::Sig
             there.size
         )));
     }
-    let leftover = target.leaf(0).map_err(fail)?.is_some()
-        || !(target.registry_scan(b"", b"", 1).map_err(fail)?).is_empty();
-    if leftover {
+    if !target.is_empty().map_err(fail)? {
         return Err(fail(
             "the target database is not empty (an interrupted migrate?): drop it and create it again",
         ));
@@ -98,6 +87,43 @@ fn copy(data: &Path, to: &str) -> Result<(u64, PgStorage, crate::core::note::Sig
             "the copied entries do not reproduce the signed checkpoint's root (the target is left without a log: drop it)",
         ));
     }
+    // The registry and its map, from the copied entries, checked against
+    // the log's last entry, its map head (a sled server's start appends
+    // one to a log from before them).
+    let registry = crate::sequencer::rebuild_registry(&target, head.size).map_err(fail)?;
+    let map_head = match head.size.checked_sub(1) {
+        None => None,
+        Some(last) => {
+            let leaf = (target.leaf(last).map_err(fail)?)
+                .ok_or_else(|| fail(format!("entry {last} was not copied")))?;
+            match Entry::from_leaf(&leaf).map_err(fail)?.signed {
+                Signed::MapHead(h) => Some(h.root),
+                _ => {
+                    return Err(fail(
+                        "the log's last entry is not a map head (a log from before them): start the sled server once, stop it, and migrate again",
+                    ))
+                }
+            }
+        }
+    };
+    let (root, records) =
+        crate::sequencer::build_map(&target, &registry, head.size).map_err(fail)?;
+    if map_head.is_some_and(|h| h != root) {
+        return Err(fail(
+            "the registry map built from the entries differs from the log's last map head",
+        ));
+    }
+    // Commit points: the map records, then the registry's (the format
+    // marker last), all without the log's state row: a crash leaves a
+    // database that servers refuse ("holds no log") and migrate refuses
+    // (not empty). Drop it and migrate again.
+    target
+        .commit(Batch {
+            map: records,
+            ..Batch::default()
+        })
+        .map_err(fail)?;
+    crate::sequencer::store_registry(&target, &registry).map_err(fail)?;
     // Commit point: with its state row the database holds the log.
     target
         .commit(Batch {
@@ -110,5 +136,5 @@ fn copy(data: &Path, to: &str) -> Result<(u64, PgStorage, crate::core::note::Sig
             ..Batch::default()
         })
         .map_err(fail)?;
-    Ok((head.size, target, signer))
+    Ok(head.size)
 }

@@ -29,6 +29,7 @@ mod client;
 mod demo;
 mod domain;
 mod endorse;
+mod init;
 mod keys;
 mod migrate;
 mod mirror;
@@ -65,14 +66,8 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a tlog-witness for the logs given (creates its key on first start; prints its vkey).
     Witness(witness::WitnessArgs),
-    /// Create a log's keys (log.key, operator.pem, admin.token) in DIR without serving, and print its verifier key: for servers that share a PostgreSQL database, which each get a copy.
-    Init {
-        #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
-        data: PathBuf,
-        /// The log's origin (its name in checkpoints) [default: accord.example/log]
-        #[arg(long)]
-        origin: Option<String>,
-    },
+    /// Create a new log without serving it: its keys (log.key, operator.pem, admin.token) in --data, the empty log in its database (--storage URL, or sled under --data); print its verifier key. For servers that share a PostgreSQL database, which each get a copy of the keys.
+    Init(init::InitArgs),
     /// Print the log's verifier key (C2SP vkey form), one line.
     LogKey {
         #[arg(long, default_value = crate::server::DEFAULT_DATA_DIR)]
@@ -214,6 +209,8 @@ pub enum Command {
         /// The target database's URL (postgres://USER@HOST/DB).
         #[arg(long)]
         to: String,
+        #[command(flatten)]
+        access: serve::StorageAccess,
     },
     /// Rebuild a data directory's database from a backup (copy the log's keys into it first).
     Restore {
@@ -279,15 +276,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
         Command::Witness(args) => witness::run(args).await,
-        Command::Init { data, origin } => {
-            use crate::server::datadir;
-            let usage = |e: crate::server::ServerError| CliError::usage(e.to_string());
-            let (signer, _) = datadir::ensure_key(&data, origin.as_deref()).map_err(usage)?;
-            datadir::ensure_operator_key(&data).map_err(usage)?;
-            datadir::ensure_admin_token(&data).map_err(usage)?;
-            out!("{}", signer.verifier());
-            Ok(())
-        }
+        Command::Init(args) => init::run(args).await,
         Command::LogKey { data } => {
             let signer = crate::server::datadir::load_key(&data, None)
                 .map_err(|e| CliError::usage(e.to_string()))?;
@@ -346,7 +335,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             };
             backup::backup(source, &out).await
         }
-        Command::Migrate { from_data, to } => migrate::run(&from_data, &to).await,
+        Command::Migrate {
+            from_data,
+            to,
+            access,
+        } => migrate::run(&from_data, &to, &access.options()).await,
         Command::Restore { input, data } => {
             tokio::task::block_in_place(|| backup::restore(&input, &data))
         }

@@ -88,17 +88,8 @@ pub struct ServeArgs {
     /// instead of sled under --data, which still holds the keys
     #[arg(long = "storage", value_name = "URL", env = "ACCORD_STORAGE_URL")]
     storage_url: Option<String>,
-    /// Root certificates (PEM) the database's TLS certificate must chain to
-    #[arg(long = "storage-ca", value_name = "PEM", env = "ACCORD_STORAGE_CA")]
-    storage_ca: Option<PathBuf>,
-    /// A file holding the database password, kept out of the URL (which
-    /// `ps` shows); without it PGPASSFILE or ~/.pgpass is read
-    #[arg(
-        long = "storage-password-file",
-        value_name = "FILE",
-        env = "ACCORD_STORAGE_PASSWORD_FILE"
-    )]
-    storage_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    storage_access: StorageAccess,
     /// Log lines as readable text or JSON [default: human]
     #[arg(long, value_enum, env = "ACCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -142,11 +133,11 @@ impl ServeArgs {
         if self.storage_url.is_some() {
             c.storage.url = self.storage_url;
         }
-        if self.storage_ca.is_some() {
-            c.storage.ca_file = self.storage_ca;
+        if self.storage_access.storage_ca.is_some() {
+            c.storage.ca_file = self.storage_access.storage_ca;
         }
-        if self.storage_password_file.is_some() {
-            c.storage.password_file = self.storage_password_file;
+        if self.storage_access.storage_password_file.is_some() {
+            c.storage.password_file = self.storage_access.storage_password_file;
         }
         c.validate().map_err(usage)?;
         Ok(c)
@@ -178,4 +169,30 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(e.to_string()))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// How to reach a PostgreSQL database besides its URL (`serve`, `init`,
+/// `migrate`): TLS roots and the password file.
+#[derive(clap::Args, Default)]
+pub struct StorageAccess {
+    /// Root certificates (PEM) the database's TLS certificate must chain to
+    #[arg(long = "storage-ca", value_name = "PEM", env = "ACCORD_STORAGE_CA")]
+    pub storage_ca: Option<PathBuf>,
+    /// A file holding the database password, kept out of the URL (which
+    /// `ps` shows); without it PGPASSFILE or ~/.pgpass is read
+    #[arg(
+        long = "storage-password-file",
+        value_name = "FILE",
+        env = "ACCORD_STORAGE_PASSWORD_FILE"
+    )]
+    pub storage_password_file: Option<PathBuf>,
+}
+
+impl StorageAccess {
+    pub fn options(&self) -> crate::storage::postgres::ConnectOptions {
+        crate::storage::postgres::ConnectOptions {
+            ca_file: self.storage_ca.clone(),
+            password_file: self.storage_password_file.clone(),
+        }
+    }
 }

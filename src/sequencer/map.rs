@@ -47,3 +47,18 @@ pub fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageErro
     let records = Records(storage);
     Ok(MapAt::new(&records, size).map_node(&Position::ROOT)?.hash())
 }
+
+/// The whole map of `registry` (the registry of entries `0..size`) as
+/// stored at tree size `size`: its root and the records to commit, for a
+/// database that has the log's entries but no map yet (`accord migrate`,
+/// and a start after `accord reindex` cleared it). The caller checks the
+/// root against the log's last map head before committing.
+pub fn build(
+    storage: &dyn Storage,
+    registry: &Registry,
+    size: u64,
+) -> Result<(Hash, Vec<(Position, MapRecord)>), crate::sequencer::SequencerError> {
+    let values = values_of(registry, registry.map_keys())
+        .map_err(crate::sequencer::SequencerError::Inconsistent)?;
+    Ok(update(&Records(storage), size, size, &values)?)
+}

@@ -23,7 +23,7 @@ mod prefetch;
 mod replay;
 pub use follow::REFRESH_EVERY;
 use follow::{publish, Follower};
-pub use map::stored_root as stored_map_root;
+pub use map::{build as build_map, stored_root as stored_map_root};
 pub use replay::{rebuild_registry, store_registry};
 use state::State;
 

@@ -110,6 +110,22 @@ impl PgStorage {
         })
     }
 
+    /// True if no table of the log holds a row (what `accord migrate`
+    /// copies into).
+    pub fn is_empty(&self) -> Result<bool, StorageError> {
+        self.with(|c| {
+            let any: bool = c
+                .query_typed_one(
+                    "SELECT EXISTS (SELECT 1 FROM accord_log) OR EXISTS (SELECT 1 FROM accord_leaves) \
+                     OR EXISTS (SELECT 1 FROM accord_leaf_hashes) OR EXISTS (SELECT 1 FROM accord_nodes) \
+                     OR EXISTS (SELECT 1 FROM accord_map) OR EXISTS (SELECT 1 FROM accord_registry)",
+                    &[],
+                )?
+                .get(0);
+            Ok(!any)
+        })
+    }
+
     /// Runs `f` with a pooled connection. Inside the server's multi-thread
     /// runtime `block_in_place` hands this worker's tasks to others first
     /// (the driver's own runtime may not run inside it); on blocking

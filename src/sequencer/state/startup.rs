@@ -28,6 +28,13 @@ impl State {
         let started = std::time::Instant::now();
         let outcome = match self.stored_registry_is_current() {
             Ok(true) => Ok(false),
+            // On a shared database other servers may be writing while this
+            // one would rebuild, and two servers could rebuild at once: the
+            // registry and its map are built before the log's state row
+            // exists (`accord migrate`), or with the log's first batch.
+            Ok(false) if self.storage.shared() => Err(SequencerError::Inconsistent(
+                "the database holds a log without its complete registry and map (an interrupted `accord migrate`?): migrate again into a new database".into(),
+            )),
             Ok(false) => self.rebuild(published).map(|()| true),
             Err(e) => Err(e),
         };
@@ -125,9 +132,7 @@ impl State {
             }
             // No map stored (checked by `stored_registry_is_current`): build
             // it, and it must give the log's root.
-            let values = map::values_of(registry, registry.map_keys()).map_err(bad)?;
-            let (root, records) =
-                map::update(&Records(self.storage.as_ref()), size, size, &values)?;
+            let (root, records) = map::build(self.storage.as_ref(), registry, size)?;
             if root != head.root {
                 return Err(bad(format!(
                     "the registry of entries 0..{last} has map root {}, but the map head at entry {last} says {}",
@@ -137,11 +142,12 @@ impl State {
             }
             // Commit point: the map records alone. A crash before leaves
             // no map, and the next start builds it again.
+            let records_len = records.len();
             self.storage.commit(Batch {
                 map: records,
                 ..Batch::default()
             })?;
-            tracing::info!("registry map rebuilt from the log: {} keys", values.len());
+            tracing::info!("registry map rebuilt from the log: {} tiles", records_len);
             return Ok(());
         }
         let started = std::time::Instant::now();

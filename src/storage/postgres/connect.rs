@@ -169,7 +169,15 @@ fn tls(mode: Mode, root: Option<&Path>) -> Result<rustls::ClientConfig, StorageE
                     .map_err(|e| bad(format!("CA file {}: {e}", path.display())))?;
             }
         }
-        None if mode == Mode::VerifyFull || mode == Mode::VerifyCa => {
+        // As libpq: verify-ca checks the chain only, which against the
+        // system's public roots would let any certificate of any domain
+        // through. It needs the operator's own CA.
+        None if mode == Mode::VerifyCa => {
+            return Err(bad(
+                "sslmode=verify-ca needs a root certificate file (--storage-ca, storage.ca_file or sslrootcert=); use verify-full to check against the system's roots".into(),
+            ))
+        }
+        None if mode == Mode::VerifyFull => {
             for cert in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(cert);
             }
@@ -303,7 +311,7 @@ mod tests {
     fn sslmode_and_files_leave_the_url() {
         let opts = ConnectOptions::default();
         let (c, _) = configure(
-            "postgres://u@h/db?sslmode=verify-ca&application_name=x",
+            "postgres://u@h/db?sslmode=verify-full&application_name=x",
             &opts,
         )
         .unwrap();
@@ -315,6 +323,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("sslmode=\"sometimes\""), "{err}");
+        let err = configure("postgres://u@h/db?sslmode=verify-ca", &opts)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("needs a root certificate"),
+            "{err}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();

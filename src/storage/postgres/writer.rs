@@ -4,21 +4,16 @@
 //! While a server's writer holds the lock (`begin_write` until `commit` or
 //! `end_write`), its connection is inside a transaction that has locked the
 //! log's state row. The writer thread's own reads go through that same
-//! connection (the thread is marked in `WRITING`), so a batch never waits
+//! connection (the thread that took the lock is its `owner`), so a batch never waits
 //! for a pooled connection behind the readers (proofs answered to every
 //! submitter), and a batch's reads and writes are one session. Between
 //! batches the connection is kept aside (`spare`) for the next one.
 
 use super::{signed, Conn, PgStorage, Pool, Type};
 use crate::storage::{Batch, StorageError};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
-
-thread_local! {
-    /// The storage (by address) whose write lock this thread holds, or 0.
-    static WRITING: Cell<usize> = const { Cell::new(0) };
-}
+use std::thread::ThreadId;
 
 #[derive(Default)]
 pub(super) struct Writer {
@@ -26,6 +21,8 @@ pub(super) struct Writer {
     locked: Mutex<Option<Conn>>,
     /// The writer's connection between batches.
     spare: Mutex<Option<Conn>>,
+    /// The thread that took the lock: its reads go through `locked`.
+    owner: Mutex<Option<ThreadId>>,
 }
 
 fn lock(m: &Mutex<Option<Conn>>) -> MutexGuard<'_, Option<Conn>> {
@@ -56,18 +53,27 @@ impl Writer {
     }
 }
 
-impl PgStorage {
-    fn id(&self) -> usize {
-        self as *const PgStorage as usize
+impl Writer {
+    fn owned_here(&self) -> bool {
+        let owner = self.owner.lock().unwrap_or_else(|p| p.into_inner());
+        *owner == Some(std::thread::current().id())
     }
 
+    /// The lock is held by the calling thread from now (`Some`), or by no
+    /// one (`None`), whichever thread ends it.
+    fn set_owner(&self, owner: Option<ThreadId>) {
+        *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = owner;
+    }
+}
+
+impl PgStorage {
     /// Runs `f` on the locked connection if this thread holds this
     /// storage's write lock; `None` otherwise.
     pub(super) fn on_writer<T>(
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<T, StorageError>,
     ) -> Option<Result<T, StorageError>> {
-        if WRITING.get() != self.id() {
+        if !self.writer.owned_here() {
             return None;
         }
         let mut locked = lock(&self.writer.locked);
@@ -105,7 +111,7 @@ impl PgStorage {
             match locked {
                 Ok(size) => {
                     *lock(&self.writer.locked) = Some(conn);
-                    WRITING.set(self.id());
+                    self.writer.set_owner(Some(std::thread::current().id()));
                     Ok(size)
                 }
                 Err(e) => {
@@ -118,9 +124,7 @@ impl PgStorage {
     }
 
     pub(super) fn end(&self) {
-        if WRITING.get() == self.id() {
-            WRITING.set(0);
-        }
+        self.writer.set_owner(None);
         let locked = lock(&self.writer.locked).take();
         if let Some(mut conn) = locked {
             tokio::task::block_in_place(|| {
@@ -131,9 +135,7 @@ impl PgStorage {
     }
 
     pub(super) fn commit_batch(&self, batch: Batch) -> Result<(), StorageError> {
-        if WRITING.get() == self.id() {
-            WRITING.set(0);
-        }
+        self.writer.set_owner(None);
         let locked = lock(&self.writer.locked).take();
         let pool = self.pool.as_ref().expect("open until dropped");
         tokio::task::block_in_place(|| {
@@ -168,7 +170,15 @@ impl PgStorage {
 /// Starts a batch's transaction, durable at COMMIT whatever the server's
 /// default (SPEC: nothing is acknowledged before it is on disk); one round
 /// trip.
-const BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit TO on";
+///
+/// `lock_timeout`: a server waiting for the log's lock gives up after 10 s
+/// (its submitters get UNAVAILABLE and retry) instead of hanging behind a
+/// holder that is stuck; `idle_in_transaction_session_timeout`: a holder
+/// that stops talking to the database (its host cut off, its thread dead)
+/// has its transaction ended after 30 s, which releases the lock. A batch
+/// is decided in well under a second, so neither cuts a live writer off.
+const BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit TO on; \
+    SET LOCAL lock_timeout = '10s'; SET LOCAL idle_in_transaction_session_timeout = '30s'";
 
 /// The log's lock: its state row, locked until the transaction ends.
 const LOCK: &str = "SELECT size FROM accord_log WHERE id = 1 FOR UPDATE";
@@ -190,23 +200,23 @@ const WRITE_ROWS: &str = "WITH \
     d AS (DELETE FROM accord_registry WHERE key = ANY($12)) ";
 
 /// ... then the state row, only where it stands at size `$17` (the size
-/// the batch extends; 0 for a log not created yet): one row is returned
-/// if it was written, none if another writer moved the log first.
+/// the batch extends; 0 for a log not created yet) and holds the same log:
+/// one row is returned if it was written, none if another writer moved the
+/// log first.
 const WRITE_LOG: &str = "INSERT INTO accord_log (id, origin, vkey, size, checkpoint) \
     SELECT 1, $13, $14, $15, $16 WHERE $17 = 0 OR EXISTS (SELECT 1 FROM accord_log WHERE id = 1) \
-    ON CONFLICT (id) DO UPDATE SET origin = EXCLUDED.origin, vkey = EXCLUDED.vkey, \
-    size = EXCLUDED.size, checkpoint = EXCLUDED.checkpoint WHERE accord_log.size = $17 \
-    RETURNING 1";
+    ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, checkpoint = EXCLUDED.checkpoint \
+    WHERE accord_log.size = $17 AND accord_log.origin = EXCLUDED.origin \
+    AND accord_log.vkey = EXCLUDED.vkey RETURNING 1";
 
-/// ... or, for a batch of no entries (a log's creation, at size 0 or, by
-/// `accord migrate`, at the size of the log it copies): the state row if
-/// there is none, or the same log's at that size or a smaller one (a
-/// creation two servers raced to signs the same bytes); never another
-/// log's, never back.
+/// ... or, for a batch of no entries: the state row if there is none (a
+/// log's creation, at size 0, or by `accord migrate` at the size of the log
+/// it copied), or the same log's at the same size (a creation two servers
+/// raced to signs the same bytes). Never another log's, never another size.
 const SET_LOG: &str = "INSERT INTO accord_log (id, origin, vkey, size, checkpoint) \
     SELECT 1, $13, $14, $15, $16 WHERE $17 = $15 \
-    ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, checkpoint = EXCLUDED.checkpoint \
-    WHERE accord_log.size <= EXCLUDED.size AND accord_log.origin = EXCLUDED.origin \
+    ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint \
+    WHERE accord_log.size = EXCLUDED.size AND accord_log.origin = EXCLUDED.origin \
     AND accord_log.vkey = EXCLUDED.vkey RETURNING 1";
 
 /// One batch in the transaction open on `tx` (the contract's atomic,
@@ -317,6 +327,7 @@ fn conflict(e: postgres::Error) -> StorageError {
         SqlState::UNIQUE_VIOLATION,
         SqlState::T_R_SERIALIZATION_FAILURE,
         SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::LOCK_NOT_AVAILABLE,
     ];
     match e.code() {
         Some(code) if retry.contains(code) => StorageError::Conflict(e.to_string()),
