@@ -82,7 +82,7 @@ pub fn count(reader: &Reader, commitment: &str) -> Result<Counts, ApiError> {
     loop {
         // Each step reads one size (a retried step starts from the counts
         // before it).
-        let (stepped, rows) = reader.at_one_size(|| {
+        let (stepped, rows) = reader.at_one_size(|reader| {
             let mut counts = counts.clone();
             let r = StoredRegistry(Records(reader.storage.as_ref()));
             let rows = r.listing(commitment, false, from, STEP)?;

@@ -86,7 +86,7 @@ pub fn list_signatories(
     reader: &Reader,
     req: proto::ListSignatoriesRequest,
 ) -> Result<proto::ListSignatoriesResponse, ApiError> {
-    reader.at_one_size(|| list_at_one_size(reader, &req))
+    reader.at_one_size(|r| list_at_one_size(r, &req))
 }
 
 fn list_at_one_size(
@@ -149,6 +149,15 @@ fn list_at_one_size(
     'parts: for (part, mut from) in parts {
         loop {
             let rows = r.listing(c, part == 'v', from, chunk)?;
+            if reader.storage.shared() {
+                // Every row's records read up front: on a shared database
+                // a probing run (Reader::at_one_size) then notes them all,
+                // and they are fetched in one round, not one per row.
+                for (_, org_id) in &rows {
+                    let _ = r.organization(org_id);
+                    let _ = r.signatory(org_id, c);
+                }
+            }
             for (first, org_id) in &rows {
                 if examined == reader.max_examined {
                     next = cursor;
@@ -196,7 +205,7 @@ pub fn get_organization(
     reader: &Reader,
     req: proto::GetOrganizationRequest,
 ) -> Result<proto::GetOrganizationResponse, ApiError> {
-    reader.at_one_size(|| organization_at_one_size(reader, &req))
+    reader.at_one_size(|r| organization_at_one_size(r, &req))
 }
 
 /// `b` as a 32-byte key, or the error that names `field`.
@@ -260,7 +269,7 @@ pub type Commitments = Vec<(String, Vec<crate::core::registry::Version>)>;
 /// The registered commitments and their versions, at one tree size (the
 /// HTTP API's `/commitments`; gRPC clients read them from the log).
 pub fn commitments(reader: &Reader) -> Result<(u64, Commitments), ApiError> {
-    reader.at_one_size(|| {
+    reader.at_one_size(|reader| {
         let tree_size = reader.latest().head.size;
         let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
         Ok((tree_size, r.commitments()?))

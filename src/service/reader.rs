@@ -6,6 +6,7 @@ use super::error::{invalid, ApiError};
 use crate::core::merkle;
 use crate::core::Hash;
 use crate::sequencer::{Published, Sequencer};
+use crate::storage::read_ahead::ReadAhead;
 use crate::storage::Storage;
 use std::sync::Arc;
 
@@ -17,6 +18,11 @@ pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
 /// each try takes a few ms and the servers commit a few hundred batches a
 /// second at most, so eight misses in a row mean something is wrong.
 const ONE_SIZE_TRIES: usize = 8;
+
+/// Probing runs of a registry query at most: its chain of dependent reads
+/// (listing row, organization, key, name facts) is a few deep; a query
+/// that still misses after these reads the rest one by one.
+const READ_AHEAD_ROUNDS: usize = 6;
 
 #[derive(Clone)]
 pub struct Reader {
@@ -81,15 +87,15 @@ impl Reader {
     /// run it again. Blocking: call from a blocking thread.
     pub fn at_one_size<T>(
         &self,
-        mut f: impl FnMut() -> Result<T, ApiError>,
+        mut f: impl FnMut(&Reader) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         if !self.sequencer.shared() {
             let _one_size = self.sequencer.hold_commits();
-            return f();
+            return f(self);
         }
         for _ in 0..ONE_SIZE_TRIES {
             let before = self.sequencer.catch_up()?.head.size;
-            let answer = f();
+            let answer = self.read_ahead(&mut f);
             let after = self.storage.meta()?.map_or(0, |m| m.size);
             if after == before {
                 return answer;
@@ -98,6 +104,28 @@ impl Reader {
         Err(ApiError::Storage(crate::storage::StorageError::Conflict(
             format!("the log grew during each of {ONE_SIZE_TRIES} reads of the registry; retry"),
         )))
+    }
+
+    /// Runs `f` over a [`ReadAhead`] of this reader's storage: probing runs
+    /// until one misses nothing (their reads fetched a round at a time),
+    /// then the run that answers.
+    fn read_ahead<T>(
+        &self,
+        f: &mut impl FnMut(&Reader) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let ahead = Arc::new(ReadAhead::new(self.storage.clone()));
+        let reader = Reader {
+            storage: ahead.clone(),
+            ..self.clone()
+        };
+        for _ in 0..READ_AHEAD_ROUNDS {
+            let _ = f(&reader); // probing: its answer is not used
+            if !ahead.fetch_missed()? {
+                break;
+            }
+        }
+        ahead.stop_probing();
+        f(&reader)
     }
 
     fn size(&self) -> u64 {

@@ -46,7 +46,7 @@ pub fn query(req: proto::GetRegistryProofRequest) -> Result<Query, ApiError> {
 
 /// The proof for `query` at the latest checkpoint.
 pub fn prove(reader: &Reader, query: Query) -> Result<RegistryProof, ApiError> {
-    reader.at_one_size(|| prove_at_one_size(reader, &query))
+    reader.at_one_size(|r| prove_at_one_size(r, &query))
 }
 
 fn prove_at_one_size(reader: &Reader, query: &Query) -> Result<RegistryProof, ApiError> {

@@ -37,6 +37,7 @@
 
 pub mod memory;
 pub mod postgres;
+pub mod read_ahead;
 pub mod sled_store;
 
 pub use memory::MemoryStorage;
