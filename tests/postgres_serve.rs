@@ -1,8 +1,9 @@
 //! `accord serve --storage postgres://…`: a real server keeping its log in
-//! the test PostgreSQL (one instance; several instances on one database are
-//! not built yet). The demo log is served, audited from scratch, kept
-//! across a restart, and a data directory holding another log's key is
-//! refused on that database. Skipped without PostgreSQL (see
+//! the test PostgreSQL (several servers on one database:
+//! `postgres_instances.rs`). The demo log is served, audited from scratch,
+//! kept across a restart, and a data directory holding another log's key
+//! is refused on that database; `accord init --storage` makes a log that
+//! servers with copied keys start on. Skipped without PostgreSQL (see
 //! `common::PgDb`).
 
 mod common;

@@ -19,10 +19,12 @@ pub const MAX_ENTRIES_PER_CALL: u64 = 1000;
 /// second at most, so eight misses in a row mean something is wrong.
 const ONE_SIZE_TRIES: usize = 8;
 
-/// Probing runs of a registry query at most: its chain of dependent reads
-/// (listing row, organization, key, name facts) is a few deep; a query
-/// that still misses after these reads the rest one by one.
-const READ_AHEAD_ROUNDS: usize = 6;
+/// Probing runs of a registry query at most. Its chain of dependent reads
+/// (listing row, organization, name facts; a map path's tiles) is a few
+/// deep, but a filtered listing that skips many rows advances one chunk
+/// of rows per round; a query that still misses after these reads the rest
+/// one by one (slower on a shared database, never wrong).
+const READ_AHEAD_ROUNDS: usize = 16;
 
 #[derive(Clone)]
 pub struct Reader {

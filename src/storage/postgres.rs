@@ -68,8 +68,20 @@ impl Drop for PgStorage {
 
 impl From<postgres::Error> for StorageError {
     fn from(e: postgres::Error) -> Self {
-        StorageError::Postgres(e.to_string())
+        StorageError::Postgres(with_causes(&e))
     }
+}
+
+/// An error and its causes: the driver's own text is only "db error" or
+/// "error performing TLS handshake"; the reason is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 impl From<r2d2::Error> for StorageError {
@@ -93,6 +105,19 @@ impl PgStorage {
             // A host that drops packets must not hold a caller forever.
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // One connection first, so that a refusal (TLS, authentication,
+        // a missing database) is reported with its reason: the pool keeps
+        // only the driver's short text ("error performing TLS handshake").
+        tokio::task::block_in_place(|| {
+            let mut direct = config.clone();
+            direct.connect_timeout(CONNECT_TIMEOUT);
+            let mut client = direct.connect(tls.clone()).map_err(|e| {
+                StorageError::Postgres(format!("cannot connect: {}", with_causes(&e)))
+            })?;
+            let _ = client.batch_execute("SELECT 1");
+            std::thread::spawn(move || drop(client)).join().ok();
+            Ok::<(), StorageError>(())
+        })?;
         let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)

@@ -165,4 +165,10 @@ impl Storage for ReadAhead {
     fn shared(&self) -> bool {
         self.inner.shared()
     }
+    fn begin_write(&self) -> Result<Option<u64>, StorageError> {
+        self.inner.begin_write()
+    }
+    fn end_write(&self) {
+        self.inner.end_write()
+    }
 }
