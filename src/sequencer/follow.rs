@@ -30,6 +30,28 @@ pub(super) fn publish(tx: &watch::Sender<Arc<Published>>, p: Arc<Published>) {
     });
 }
 
+/// The stored checkpoint of `meta`, checked: signed by the log key, and of
+/// the size the database records (what the writer loads and followers
+/// publish).
+pub(super) fn stored_checkpoint(
+    meta: crate::storage::LogMeta,
+    verifier: &Verifier,
+) -> Result<Published, SequencerError> {
+    let bad = SequencerError::Inconsistent;
+    let cp = Checkpoint::open(&meta.checkpoint, verifier)
+        .map_err(|e| bad(format!("stored checkpoint: {e}")))?;
+    if cp.head.size != meta.size {
+        return Err(bad(format!(
+            "checkpoint size {} but log size {}",
+            cp.head.size, meta.size
+        )));
+    }
+    Ok(Published {
+        head: cp.head,
+        checkpoint: meta.checkpoint,
+    })
+}
+
 /// What reads the stored checkpoint and publishes it.
 #[derive(Clone)]
 pub(super) struct Follower {
@@ -56,18 +78,7 @@ impl Follower {
                 meta.size, latest.head.size
             )));
         }
-        let cp = Checkpoint::open(&meta.checkpoint, &self.verifier)
-            .map_err(|e| bad(format!("stored checkpoint: {e}")))?;
-        if cp.head.size != meta.size {
-            return Err(bad(format!(
-                "checkpoint size {} but log size {}",
-                cp.head.size, meta.size
-            )));
-        }
-        let p = Arc::new(Published {
-            head: cp.head,
-            checkpoint: meta.checkpoint,
-        });
+        let p = Arc::new(stored_checkpoint(meta, &self.verifier)?);
         publish(&self.published, p.clone());
         Ok(p)
     }

@@ -4,7 +4,6 @@
 
 use super::super::{Published, SequencerError};
 use super::State;
-use crate::core::checkpoint::Checkpoint;
 use crate::core::entry::{Entry, GENESIS_PREV};
 use crate::core::frontier::Frontier;
 use crate::core::merkle::{self, NodeSource};
@@ -46,22 +45,16 @@ pub(super) fn load(
     meta: LogMeta,
 ) -> Result<View, SequencerError> {
     let bad = SequencerError::Inconsistent;
-    let cp = Checkpoint::open(&meta.checkpoint, verifier)
-        .map_err(|e| bad(format!("stored checkpoint: {e}")))?;
-    if cp.head.size != meta.size {
-        return Err(bad(format!(
-            "checkpoint size {} but log size {}",
-            cp.head.size, meta.size
-        )));
-    }
+    let size = meta.size;
+    let published = super::super::follow::stored_checkpoint(meta, verifier)?;
     let nodes = Nodes(storage);
-    let frontier = Frontier::load(meta.size, &nodes)?;
-    if frontier.root() != cp.head.root {
+    let frontier = Frontier::load(size, &nodes)?;
+    if frontier.root() != published.head.root {
         return Err(bad(
             "the stored tree's root differs from the signed checkpoint".into(),
         ));
     }
-    let (last_leaf_hash, last_time_ms) = match meta.size.checked_sub(1) {
+    let (last_leaf_hash, last_time_ms) = match size.checked_sub(1) {
         None => (GENESIS_PREV, 0),
         Some(last) => {
             let leaf = storage
@@ -75,20 +68,16 @@ pub(super) fn load(
             (hash, entry.integrated_at_ms)
         }
     };
-    if storage.leaf(meta.size)?.is_some() {
+    if storage.leaf(size)?.is_some() {
         return Err(bad(format!(
-            "a leaf exists beyond the checkpoint, at index {}",
-            meta.size
+            "a leaf exists beyond the checkpoint, at index {size}"
         )));
     }
     Ok(View {
         frontier,
         last_leaf_hash,
         last_time_ms,
-        published: Arc::new(Published {
-            head: cp.head,
-            checkpoint: meta.checkpoint,
-        }),
+        published: Arc::new(published),
     })
 }
 
