@@ -49,6 +49,7 @@ pub struct Witnessing {
     requests: Family<RequestLabels, Counter>,
     seconds: Seconds,
     cosigned_size: Gauge,
+    lease: Gauge,
     /// Set from `cosigned_at` at scrape time.
     age: Gauge,
     /// Unix seconds when the latest cosigned checkpoint reached its quorum (0: none yet).
@@ -60,7 +61,7 @@ impl Default for Witnessing {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let seconds: Seconds = Family::new_with_constructor(crate::metrics::seconds);
-        let (cosigned_size, age) = (Gauge::default(), Gauge::default());
+        let (cosigned_size, age, lease) = (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register(
             "accord_witness_requests",
             "Checkpoints sent to each witness, by result",
@@ -81,8 +82,14 @@ impl Default for Witnessing {
             "Seconds since the latest cosigned checkpoint reached its quorum (-1: none yet); alert when it grows while accord_tree_size does",
             age.clone(),
         );
+        registry.register(
+            "accord_witness_lease_held",
+            "1 while this server runs the witness rounds (always, on a log of its own; one server at a time on a shared database)",
+            lease.clone(),
+        );
         Witnessing {
             registry,
+            lease,
             active: AtomicBool::new(false),
             requests,
             seconds,
@@ -125,6 +132,10 @@ impl Witnessing {
             witness: witness.to_owned(),
         };
         self.seconds.get_or_create(&witness).observe(seconds);
+    }
+
+    pub fn lease_held(&self, held: bool) {
+        self.lease.set(i64::from(held));
     }
 
     pub fn cosigned(&self, size: u64, unix_seconds: u64) {

@@ -74,6 +74,12 @@ impl Storage for Gated {
     fn clear_registry(&self) -> Result<u64, StorageError> {
         self.inner.clear_registry()
     }
+    fn cosigned(&self) -> Result<Option<accord::storage::StoredCosigned>, StorageError> {
+        self.inner.cosigned()
+    }
+    fn store_cosigned(&self, c: &accord::storage::StoredCosigned) -> Result<bool, StorageError> {
+        self.inner.store_cosigned(c)
+    }
 }
 
 fn gated() -> Arc<Gated> {

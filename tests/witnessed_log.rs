@@ -49,10 +49,14 @@ async fn cosigned(
 }
 
 async fn server_with(policy: &Policy) -> MemServer {
+    server_on(Arc::new(MemoryStorage::new()), policy).await
+}
+
+/// A server of `storage`'s log with the policy; registers the commitment.
+async fn server_on(storage: Arc<MemoryStorage>, policy: &Policy) -> MemServer {
     let mut endpoint = accord::server::Endpoint::new(Some(common::ADMIN_TOKEN_FIXTURE), None);
     endpoint.witness_policy = Some(policy.clone());
-    let server =
-        MemServer::start_with(Arc::new(MemoryStorage::new()), log_signer(), endpoint).await;
+    let server = MemServer::start_with(storage, log_signer(), endpoint).await;
     let operator = common::operator_fixture();
     let registration = common::with_token(
         &common::registration(&operator),
@@ -380,5 +384,34 @@ async fn witnessed_receipts_verify_with_the_policy() {
     assert!(run(plain).await.unwrap().status.success());
     let strict = [args(&["verify"]), receipt_args("uy2", Some("policy"))].concat();
     assert_eq!(run(strict).await.unwrap().status.code(), Some(1));
+    server.stop().await;
+}
+
+/// A restarted server serves the cosigned checkpoint it stored before at
+/// once, although every witness is down: no round could have made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_serves_its_stored_cosigned_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vkey = log_signer().verifier().to_string();
+    let (witnesses, policy, _) = three_witnesses(tmp.path(), &vkey);
+    let storage = Arc::new(MemoryStorage::new());
+    let server = server_on(storage.clone(), &policy).await;
+    server.submit([1, 2]).await;
+    let before = cosigned(&mut server.client().await, &policy).await;
+    server.stop().await;
+    drop(witnesses);
+    // Restarted (the registration is a duplicate: the log does not move).
+    let server = server_on(storage, &policy).await;
+    let mut c = server.client().await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let after = loop {
+        let cp = checkpoint(&mut c).await;
+        if cp.signed_note == before.signed_note || Instant::now() > deadline {
+            break cp;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(after.signed_note, before.signed_note, "served from storage");
+    assert!(policy.verify(&after.signed_note).is_ok());
     server.stop().await;
 }

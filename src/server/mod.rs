@@ -63,6 +63,9 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 256;
 /// twice the longest wait a request can make (registry queries wait up to
 /// 30 s for the start-up rebuild). Streams are bounded by their own rules.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long shutdown waits for the witnessing task to release its lease
+/// (one statement; a database out of reach must not hold the stop up).
+const WITNESSING_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves the log in `config.data` on `listener` until `shutdown`.
 /// Creates the data directory and log key on first start.
@@ -247,10 +250,14 @@ pub async fn run_with(
     }
     let mut reader = crate::service::reader::Reader::new(storage.clone(), sequencer.clone());
     reader.max_examined = endpoint.list_scan_limit.max(1);
+    let mut witnessing = None;
     if let Some(policy) = endpoint.witness_policy {
         reader.witness_policy = Some(policy.source.as_str().into());
         // A witness round now (start-up), then after each new checkpoint.
-        reader.cosigned = Some(crate::witnessing::start(policy, storage, &sequencer));
+        let (cosigned, task) =
+            crate::witnessing::start(policy, storage, &sequencer, stopping.clone());
+        reader.cosigned = Some(cosigned);
+        witnessing = Some(task);
     }
     // From here the reader (service, HTTP, witnessing) holds the handles:
     // the writer thread stops once they are all gone (see below).
@@ -289,6 +296,12 @@ pub async fn run_with(
     // writer thread drains its queue and exits. Wait for it so that an
     // in-flight batch finishes its commit before we return.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    // The witnessing task releases its lease (another server sharing the
+    // database takes over at once); a round in flight is not waited for
+    // longer than this: the lease then expires by itself.
+    if let Some(task) = witnessing {
+        let _ = tokio::time::timeout(WITNESSING_STOP, task).await;
+    }
     Ok(served?)
 }
 

@@ -1,7 +1,7 @@
 //! An in-memory [`Storage`] for tests: same contract as sled, no disk. Tests
 //! also use it to inject faults (`tamper_leaf`) under a real server.
 
-use super::{Batch, LogMeta, Storage, StorageError};
+use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::core::registry::Rows;
@@ -17,6 +17,7 @@ struct State {
     leaf_hashes: HashMap<Hash, u64>,
     map: HashMap<Position, MapRecord>,
     registry: BTreeMap<Vec<u8>, Vec<u8>>,
+    cosigned: Option<StoredCosigned>,
 }
 
 #[derive(Default)]
@@ -78,6 +79,19 @@ impl Storage for MemoryStorage {
             s.meta = batch.meta;
         }
         Ok(())
+    }
+
+    fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
+        Ok(self.state.lock().expect("poisoned").cosigned.clone())
+    }
+
+    fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
+        let mut s = self.state.lock().expect("poisoned");
+        if s.cosigned.as_ref().is_some_and(|old| old.size >= c.size) {
+            return Ok(false);
+        }
+        s.cosigned = Some(c.clone());
+        Ok(true)
     }
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {

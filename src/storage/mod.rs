@@ -92,6 +92,17 @@ pub struct LogMeta {
     pub checkpoint: String,
 }
 
+/// A checkpoint cosigned by the witness policy's quorum, kept so that every
+/// server sharing the database (and a restarted one) serves it at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCosigned {
+    pub size: u64,
+    /// The log's signed note with the witnesses' cosignature lines.
+    pub note: String,
+    /// Unix seconds when its round reached the quorum.
+    pub at: u64,
+}
+
 /// Everything one sequencer batch writes, applied atomically by `commit`.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -168,6 +179,30 @@ pub trait Storage: Send + Sync + 'static {
     /// Releases a lock taken by `begin_write` without committing (a batch
     /// that wrote nothing, or failed). Harmless without one.
     fn end_write(&self) {}
+
+    /// The cosigned checkpoint stored last by `store_cosigned`, if any.
+    /// Callers check it (policy, root) before serving it: it is a cache of
+    /// what witnesses signed, not part of the log.
+    fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError>;
+    /// Stores `c` unless a cosigned checkpoint of its size or larger is
+    /// stored (it never goes back, whichever server stores last). Returns
+    /// whether it was stored. Need not be durable when it returns: a lost
+    /// one is gathered again by the next witness round.
+    fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError>;
+    /// Takes or renews, for `holder`, the lease that lets one server at a
+    /// time run witness rounds: granted unless another holder's lease is
+    /// unexpired; it then lasts `ttl` from now by the database's clock (one
+    /// clock for every server). Backends with one server: always granted.
+    fn witness_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StorageError> {
+        let _ = (holder, ttl);
+        Ok(true)
+    }
+    /// Ends `holder`'s lease now (a server stopping), so another server
+    /// takes over without waiting for it to expire. Harmless if not held.
+    fn release_witness_lease(&self, holder: &str) -> Result<(), StorageError> {
+        let _ = holder;
+        Ok(())
+    }
 }
 
 /// Adapts a [`Storage`] to the core's map [`RecordSource`].

@@ -15,7 +15,7 @@
 //! and BYTEA columns, primary keys, `ON CONFLICT`, `UNNEST` of arrays; no
 //! sequences, triggers, advisory locks or LISTEN/NOTIFY (`schema.rs`).
 
-use super::{Batch, LogMeta, Storage, StorageError};
+use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::core::registry::Rows;
@@ -30,6 +30,7 @@ mod connect;
 mod node_cache;
 pub use connect::ConnectOptions;
 mod schema;
+mod witness;
 mod writer;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
@@ -234,6 +235,22 @@ impl Storage for PgStorage {
 
     fn end_write(&self) {
         self.end()
+    }
+
+    fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
+        self.load_cosigned()
+    }
+
+    fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
+        self.save_cosigned(c)
+    }
+
+    fn witness_lease(&self, holder: &str, ttl: Duration) -> Result<bool, StorageError> {
+        self.take_lease(holder, ttl)
+    }
+
+    fn release_witness_lease(&self, holder: &str) -> Result<(), StorageError> {
+        self.drop_lease(holder)
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {

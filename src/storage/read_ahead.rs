@@ -171,4 +171,16 @@ impl Storage for ReadAhead {
     fn end_write(&self) {
         self.inner.end_write()
     }
+    fn cosigned(&self) -> Result<Option<super::StoredCosigned>, StorageError> {
+        self.inner.cosigned()
+    }
+    fn store_cosigned(&self, c: &super::StoredCosigned) -> Result<bool, StorageError> {
+        self.inner.store_cosigned(c)
+    }
+    fn witness_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StorageError> {
+        self.inner.witness_lease(holder, ttl)
+    }
+    fn release_witness_lease(&self, holder: &str) -> Result<(), StorageError> {
+        self.inner.release_witness_lease(holder)
+    }
 }

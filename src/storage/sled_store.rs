@@ -24,6 +24,8 @@
 //! - `h` ‖ leaf hash            → index:u64
 //! - `p` ‖ map tile root key    → registry map tile record (`core::map_versions`)
 //! - `r` ‖ registry record key  → registry record (`core::registry::records`)
+//! - `c`                        → the last cosigned checkpoint: size:u64 ‖
+//!   at:u64 ‖ note, written outside the batches (see `store_cosigned`)
 //!
 //! Level-0 nodes (leaf hashes) are not stored: a proof reads the sibling
 //! leaf instead (one sled read either way) and hashes it (≈ 0.2 µs), which
@@ -36,7 +38,7 @@
 //! in the background at open), so an inclusion proof reads only its lowest
 //! siblings from sled.
 
-use super::{Batch, LogMeta, Storage, StorageError};
+use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::encoding::{Reader, Writer};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
@@ -512,6 +514,42 @@ impl Storage for SledStorage {
 
     fn clear_registry(&self) -> Result<u64, StorageError> {
         self.clear_prefix(b"r")
+    }
+
+    fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
+        let Some(bytes) = self.db.get(b"c")? else {
+            return Ok(None);
+        };
+        let corrupt = |why: &str| StorageError::Corrupt(format!("cosigned checkpoint: {why}"));
+        let (Some(size), Some(at), Some(note)) =
+            (bytes.get(..8), bytes.get(8..16), bytes.get(16..))
+        else {
+            return Err(corrupt("shorter than 16 bytes"));
+        };
+        let u64_of = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+        Ok(Some(StoredCosigned {
+            size: u64_of(size),
+            at: u64_of(at),
+            note: String::from_utf8(note.to_vec()).map_err(|_| corrupt("not UTF-8"))?,
+        }))
+    }
+
+    /// One server writes a sled log (its file lock), so read-then-insert
+    /// cannot race another writer. Not flushed here: sled's background
+    /// flush (every 500 ms) makes it durable, and a lost one is gathered
+    /// again.
+    fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
+        if self.cosigned()?.is_some_and(|old| old.size >= c.size) {
+            return Ok(false);
+        }
+        let value = [
+            &c.size.to_be_bytes()[..],
+            &c.at.to_be_bytes(),
+            c.note.as_bytes(),
+        ]
+        .concat();
+        self.db.insert(b"c", value)?;
+        Ok(true)
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {

@@ -9,12 +9,14 @@ use super::StorageError;
 
 /// The schema this build writes; a database of a later one is refused
 /// (an older Accord must not write tables it does not understand).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// `(version, DDL)`, applied in order. Portable SQL only (see mod.rs).
-const MIGRATIONS: [(i32, &str); 1] = [(
-    1,
-    "CREATE TABLE accord_log (
+/// 1: the log. 2: witnessing shared by the servers (`witness.rs`).
+const MIGRATIONS: [(i32, &str); 2] = [
+    (
+        1,
+        "CREATE TABLE accord_log (
         id INT PRIMARY KEY CHECK (id = 1),
         origin TEXT NOT NULL,
         vkey TEXT NOT NULL,
@@ -31,7 +33,22 @@ const MIGRATIONS: [(i32, &str); 1] = [(
     );
     CREATE TABLE accord_map (position BYTEA PRIMARY KEY, record BYTEA NOT NULL);
     CREATE TABLE accord_registry (key BYTEA PRIMARY KEY, value BYTEA NOT NULL);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE accord_witness_lease (
+        id INT PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE TABLE accord_cosigned (
+        id INT PRIMARY KEY CHECK (id = 1),
+        size BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        note TEXT NOT NULL
+    );",
+    ),
+];
 
 /// Unix seconds, recorded with each applied migration.
 fn now() -> i64 {
