@@ -16,15 +16,19 @@ fn cosigned(size: u64) -> StoredCosigned {
     }
 }
 
-/// Larger sizes replace the stored one; equal or smaller ones do not.
+/// Larger sizes replace the stored one, and so does the same size (cosigned
+/// again, e.g. under a new policy); smaller ones do not.
 fn cosigned_contract(s: &dyn Storage) {
     assert_eq!(s.cosigned().unwrap(), None, "nothing stored yet");
     assert!(s.store_cosigned(&cosigned(5)).unwrap());
     assert_eq!(s.cosigned().unwrap(), Some(cosigned(5)));
-    assert!(s.store_cosigned(&cosigned(9)).unwrap());
     let mut same_size = cosigned(9);
     same_size.note = "another note of size 9".into();
-    assert!(!s.store_cosigned(&same_size).unwrap(), "same size: kept");
+    assert!(s.store_cosigned(&same_size).unwrap());
+    assert!(
+        s.store_cosigned(&cosigned(9)).unwrap(),
+        "same size: replaced"
+    );
     assert!(!s.store_cosigned(&cosigned(7)).unwrap(), "never goes back");
     assert_eq!(s.cosigned().unwrap(), Some(cosigned(9)));
 }

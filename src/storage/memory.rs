@@ -87,7 +87,7 @@ impl Storage for MemoryStorage {
 
     fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
         let mut s = self.state.lock().expect("poisoned");
-        if s.cosigned.as_ref().is_some_and(|old| old.size >= c.size) {
+        if s.cosigned.as_ref().is_some_and(|old| old.size > c.size) {
             return Ok(false);
         }
         s.cosigned = Some(c.clone());

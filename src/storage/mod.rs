@@ -184,15 +184,17 @@ pub trait Storage: Send + Sync + 'static {
     /// Callers check it (policy, root) before serving it: it is a cache of
     /// what witnesses signed, not part of the log.
     fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError>;
-    /// Stores `c` unless a cosigned checkpoint of its size or larger is
-    /// stored (it never goes back, whichever server stores last). Returns
-    /// whether it was stored. Need not be durable when it returns: a lost
-    /// one is gathered again by the next witness round.
+    /// Stores `c` unless a cosigned checkpoint of a larger size is stored
+    /// (it never goes back, whichever server stores last; one of the same
+    /// size is replaced: after a policy change it is cosigned again).
+    /// Returns whether it was stored. Need not be durable when it returns:
+    /// a lost one is gathered again by the next witness round.
     fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError>;
     /// Takes or renews, for `holder`, the lease that lets one server at a
     /// time run witness rounds: granted unless another holder's lease is
-    /// unexpired; it then lasts `ttl` from now by the database's clock (one
-    /// clock for every server). Backends with one server: always granted.
+    /// unexpired; it then lasts `ttl` from now by the database's clock
+    /// (not the servers', which may differ; callers keep a margin for the
+    /// database's own clock steps). Backends with one server: always granted.
     fn witness_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StorageError> {
         let _ = (holder, ttl);
         Ok(true)

@@ -539,7 +539,7 @@ impl Storage for SledStorage {
     /// flush (every 500 ms) makes it durable, and a lost one is gathered
     /// again.
     fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
-        if self.cosigned()?.is_some_and(|old| old.size >= c.size) {
+        if self.cosigned()?.is_some_and(|old| old.size > c.size) {
             return Ok(false);
         }
         let value = [

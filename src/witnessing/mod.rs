@@ -116,6 +116,8 @@ async fn run(
     let shared = storage.shared();
     let mut lease = shared::Lease::new(storage.clone());
     let (mut seen, mut first) = (None, true);
+    // A cosigned checkpoint this server could not store yet.
+    let mut unstored: Option<(Arc<Cosigned>, u64)> = None;
     let cosigned_size =
         |tx: &watch::Sender<Option<Arc<Cosigned>>>| tx.borrow().as_ref().map_or(0, |c| c.size);
     while !*stopping.borrow() {
@@ -125,18 +127,24 @@ async fn run(
         // What another server (or this one before a restart) cosigned.
         if first || (shared && held.is_none()) {
             first = false;
-            let have = cosigned_size(&tx);
-            let adopted = shared::adopt(&policy, &storage, &latest, have, &mut seen).await;
+            let have = tx.borrow().clone();
+            let adopted =
+                shared::adopt(&policy, &storage, &latest, have.as_deref(), &mut seen).await;
             if let Some((cosigned, at)) = adopted {
                 METRICS.witnessing.cosigned(cosigned.size, at);
                 tx.send_replace(Some(Arc::new(cosigned)));
+            }
+        }
+        if let (Some(_), Some((c, at))) = (held, &unstored) {
+            if shared::store(&storage, c, *at).await {
+                unstored = None;
             }
         }
         if let (Some(until), true) = (held, size > cosigned_size(&tx)) {
             let budget =
                 (until.saturating_duration_since(Instant::now())).min(shared::ROUND_BUDGET);
             let note = &latest.checkpoint;
-            let round = round::round(&client, storage.as_ref(), &mut witnesses, size, note);
+            let round = round::round(&client, &storage, &mut witnesses, size, note);
             let outcome = tokio::select! {
                 outcome = tokio::time::timeout(budget, round) => outcome,
                 _ = stopping.changed() => break,
@@ -157,8 +165,10 @@ async fn run(
                     };
                     // Stored first, then served: the other servers serve
                     // it within POLL of this one.
-                    shared::store(&storage, &cosigned, now).await;
-                    tx.send_replace(Some(Arc::new(cosigned)));
+                    let cosigned = Arc::new(cosigned);
+                    let stored = shared::store(&storage, &cosigned, now).await;
+                    unstored = (!stored).then(|| (cosigned.clone(), now));
+                    tx.send_replace(Some(cosigned));
                 }
                 Ok((_, cosigned)) => tracing::warn!(
                     size,
@@ -175,6 +185,7 @@ async fn run(
         let wait = match (held.is_some(), behind) {
             (false, _) if shared => Some(POLL),
             (true, true) => Some(RETRY_AFTER),
+            (true, false) if unstored.is_some() => Some(RETRY_AFTER),
             (true, false) if shared => Some(shared::RENEW_EVERY),
             _ => None,
         };

@@ -10,6 +10,7 @@ use crate::metrics_witness::WitnessResult;
 use crate::storage::{Nodes, Storage};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What the log knows of one witness: the size it last cosigned.
 pub(super) struct WitnessState {
@@ -24,7 +25,7 @@ pub(super) struct WitnessState {
 /// gave them.
 pub(super) async fn round(
     client: &HttpClient,
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     witnesses: &mut [WitnessState],
     size: u64,
     note: &str,
@@ -53,7 +54,7 @@ pub(super) async fn round(
 /// it reports. Returns its valid cosignature line, if it gave one.
 async fn cosign(
     client: &HttpClient,
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     w: &mut WitnessState,
     size: u64,
     note: &str,
@@ -64,7 +65,17 @@ async fn cosign(
         let proof = if old == 0 || old == size {
             Vec::new()
         } else {
-            match merkle::consistency_proof(old, size, &Nodes(storage)) {
+            // On a blocking thread (the storage contract): the round's
+            // timeout can cut it, and async workers never wait on a read.
+            let storage = storage.clone();
+            let proof = tokio::task::spawn_blocking(move || {
+                merkle::consistency_proof(old, size, &Nodes(storage.as_ref()))
+            });
+            match proof.await.unwrap_or_else(|e| {
+                Err(crate::storage::StorageError::Corrupt(format!(
+                    "proof task: {e}"
+                )))
+            }) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(

@@ -12,17 +12,21 @@ use crate::storage::{Nodes, Storage, StorageError, StoredCosigned};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a lease lasts unless renewed. The holder renews it before each
-/// round and at least every [`RENEW_EVERY`], and a round is cut at
-/// [`ROUND_BUDGET`], so a round always ends within the lease it began
-/// under; a holder that died is replaced within `LEASE` + [`TAKE_EVERY`].
+/// How long a lease lasts unless renewed (by the database's clock). A
+/// holder that died is replaced within `LEASE` + [`TAKE_EVERY`].
 pub(super) const LEASE: Duration = Duration::from_secs(20);
+/// How much sooner than the database the holder considers its lease over:
+/// covers the database's clock running ahead of the holder's (an NTP
+/// step; on CockroachDB or YugabyteDB, nodes' clocks differ by up to their
+/// maximum offset, 500 ms by default) and the request's own latency.
+const MARGIN: Duration = Duration::from_secs(3);
 /// The longest round: a witness gets at most two requests of
 /// `REQUEST_TIMEOUT` (5 s) each (the second after a 409), the witnesses in
-/// parallel: 10 s, plus margin for the proofs' reads.
-pub(super) const ROUND_BUDGET: Duration = Duration::from_secs(15);
-/// `LEASE - ROUND_BUDGET`: renewed this often, the lease always has a
-/// whole round's budget left.
+/// parallel: 10 s, plus time for the proofs' reads. A round is also cut
+/// where the lease (less [`MARGIN`]) ends, so it never outlives it.
+pub(super) const ROUND_BUDGET: Duration = Duration::from_secs(12);
+/// `LEASE - MARGIN - ROUND_BUDGET`: renewed this often, the lease always
+/// has a whole round's budget left.
 pub(super) const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How often a server without the lease tries to take it.
 pub(super) const TAKE_EVERY: Duration = Duration::from_secs(1);
@@ -34,11 +38,14 @@ pub(super) struct Lease {
     /// previous run's lease.
     holder: String,
     /// Until when (by this server's monotonic clock) the lease is ours:
-    /// measured from before the request, so never later than the
+    /// measured from before the request, less [`MARGIN`], so before the
     /// database's expiry.
     until: Option<Instant>,
     /// When it was last taken, renewed or tried.
     tried: Option<Instant>,
+    /// Taken at least once (then released at the end, even if a renewal
+    /// failed since: the row may still be ours).
+    ever: bool,
 }
 
 impl Lease {
@@ -50,6 +57,7 @@ impl Lease {
             holder: hex::encode(id),
             until: None,
             tried: None,
+            ever: false,
         }
     }
 
@@ -68,7 +76,10 @@ impl Lease {
             let taken = blocking(move || storage.witness_lease(&holder, LEASE)).await;
             let was = self.until.is_some();
             self.until = match taken {
-                Ok(true) => Some(now + LEASE),
+                Ok(true) => {
+                    self.ever = true;
+                    Some(now + LEASE - MARGIN)
+                }
                 Ok(false) => None,
                 Err(e) => {
                     tracing::warn!("witness lease: {e}");
@@ -94,7 +105,7 @@ impl Lease {
 
     /// Ends the lease (the server stops) so another takes over at once.
     pub async fn release(self) {
-        if self.until.is_some() {
+        if self.ever {
             let (storage, holder) = (self.storage, self.holder);
             if let Err(e) = blocking(move || storage.release_witness_lease(&holder)).await {
                 tracing::warn!("releasing the witness lease: {e}");
@@ -111,29 +122,35 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(StorageError::Corrupt(format!("storage task failed: {e}"))))
 }
 
-/// Stores a cosigned checkpoint for the other servers (and a restart).
-pub(super) async fn store(storage: &Arc<dyn Storage>, c: &Cosigned, at: u64) {
+/// Stores a cosigned checkpoint for the other servers (and a restart);
+/// false if storage failed (the caller tries again).
+pub(super) async fn store(storage: &Arc<dyn Storage>, c: &Cosigned, at: u64) -> bool {
     let stored = StoredCosigned {
         size: c.size,
         note: c.note.clone(),
         at,
     };
     let storage = storage.clone();
-    if let Err(e) = blocking(move || storage.store_cosigned(&stored)).await {
-        tracing::warn!("storing the cosigned checkpoint of size {}: {e}", c.size);
+    match blocking(move || storage.store_cosigned(&stored)).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!("storing the cosigned checkpoint of size {}: {e}", c.size);
+            false
+        }
     }
 }
 
-/// The stored cosigned checkpoint, if it is newer than `have`, no newer
-/// than the log this server publishes, meets the policy and is this log's
-/// (same origin, same root at its size). `seen` is the last one examined,
-/// so one that does not qualify is examined (and reported) once.
+/// The stored cosigned checkpoint, if it is not the one served (`have`)
+/// nor older, no newer than the log this server publishes, meets the
+/// policy and is this log's (same origin, same root at its size). `seen`
+/// is the last one examined, so one that does not qualify is examined
+/// (and reported) once.
 pub(super) async fn adopt(
     policy: &Policy,
     storage: &Arc<dyn Storage>,
     latest: &Published,
-    have: u64,
-    seen: &mut Option<(u64, u64)>,
+    have: Option<&Cosigned>,
+    seen: &mut Option<StoredCosigned>,
 ) -> Option<(Cosigned, u64)> {
     let reader = storage.clone();
     let stored = match blocking(move || reader.cosigned()).await {
@@ -144,12 +161,14 @@ pub(super) async fn adopt(
             return None;
         }
     };
-    if stored.size <= have || stored.size > latest.head.size {
-        return None; // nothing new, or not yet in this server's view
+    let served = have.map_or(0, |c| c.size);
+    if stored.size < served || stored.size > latest.head.size {
+        return None; // older, or not yet in this server's view
     }
-    if seen.replace((stored.size, stored.at)) == Some((stored.size, stored.at)) {
-        return None;
+    if have.is_some_and(|c| c.note == stored.note) || seen.as_ref() == Some(&stored) {
+        return None; // served already, or examined already
     }
+    *seen = Some(stored.clone());
     let origin = latest.checkpoint.lines().next().unwrap_or_default();
     let head = policy
         .verify(&stored.note)

@@ -62,15 +62,15 @@ impl PgStorage {
         .transpose()
     }
 
-    /// Replaces the stored one only by a larger size, in the statement
-    /// itself: two servers storing at once cannot take it back.
+    /// Replaces the stored one only by one of its size or larger, in the
+    /// statement itself: two servers storing at once cannot take it back.
     pub(super) fn save_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
         let (size, at) = (signed(c.size)?, signed(c.at)?);
         let changed = self.with(|conn| {
             Ok(conn.execute_typed(
                 "INSERT INTO accord_cosigned AS c (id, size, at, note) VALUES (1, $1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET size = excluded.size, at = excluded.at, note = excluded.note \
-                 WHERE c.size < excluded.size",
+                 WHERE c.size <= excluded.size",
                 &[(&size, Type::INT8), (&at, Type::INT8), (&c.note.as_str(), Type::TEXT)],
             )?)
         })?;
