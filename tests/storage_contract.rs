@@ -60,6 +60,66 @@ fn contract(s: &dyn Storage) {
     assert_eq!(s.leaf(15).unwrap(), Some(b"leaf 15".to_vec()));
 }
 
+/// Appends batches of many sizes; at every size reached, inclusion and
+/// consistency proofs read from the store (directly, and batched as the
+/// service reads a shared store) verify against the roots recorded as the
+/// leaves went in (a frontier, independent of the store).
+fn proofs_contract(s: &dyn Storage) {
+    use accord::core::proof::{verify_consistency, verify_inclusion};
+    use accord::storage::merkle_batched;
+    let mut frontier = Frontier::new();
+    let (mut roots, mut hashes) = (vec![[0u8; 32]], Vec::new());
+    for batch_len in [1u64, 2, 37, 100, 255, 7, 600] {
+        let mut batch = Batch::default();
+        for _ in 0..batch_len {
+            let i = frontier.size();
+            let leaf = format!("proof leaf {i}").into_bytes();
+            hashes.push(merkle::leaf_hash(&leaf));
+            frontier.push(merkle::leaf_hash(&leaf), |n| batch.nodes.push(n));
+            batch.leaves.push((i, leaf));
+            roots.push(frontier.root());
+        }
+        batch.meta = Some(meta(frontier.size()));
+        s.commit(batch).unwrap();
+        let size = frontier.size();
+        let sizes = [1, size / 3 + 1, size / 2 + 1, size - 1, size];
+        for tree in sizes.into_iter().filter(|t| (1..=size).contains(t)) {
+            for index in (0..tree).step_by(29).chain([tree - 1]) {
+                let proof =
+                    merkle_batched(s, |n| merkle::inclusion_proof(index, tree, &n)).unwrap();
+                assert_eq!(
+                    proof,
+                    merkle::inclusion_proof(index, tree, &Nodes(s)).unwrap()
+                );
+                let proof: Vec<&[u8]> = proof.iter().map(|h| &h[..]).collect();
+                let (leaf, root) = (&hashes[index as usize], &roots[tree as usize]);
+                verify_inclusion(index, tree, leaf, &proof, root)
+                    .unwrap_or_else(|e| panic!("{index} in {tree}: {e}"));
+            }
+            for old in sizes.into_iter().filter(|o| (1..=tree).contains(o)) {
+                let proof =
+                    merkle_batched(s, |n| merkle::consistency_proof(old, tree, &n)).unwrap();
+                let proof: Vec<&[u8]> = proof.iter().map(|h| &h[..]).collect();
+                let (r1, r2) = (&roots[old as usize], &roots[tree as usize]);
+                verify_consistency(old, tree, &proof, r1, r2)
+                    .unwrap_or_else(|e| panic!("{old} to {tree}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn proofs_at_many_sizes_on_every_backend() {
+    proofs_contract(&MemoryStorage::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    proofs_contract(&SledStorage::open(&path).unwrap());
+    let Some(db) = PgDb::create("proofs at many sizes") else {
+        return;
+    };
+    proofs_contract(&db.open());
+}
+
 #[test]
 fn memory_storage_keeps_the_contract() {
     contract(&MemoryStorage::new());
