@@ -12,19 +12,21 @@ use crate::storage::{Records, Storage, StorageError};
 pub(super) type Values = Vec<(MapKey, Vec<u8>)>;
 
 /// Sets `values` over the map as stored at tree size `size`: the new root,
-/// and the records to commit at tree size `version`.
+/// and the records to commit at tree size `version` (keeping the content
+/// they replace where other servers read meanwhile: `shared`).
 pub(super) fn update(
     records: &impl RecordSource<Error = StorageError>,
     size: u64,
     version: u64,
     values: &Values,
+    shared: bool,
 ) -> Result<(Hash, Vec<(Position, MapRecord)>), StorageError> {
     let pairs: Vec<(Hash, Hash)> = (values.iter())
         .map(|(key, value)| (key.hash(), sha256(value)))
         .collect();
     let map = MapAt::new(records, size);
     let (root, writes) = set_batch(&map, &pairs)?;
-    Ok((root, map.records_for(version, writes)?))
+    Ok((root, map.records_for(version, writes, shared)?))
 }
 
 /// The values of `keys` in `registry` (every key a statement changed has
@@ -60,5 +62,11 @@ pub fn build(
 ) -> Result<(Hash, Vec<(Position, MapRecord)>), crate::sequencer::SequencerError> {
     let values = values_of(registry, registry.map_keys())
         .map_err(crate::sequencer::SequencerError::Inconsistent)?;
-    Ok(update(&Records(storage), size, size, &values)?)
+    Ok(update(
+        &Records(storage),
+        size,
+        size,
+        &values,
+        storage.shared(),
+    )?)
 }

@@ -455,7 +455,8 @@ impl State {
     ) -> Result<(u64, MapHead), SequencerError> {
         let index = self.frontier.size();
         let stored_at = self.published.head.size;
-        let (root, records) = map::update(source, stored_at, index + 1, values)?;
+        let shared = self.storage.shared();
+        let (root, records) = map::update(source, stored_at, index + 1, values, shared)?;
         let head = MapHead { size: index, root };
         let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &Signed::MapHead(head));
         let leaf_hash = merkle::leaf_hash(&leaf);

@@ -10,9 +10,11 @@
 //!   what was committed; the log never rewrites a leaf or a node.
 //! - The registry map's records (`core::map_versions`, one per tile of 4
 //!   levels, keyed by the tile's root position) are the one thing
-//!   overwritten in place: each keeps its latest content and the one
-//!   before, with their versions, so a reader at the published size reads
-//!   a consistent map while the next batch commits.
+//!   overwritten in place: on a shared backend each keeps its latest
+//!   content and the one before, with their versions, so a reader at the
+//!   published size reads a consistent map while another server's batch
+//!   commits; with one writer, readers hold off its commits and records
+//!   keep only the latest (`core::map_versions`).
 //! - The registry's records (`core::registry::records`: one per map key,
 //!   plus listing indexes) change only in `commit`, with the entries that
 //!   changed them; they always reflect exactly the size in [`LogMeta`]
@@ -38,6 +40,7 @@
 pub mod memory;
 pub mod postgres;
 pub mod read_ahead;
+pub mod recent_nodes;
 pub mod sled_store;
 
 pub use memory::MemoryStorage;

@@ -78,6 +78,8 @@ pub struct SledStorage {
     /// `upper[l - MEMORY_LEVEL][i]` = node `(l, i)`: every stored node of
     /// those levels, appended in index order by each commit.
     upper: Arc<RwLock<Vec<Vec<Hash>>>>,
+    /// Levels 0 and 1 of the newest entries (see `recent_nodes.rs`).
+    recent: RwLock<super::recent_nodes::RecentNodes>,
     loader: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the loader to give up: it holds a handle to the database, which
     /// stays locked until the loader is gone.
@@ -351,6 +353,7 @@ impl SledStorage {
             blobs: Mutex::new(blobs),
             syncs: AtomicU64::new(0),
             upper,
+            recent: RwLock::default(),
             loader: Mutex::new(Some(loader)),
             stop,
         })
@@ -461,6 +464,11 @@ impl Storage for SledStorage {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         // Readers ask only for nodes below the published size, which moves
         // after this returns, so updating the memory copy last is safe.
+        let mut recent = self.recent.write().expect("node cache lock poisoned");
+        for n in batch.nodes.iter().filter(|n| n.level < MEMORY_LEVEL) {
+            recent.push(n.level, n.index, n.hash);
+        }
+        drop(recent);
         let mut upper = self.upper.write().expect("node cache lock poisoned");
         for n in batch.nodes.iter().filter(|n| n.level >= MEMORY_LEVEL) {
             let l = (n.level - MEMORY_LEVEL) as usize;
@@ -572,6 +580,12 @@ impl Storage for SledStorage {
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
+        if level < MEMORY_LEVEL {
+            let recent = self.recent.read().expect("node cache lock poisoned");
+            if let Some(h) = recent.get(level, index) {
+                return Ok(Some(h));
+            }
+        }
         if level == 0 {
             return Ok(self.leaf(index)?.map(|leaf| merkle::leaf_hash(&leaf)));
         }

@@ -1,0 +1,32 @@
+//! Bytes a sled log holds, by record kind (`sled_store.rs`'s key layout):
+//! for BENCHMARKS.md's disk figures. `cargo run --release --example
+//! dbstats -- DIR/db` (the server stopped).
+
+use std::collections::BTreeMap;
+
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: dbstats DIR/db");
+    let db = sled::open(&path).expect("open the sled database (is the server stopped?)");
+    let mut kinds: BTreeMap<u8, (u64, u64, u64)> = BTreeMap::new();
+    for kv in db.iter() {
+        let (k, v) = kv.expect("read");
+        let e = kinds.entry(k[0]).or_default();
+        e.0 += 1;
+        e.1 += k.len() as u64;
+        e.2 += v.len() as u64;
+    }
+    let leaves = kinds.get(&b'l').map_or(0, |e| e.0);
+    println!("kind  records  key bytes  value bytes  per leaf (B)");
+    for (kind, (n, kb, vb)) in &kinds {
+        let per = (kb + vb) as f64 / leaves.max(1) as f64;
+        println!(
+            "{:>4}  {n:>7}  {kb:>9}  {vb:>11}  {per:>12.1}",
+            *kind as char
+        );
+    }
+    let total: u64 = kinds.values().map(|e| e.1 + e.2).sum();
+    println!(
+        "logical bytes {total}; sled on disk {}",
+        db.size_on_disk().unwrap_or(0)
+    );
+}
