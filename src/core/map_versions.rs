@@ -202,3 +202,37 @@ pub fn records<S: RecordSource>(
     let map = update.source();
     map.records_for(version, update.writes(), true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(byte: u8) -> Tile {
+        let mut t = Tile::default();
+        t.set(Position::ROOT, Node::Internal([byte; 32]));
+        t
+    }
+
+    /// Shared stores keep the content a record replaced (readers on other
+    /// servers may still be at its size); a single writer's store keeps
+    /// only the latest (its readers hold off commits).
+    #[test]
+    fn the_previous_content_is_kept_only_when_asked() {
+        let first = MapRecord::write(None, 5, tile(1), false);
+        assert_eq!(first.previous, None);
+        let kept = MapRecord::write(Some(&first), 7, tile(2), true);
+        assert_eq!(kept.previous, Some((5, tile(1))));
+        assert_eq!(kept.at(6), Ok(Some(&tile(1))), "a reader at 6 reads 5's");
+        assert_eq!(kept.at(7), Ok(Some(&tile(2))));
+        let dropped = MapRecord::write(Some(&first), 7, tile(2), false);
+        assert_eq!(dropped.previous, None);
+        assert_eq!(dropped.at(7), Ok(Some(&tile(2))));
+        for r in [&first, &kept, &dropped] {
+            let back = MapRecord::from_bytes(&Position::ROOT, &r.to_bytes()).unwrap();
+            assert_eq!(&back, r, "round trip");
+        }
+        // Written twice in one commit: what readers may need is kept.
+        let twice = MapRecord::write(Some(&kept), 7, tile(3), true);
+        assert_eq!(twice.previous, Some((5, tile(1))));
+    }
+}
