@@ -68,14 +68,10 @@ async fn cosign(
             // On a blocking thread (the storage contract): the round's
             // timeout can cut it, and async workers never wait on a read.
             let storage = storage.clone();
-            let proof = tokio::task::spawn_blocking(move || {
+            let proof = super::shared::blocking(move || {
                 merkle::consistency_proof(old, size, &Nodes(storage.as_ref()))
             });
-            match proof.await.unwrap_or_else(|e| {
-                Err(crate::storage::StorageError::Corrupt(format!(
-                    "proof task: {e}"
-                )))
-            }) {
+            match proof.await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(

@@ -115,7 +115,7 @@ impl Lease {
 }
 
 /// Runs a storage call on a blocking thread (the storage contract).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
     (tokio::task::spawn_blocking(f).await)
