@@ -1,6 +1,7 @@
 //! The commit path reaches the disk: a real `accord serve` runs under
 //! `strace -f`, one statement is submitted, and before its answer arrives
-//! the server has called fdatasync(2) on sled's data file (`DB/db`).
+//! the server has called fdatasync(2) on sled's data file (`DB/db`) and
+//! on the log files beside it (leaves and Merkle nodes).
 //!
 //! sled 0.34 makes its log writes "durable" on Linux with
 //! sync_file_range(2), which neither flushes the disk's write cache nor
@@ -112,6 +113,21 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
         "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
         answer.into_inner().index
     );
+    // The log's leaves and nodes live in files of their own beside sled's
+    // (`storage/log_files.rs`): each was fdatasynced before the answer too.
+    for name in [
+        accord::storage::log_files::LEAVES,
+        accord::storage::log_files::LEAF_ENDS,
+        accord::storage::log_files::NODES,
+    ] {
+        let file = format!("{db_dir}/{name}");
+        assert!(
+            syncs_of(new, &file)
+                .iter()
+                .any(|l| l.contains("fdatasync(")),
+            "answered without an fdatasync of {file}; trace since start-up:\n{new}"
+        );
+    }
     // Start-up made the files sled created durable: their directory was
     // fsynced (sled never does that itself).
     assert!(

@@ -158,11 +158,20 @@ fn sled_keeps_the_log_suite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let damage = |level: u32, index: u64| {
-        // The node's key (sled_store.rs): `n` ‖ level:u8 ‖ index:u64.
-        let db = sled::open(&path).unwrap();
-        let key = [&[b'n', level as u8][..], &index.to_be_bytes()].concat();
-        assert!(db.insert(key, &[0x55; 32][..]).unwrap().is_some());
-        db.flush().unwrap();
+        // Nodes of levels ≥ 1 are in the log file `nodes` (log_files.rs).
+        use accord::storage::log_files::{node_position, NODES};
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join(NODES))
+            .unwrap();
+        let at = node_position(level, index) * 32;
+        assert!(
+            at + 32 <= file.metadata().unwrap().len(),
+            "the node is stored"
+        );
+        file.write_all_at(&[0x55; 32], at).unwrap();
+        file.sync_data().unwrap();
     };
     suite(
         "sled",

@@ -37,10 +37,12 @@
 //!   registry and the checkpoint of one size reads the stored size before
 //!   and after, and reads again if it moved (the service's `at_one_size`).
 
+pub mod log_files;
 pub mod memory;
 pub mod postgres;
 pub mod read_ahead;
 pub mod recent_nodes;
+pub mod sled_layout;
 pub mod sled_store;
 
 pub use memory::MemoryStorage;

@@ -14,13 +14,18 @@
 //! `DIR/snap.*` (written only while opening, synced, then renamed into
 //! place without syncing the directory) are made durable by [`SledStorage::open`],
 //! which syncs them and the directories; `DIR/blobs/*` (values over about
-//! 128 KiB, e.g. a page of 16 very long leaves, written and never synced
+//! 128 KiB, e.g. a large registry record, written and never synced
 //! by sled) are synced by `commit` when new ones appear, with their directory.
+//!
+//! The log's leaves and Merkle nodes (levels ≥ 1) are not in sled but in
+//! append-only files in the same directory (`log_files.rs`, layout 2 in
+//! `sled_layout.rs`); `commit` writes and fdatasyncs them first, then
+//! records how many entries they hold in sled's atomic batch.
 //!
 //! Key layout (big-endian integers, so keys sort in index order):
 //! - `m`                        → [`LogMeta`]
-//! - `l` ‖ index:u64            → leaf bytes
-//! - `n` ‖ level:u8 ‖ index:u64 → 32-byte node hash, levels ≥ 1
+//! - `F`                        → entries the log files hold: u64
+//! - `L`                        → the layout: one byte, 2
 //! - `h` ‖ leaf hash            → index:u64
 //! - `p` ‖ map tile root key    → registry map tile record (`core::map_versions`)
 //! - `r` ‖ registry record key  → registry record (`core::registry::records`)
@@ -28,16 +33,19 @@
 //!   at:u64 ‖ note, written outside the batches (see `store_cosigned`)
 //!
 //! Level-0 nodes (leaf hashes) are not stored: a proof reads the sibling
-//! leaf instead (one sled read either way) and hashes it (≈ 0.2 µs), which
-//! saves a record per entry on disk and in every commit.
+//! leaf instead and hashes it (≈ 0.2 µs), which saves 32 bytes per entry.
 //!
-//! (Databases written before 2026-11-23 also hold level-0 node records and
-//! `s` ‖ statement hash → index records; nothing reads them.)
+//! (Databases written before 2026-11-29 held leaves and nodes in sled,
+//! under `l` and `n`; `sled_layout.rs` moves them into the files at the
+//! first open. Databases written before 2026-11-23 also hold `s` ‖
+//! statement hash → index records; nothing reads them.)
 //!
 //! Nodes at level [`MEMORY_LEVEL`] and above are also kept in memory (loaded
 //! in the background at open), so an inclusion proof reads only its lowest
-//! siblings from sled.
+//! siblings from the files.
 
+use super::log_files::LogFiles;
+use super::sled_layout::{self, COUNT_KEY};
 use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::encoding::{Reader, Writer};
 use crate::core::map::Position;
@@ -60,10 +68,10 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// Lowest node level held in memory. Levels ≥ L hold about 2N/2^L nodes, so
 /// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded in the background
-/// at open in about 0.5 s) and leaves 2 sled reads per inclusion proof instead of
-/// log2(N) ≈ 20. Measured at 1M entries (BENCHMARKS.md): L = 4 left proofs
-/// dominated by sled page reads (pread and page decoding) for the 4 lowest
-/// levels, which sled's cache cannot hold beside the leaves.
+/// at open from the node file) and leaves one leaf and one node read per
+/// inclusion proof instead of log2(N) ≈ 20 reads. Measured at 1M entries
+/// when nodes were sled records (BENCHMARKS.md): L = 4 left proofs
+/// dominated by sled page reads for the 4 lowest levels.
 pub const MEMORY_LEVEL: u32 = 2;
 
 pub struct SledStorage {
@@ -75,14 +83,15 @@ pub struct SledStorage {
     blobs: Mutex<HashSet<OsString>>,
     /// fdatasync calls on the data file made by `commit` (see [`SledStorage::syncs`]).
     syncs: AtomicU64,
+    /// The log's leaves and nodes (levels ≥ 1).
+    files: Arc<LogFiles>,
     /// `upper[l - MEMORY_LEVEL][i]` = node `(l, i)`: every stored node of
     /// those levels, appended in index order by each commit.
     upper: Arc<RwLock<Vec<Vec<Hash>>>>,
     /// Levels 0 and 1 of the newest entries (see `recent_nodes.rs`).
     recent: RwLock<super::recent_nodes::RecentNodes>,
     loader: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Tells the loader to give up: it holds a handle to the database, which
-    /// stays locked until the loader is gone.
+    /// Tells the loader to give up (a closing database waits for it).
     stop: Arc<AtomicBool>,
 }
 
@@ -93,26 +102,13 @@ impl Drop for SledStorage {
     }
 }
 
-fn leaf_key(index: u64) -> [u8; 9] {
-    let mut k = [b'l'; 9];
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
-}
-
-fn node_key(level: u32, index: u64) -> [u8; 10] {
-    let mut k = [b'n'; 10];
-    k[1] = level as u8;
-    k[2..].copy_from_slice(&index.to_be_bytes());
-    k
-}
-
-fn hash_key(prefix: u8, h: &Hash) -> [u8; 33] {
+pub(super) fn hash_key(prefix: u8, h: &Hash) -> [u8; 33] {
     let mut k = [prefix; 33];
     k[1..].copy_from_slice(h);
     k
 }
 
-fn encode_meta(m: &LogMeta) -> Vec<u8> {
+pub(super) fn encode_meta(m: &LogMeta) -> Vec<u8> {
     let mut w = Writer::default();
     w.str(&m.origin).str(&m.vkey).u64(m.size).str(&m.checkpoint);
     w.finish()
@@ -131,63 +127,64 @@ fn decode_meta(bytes: &[u8]) -> Result<LogMeta, StorageError> {
     Ok(meta)
 }
 
-/// Appends to `levels[l]` every stored node of level `MEMORY_LEVEL + l`
-/// from index `levels[l].len()` on, checking they are contiguous.
-/// Stops early (leaving the copy incomplete) once `stop` is set.
+/// Appends to the copy every stored node of levels ≥ `MEMORY_LEVEL`
+/// completed by entries `from..to`, in the files' order (each level in
+/// index order). Stops early (leaving the copy incomplete) once `stop`
+/// is set.
 fn scan_upper(
-    db: &sled::Db,
+    files: &LogFiles,
     levels: &mut Vec<Vec<Hash>>,
+    from: u64,
+    to: u64,
     stop: &AtomicBool,
 ) -> Result<(), StorageError> {
-    for level in MEMORY_LEVEL..64 {
+    let mut gap = None;
+    files.scan_nodes(from, to, MEMORY_LEVEL, |level, index, hash| {
         let l = (level - MEMORY_LEVEL) as usize;
         if levels.len() <= l {
-            levels.push(Vec::new());
+            levels.resize(l + 1, Vec::new());
         }
-        let hashes = &mut levels[l];
-        let from = node_key(level, hashes.len() as u64);
-        let to = node_key(level, u64::MAX);
-        for kv in db.range(from..=to) {
-            if stop.load(Ordering::Relaxed) {
-                return Err(StorageError::Corrupt("closed while loading".into()));
-            }
-            let (k, v) = kv?;
-            let index = u64::from_be_bytes(k[2..].try_into().map_err(|_| corrupt_node())?);
-            if index != hashes.len() as u64 {
-                return Err(StorageError::Corrupt(format!(
-                    "Merkle node ({level}, {}) is missing",
-                    hashes.len()
-                )));
-            }
-            hashes.push(v.as_ref().try_into().map_err(|_| corrupt_node())?);
+        if levels[l].len() as u64 == index {
+            levels[l].push(hash);
+        } else {
+            gap.get_or_insert((level, index));
         }
-        if hashes.is_empty() {
-            levels.truncate(l);
-            break;
-        }
+    })?;
+    if let Some((level, index)) = gap {
+        return Err(StorageError::Corrupt(format!(
+            "Merkle node ({level}, {index}) is out of order in the node file"
+        )));
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Err(StorageError::Corrupt("closed while loading".into()));
     }
     Ok(())
 }
 
 /// Reads the upper levels without blocking commits, then, holding the lock
 /// that commits take to extend the copy, reads what they stored meanwhile.
-/// A commit's nodes are in sled before it takes the lock, so after this
-/// the copy holds every stored node of those levels.
+/// A commit's nodes are readable in the files before it takes the lock,
+/// so after this the copy holds every stored node of those levels.
 fn load_upper(
-    db: &sled::Db,
+    files: &LogFiles,
     upper: &RwLock<Vec<Vec<Hash>>>,
     stop: &AtomicBool,
 ) -> Result<(), StorageError> {
     let mut levels = Vec::new();
-    scan_upper(db, &mut levels, stop)?;
+    let mut done = 0;
+    // In steps, so that a closing database is not held up for long.
+    loop {
+        let to = files.entries().min(done + (1 << 20));
+        if to == done {
+            break;
+        }
+        scan_upper(files, &mut levels, done, to, stop)?;
+        done = to;
+    }
     let mut guard = upper.write().expect("node cache lock poisoned");
-    scan_upper(db, &mut levels, stop)?;
+    scan_upper(files, &mut levels, done, files.entries(), stop)?;
     *guard = levels;
     Ok(())
-}
-
-fn corrupt_node() -> StorageError {
-    StorageError::Corrupt("a Merkle node record is malformed".into())
 }
 
 /// fsync(2) of a directory, so the names created or renamed in it survive
@@ -297,7 +294,7 @@ impl SledStorage {
         })??;
         // Make what sled created or renamed while opening durable: `conf`
         // (never synced by sled), the data file, the directory entries of
-        // `db`, `conf`, `blobs` and the snapshot sled renamed into place,
+        // `db`, `conf`, `blobs`, the log files and the snapshot sled renamed into place,
         // and `DIR` itself in its parent. A crash before this leaves at
         // worst a database without a log (refused or recreated at start,
         // see `server::run`); nothing was acknowledged yet.
@@ -322,23 +319,33 @@ impl SledStorage {
                 .map_err(io("fsync", &blob))?;
         }
         sync_dir(&blob_dir).map_err(io("fsync", &blob_dir))?;
+        // The log files, created (or a layout-1 database moved into them)
+        // before the directory's fsync below makes their names durable;
+        // the layout's commit points are in `sled_layout.rs`.
+        let sync = || {
+            db.flush()?;
+            data_file
+                .sync_data()
+                .map_err(|e| StorageError::Sled(sled::Error::Io(e)))
+        };
+        let files = Arc::new(sled_layout::open_files(&db, path, &sync)?);
         sync_dir(path).map_err(io("fsync", path))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent).map_err(io("fsync", parent))?;
         }
-        // The memory copy of the upper levels (≈ 0.5 s to read at 1M
+        // The memory copy of the upper levels (≈ 0.1 s to read at 1M
         // entries) is loaded in the background, so the log is served at
-        // once; until it is complete, those nodes are read from sled.
+        // once; until it is complete, those nodes are read from the files.
         let upper = Arc::new(RwLock::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let loader = {
-            let (db, upper, stop) = (db.clone(), upper.clone(), stop.clone());
+            let (files, upper, stop) = (files.clone(), upper.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("accord-node-cache".into())
                 .spawn(move || {
-                    match load_upper(&db, &upper, &stop) {
+                    match load_upper(&files, &upper, &stop) {
                         Err(_) if stop.load(Ordering::Relaxed) => {}
-                        // Proofs stay correct (served from sled); say why
+                        // Proofs stay correct (read from the files); say why
                         // they are slower.
                         Err(e) => tracing::warn!("Merkle node cache not loaded: {e}"),
                         Ok(()) => {}
@@ -352,6 +359,7 @@ impl SledStorage {
             blob_dir,
             blobs: Mutex::new(blobs),
             syncs: AtomicU64::new(0),
+            files,
             upper,
             recent: RwLock::default(),
             loader: Mutex::new(Some(loader)),
@@ -407,8 +415,9 @@ impl SledStorage {
     }
 
     /// Bytes sled occupies on disk (for operators and benchmarks).
+    /// sled's files and the log files.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.files.size_on_disk()?)
     }
 }
 
@@ -419,15 +428,18 @@ impl Storage for SledStorage {
 
     fn commit(&self, batch: Batch) -> Result<(), StorageError> {
         let mut b = sled::Batch::default();
-        for (index, leaf) in batch.leaves {
-            b.insert(&leaf_key(index)[..], leaf);
+        let mut written = None;
+        if !batch.leaves.is_empty() {
+            // The leaves and nodes go to the log files first, durably
+            // (their own commit points are in `LogFiles::write`); they count
+            // only once the sled batch below records `F`. A crash before
+            // that leaves a tail the next open cuts; nothing acknowledged.
+            let w = self.files.write(&batch.leaves, &batch.nodes)?;
+            b.insert(COUNT_KEY, &sled_layout::count_value(w.entries())[..]);
+            written = Some(w);
         }
-        for n in &batch.nodes {
-            if n.level == 0 {
-                b.insert(&hash_key(b'h', &n.hash)[..], &n.index.to_be_bytes()[..]);
-            } else {
-                b.insert(&node_key(n.level, n.index)[..], &n.hash[..]);
-            }
+        for n in batch.nodes.iter().filter(|n| n.level == 0) {
+            b.insert(&hash_key(b'h', &n.hash)[..], &n.index.to_be_bytes()[..]);
         }
         for (position, record) in &batch.map {
             b.insert([&b"p"[..], &position.to_key()].concat(), record.to_bytes());
@@ -446,6 +458,12 @@ impl Storage for SledStorage {
         // but may not be on disk; a crash here loses the whole batch (sled
         // recovers batches atomically) and nothing was acknowledged.
         self.db.apply_batch(b)?;
+        // Readers see the new entries with the rest of the batch (they read
+        // only below a size published after `commit` returns). If what
+        // follows fails, the log stops (the sequencer's `failed`).
+        if let Some(w) = written {
+            self.files.publish(w);
+        }
         // After flush the batch is in the kernel's page cache and, with
         // sync_file_range, on its way to the disk, but the disk may still
         // hold it in its volatile cache and the file's new length may not
@@ -476,7 +494,7 @@ impl Storage for SledStorage {
                 upper.resize(l + 1, Vec::new());
             }
             // Nodes arrive in index order; anything else would be a sequencer
-            // bug, and the node stays readable from sled either way.
+            // bug, and the node stays readable from the files either way.
             if upper[l].len() as u64 == n.index {
                 upper[l].push(n.hash);
             }
@@ -485,7 +503,10 @@ impl Storage for SledStorage {
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db.get(leaf_key(index))?.map(|v| v.to_vec()))
+        if index >= self.files.entries() {
+            return Ok(None);
+        }
+        Ok(self.files.leaves(index, index + 1)?.pop())
     }
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
@@ -561,22 +582,11 @@ impl Storage for SledStorage {
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
-        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
-        if start >= end {
-            return Ok(out);
+        let stored = self.files.entries();
+        if end > stored && start < end {
+            return Err(super::missing_leaf(stored.max(start)));
         }
-        for kv in self.db.range(leaf_key(start)..leaf_key(end)) {
-            let (k, v) = kv?;
-            let at = start + out.len() as u64;
-            if k.as_ref() != leaf_key(at) {
-                return Err(super::missing_leaf(at));
-            }
-            out.push(v.to_vec());
-        }
-        match start + out.len() as u64 {
-            n if n < end => Err(super::missing_leaf(n)),
-            _ => Ok(out),
-        }
+        Ok(self.files.leaves(start, end)?)
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
@@ -598,14 +608,14 @@ impl Storage for SledStorage {
                 return Ok(Some(*h));
             }
         }
-        self.db
-            .get(node_key(level, index))?
-            .map(|v| {
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("node hash is not 32 bytes".into()))
-            })
-            .transpose()
+        // Stored iff the first `entries` leaves complete it.
+        let complete = (1u64.checked_shl(level))
+            .and_then(|width| index.checked_add(1)?.checked_mul(width))
+            .is_some_and(|end| end <= self.files.entries());
+        if !complete {
+            return Ok(None);
+        }
+        Ok(Some(self.files.node(level, index)?))
     }
 
     fn find_leaf_hash(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
