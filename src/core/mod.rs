@@ -28,6 +28,8 @@ pub mod receipt;
 pub mod registry;
 pub mod registry_proof;
 pub mod signature;
+#[cfg(test)]
+mod signature_equivalence;
 pub mod statements;
 pub mod tile_tree;
 pub mod tiles;

@@ -61,8 +61,89 @@ pub fn parse_signature(bytes: &[u8], field: &'static str) -> Result<[u8; SIGNATU
     })
 }
 
-/// Strict verification of `signature` over `message` (see module docs).
+/// The canonical encodings of the eight points of small order (the
+/// torsion subgroup: y = 1, y = −1, y = 0 with either sign, and four of
+/// order 8), checked against the curve by
+/// `tests::small_order_encodings_are_the_torsion_subgroup`.
+const SMALL_ORDER_R: [[u8; 32]; 8] = [
+    hex32("0100000000000000000000000000000000000000000000000000000000000000"),
+    hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    hex32("0000000000000000000000000000000000000000000000000000000000000000"),
+    hex32("0000000000000000000000000000000000000000000000000000000000000080"),
+    hex32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    hex32("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),
+    hex32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    hex32("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"),
+];
+
+const fn hex32(s: &str) -> [u8; 32] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            _ => c - b'a' + 10,
+        }
+    }
+    let b = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = digit(b[2 * i]) << 4 | digit(b[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// Strict verification of `signature` over `message` (see module docs):
+/// exactly the verdicts of `ed25519_dalek::VerifyingKey::verify_strict`,
+/// one field square root cheaper.
+///
+/// dalek decodes `R` to refuse small-order points, then compares the
+/// canonical encoding of R' = [s]B − [k]A with `R`'s bytes. Equal bytes
+/// mean `R` *is* that canonical encoding, so it decodes (to R'); and R'
+/// has small order only if those bytes are one of [`SMALL_ORDER_R`]. So
+/// refusing those eight byte strings and comparing bytes accepts exactly
+/// what dalek accepts, without decoding `R` (a square root, ≈ 8 % of a
+/// verification). `tests` compare both verdicts over adversarial
+/// signatures: small-order and mixed-order `R` and `A`, non-canonical
+/// encodings, unreduced `s`.
 pub fn verify_strict(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), Error> {
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use sha2::{Digest, Sha512};
+    let fail = || Error::Signature("Ed25519 signature does not verify (strict)".into());
+    let (r, s) = signature.split_at(32);
+    let r: &[u8; 32] = r.try_into().expect("32 bytes");
+    let s: Option<Scalar> = Scalar::from_canonical_bytes(s.try_into().expect("32 bytes")).into();
+    let s = s.ok_or_else(fail)?;
+    if SMALL_ORDER_R.contains(r) || key.is_weak() {
+        return Err(fail());
+    }
+    let k = Sha512::new()
+        .chain_update(r)
+        .chain_update(key.as_bytes())
+        .chain_update(message)
+        .finalize();
+    let k = Scalar::from_bytes_mod_order_wide(&k.into());
+    let minus_a = -key.to_edwards();
+    let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s);
+    match expected.compress().as_bytes() == r {
+        true => Ok(()),
+        false => Err(fail()),
+    }
+}
+
+/// The encodings [`verify_strict`] refuses as `R` (for its tests).
+#[cfg(test)]
+pub(crate) fn small_order_r() -> [[u8; 32]; 8] {
+    SMALL_ORDER_R
+}
+
+/// [`verify_strict`] as ed25519-dalek implements it: the reference the
+/// faster one is tested against, and V's yardstick (`examples/sigrate`).
+pub fn verify_strict_dalek(
     key: &VerifyingKey,
     message: &[u8],
     signature: &[u8; SIGNATURE_LEN],
