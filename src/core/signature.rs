@@ -64,7 +64,7 @@ pub fn parse_signature(bytes: &[u8], field: &'static str) -> Result<[u8; SIGNATU
 /// The canonical encodings of the eight points of small order (the
 /// torsion subgroup: y = 1, y = −1, y = 0 with either sign, and four of
 /// order 8), checked against the curve by
-/// `tests::small_order_encodings_are_the_torsion_subgroup`.
+/// `core::signature_equivalence::small_order_encodings_are_the_torsion_subgroup`.
 const SMALL_ORDER_R: [[u8; 32]; 8] = [
     hex32("0100000000000000000000000000000000000000000000000000000000000000"),
     hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
@@ -80,7 +80,8 @@ const fn hex32(s: &str) -> [u8; 32] {
     const fn digit(c: u8) -> u8 {
         match c {
             b'0'..=b'9' => c - b'0',
-            _ => c - b'a' + 10,
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("lowercase hex only"),
         }
     }
     let b = s.as_bytes();
@@ -103,7 +104,7 @@ const fn hex32(s: &str) -> [u8; 32] {
 /// has small order only if those bytes are one of [`SMALL_ORDER_R`]. So
 /// refusing those eight byte strings and comparing bytes accepts exactly
 /// what dalek accepts, without decoding `R` (a square root, ≈ 8 % of a
-/// verification). `tests` compare both verdicts over adversarial
+/// verification). `core::signature_equivalence` compares both verdicts over adversarial
 /// signatures: small-order and mixed-order `R` and `A`, non-canonical
 /// encodings, unreduced `s`.
 pub fn verify_strict(

@@ -102,6 +102,10 @@ fn verdicts_agree_on_adversarial_signatures() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_acc0_4d00);
     let b = |x: &Scalar| EdwardsPoint::mul_base(x);
     let mut accepted = [0u32; 3];
+    // Cases where the equation held only through a torsion component (R
+    // mixed-order), and where it held with a small-order R: the cases a
+    // wrong list or a skipped check would get wrong. Both must occur.
+    let (mut through_torsion, mut small_r_equations) = (0u32, 0u32);
     for round in 0..64u32 {
         let x = random_scalar(&mut rng);
         let torsion = EIGHT_TORSION[1 + (round as usize % 7)];
@@ -128,6 +132,9 @@ fn verdicts_agree_on_adversarial_signatures() {
                 let holds = b(&r) - k * (a - b(&x)) == b(&r) + t;
                 let verdict = same_verdict(a, &message, &signature(&rr, &s));
                 assert_eq!(verdict, holds && which < 2, "A {which}, T {t:?}");
+                if verdict && t != EIGHT_TORSION[0] {
+                    through_torsion += 1;
+                }
             }
             // Small-order R, every encoding, with s making the equation
             // hold where it can ([s]B − [k]A = R needs s = kx and
@@ -135,12 +142,13 @@ fn verdicts_agree_on_adversarial_signatures() {
             for r_bytes in small_order_encodings() {
                 let k = challenge(&r_bytes, a, &message);
                 for s in [k * x, random_scalar(&mut rng), Scalar::ZERO] {
+                    if (b(&s) - k * a).compress().to_bytes() == r_bytes {
+                        small_r_equations += 1;
+                    }
                     assert!(!same_verdict(a, &message, &signature(&r_bytes, &s)));
                 }
             }
-            // Non-canonical R for a genuine nonce point: never accepted
-            // (only points with y < 19 have one; covered above), and
-            // unreduced s: refused.
+            // Unreduced s: refused.
             let mut unreduced = signature(&r_bytes, &s);
             add_l(&mut unreduced[32..]);
             assert!(!same_verdict(a, &message, &unreduced));
@@ -155,7 +163,45 @@ fn verdicts_agree_on_adversarial_signatures() {
         }
     }
     assert_eq!(accepted[0], 64, "honest signatures by plain keys verify");
+    assert!(accepted[1] > 0 && accepted[1] < 64, "{accepted:?}");
     assert_eq!(accepted[2], 0, "small-order keys never verify");
+    assert!(through_torsion > 0, "no equation held through torsion");
+    assert!(
+        small_r_equations > 0,
+        "no equation held with a small-order R"
+    );
+}
+
+/// Keys given by a non-canonical encoding (y + p, y < 19, either sign):
+/// the hash takes the key's bytes as given, in both (the service refuses
+/// such keys before verifying; this pins the verifier alone).
+#[test]
+fn verdicts_agree_for_non_canonical_key_bytes() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut keys = 0;
+    for y in 0u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut e = [0xffu8; 32];
+            e[0] = 0xed + y;
+            e[31] = 0x7f | sign;
+            let Ok(key) = VerifyingKey::from_bytes(&e) else {
+                continue;
+            };
+            keys += 1;
+            for _ in 0..16 {
+                let mut sig = [0u8; SIGNATURE_LEN];
+                rng.fill_bytes(&mut sig);
+                sig[63] &= 0x0f;
+                let r = EdwardsPoint::mul_base(&random_scalar(&mut rng)).compress();
+                sig[..32].copy_from_slice(r.as_bytes());
+                assert_eq!(
+                    verify_strict(&key, b"m", &sig).is_ok(),
+                    verify_strict_dalek(&key, b"m", &sig).is_ok()
+                );
+            }
+        }
+    }
+    assert!(keys > 0, "some y + p encodings decode");
 }
 
 /// s + ℓ, in place (little-endian); s < ℓ so it fits in 32 bytes.
