@@ -46,7 +46,7 @@ pub enum Source<'a> {
 /// Reads entries `start..end` from the source.
 enum Reading {
     Server(crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>),
-    Local(SledStorage),
+    Local(Box<SledStorage>),
 }
 
 impl Reading {
@@ -95,7 +95,7 @@ async fn open(source: Source<'_>) -> Result<(String, Verifier, Reading), CliErro
             let note = meta
                 .ok_or_else(|| bad(format!("{} holds no log", db.display())))?
                 .checkpoint;
-            Ok((note, verifier, Reading::Local(storage)))
+            Ok((note, verifier, Reading::Local(Box::new(storage))))
         }
     }
 }

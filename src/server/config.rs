@@ -98,8 +98,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// Apply the per-address connection cap to loopback clients too.
     pub connection_limit_loopback: bool,
-    /// sled's page cache in MiB (the database's in-memory cache; the
-    /// registry and the map are read through it).
+    /// sled's page cache in MiB (the registry and the map are read through
+    /// it; sled 0.34 does not keep to it under heavy writes, BENCHMARKS.md).
     pub cache_mb: u64,
     /// Where the log is kept: the embedded sled database under `data`
     /// (default), or PostgreSQL (`[storage] url = "postgres://…"`).

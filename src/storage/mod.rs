@@ -42,6 +42,7 @@ pub mod memory;
 pub mod postgres;
 pub mod read_ahead;
 pub mod recent_nodes;
+pub mod record_cache;
 pub mod sled_layout;
 pub mod sled_store;
 

@@ -45,6 +45,7 @@
 //! siblings from the files.
 
 use super::log_files::LogFiles;
+use super::record_cache::{RecordCache, RECORD_CACHE_BYTES};
 use super::sled_layout::{self, COUNT_KEY};
 use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::encoding::{Reader, Writer};
@@ -90,6 +91,8 @@ pub struct SledStorage {
     upper: Arc<RwLock<Vec<Vec<Hash>>>>,
     /// Levels 0 and 1 of the newest entries (see `recent_nodes.rs`).
     recent: RwLock<super::recent_nodes::RecentNodes>,
+    /// Registry records queries read again and again (`record_cache.rs`).
+    records: RecordCache,
     loader: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the loader to give up (a closing database waits for it).
     stop: Arc<AtomicBool>,
@@ -362,6 +365,7 @@ impl SledStorage {
             files,
             upper,
             recent: RwLock::default(),
+            records: RecordCache::new(RECORD_CACHE_BYTES),
             loader: Mutex::new(Some(loader)),
             stop,
         })
@@ -444,10 +448,10 @@ impl Storage for SledStorage {
         for (position, record) in &batch.map {
             b.insert([&b"p"[..], &position.to_key()].concat(), record.to_bytes());
         }
-        for (key, value) in batch.registry {
-            let key = [&b"r"[..], &key].concat();
+        for (key, value) in &batch.registry {
+            let key = [&b"r"[..], key].concat();
             match value {
-                Some(v) => b.insert(key, v),
+                Some(v) => b.insert(key, v.as_slice()),
                 None => b.remove(key),
             }
         }
@@ -458,6 +462,10 @@ impl Storage for SledStorage {
         // but may not be on disk; a crash here loses the whole batch (sled
         // recovers batches atomically) and nothing was acknowledged.
         self.db.apply_batch(b)?;
+        if !batch.registry.is_empty() {
+            let written = batch.registry.iter().map(|(k, _)| k.as_slice());
+            self.records.invalidate(Some(written));
+        }
         // Readers see the new entries with the rest of the batch (they read
         // only below a size published after `commit` returns). If what
         // follows fails, the log stops (the sequencer's `failed`).
@@ -520,7 +528,13 @@ impl Storage for SledStorage {
     }
 
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db.get([&b"r"[..], key].concat())?.map(|v| v.to_vec()))
+        if let Some(hit) = self.records.get(key) {
+            return Ok(hit);
+        }
+        let stamp = self.records.stamp();
+        let value = self.db.get([&b"r"[..], key].concat())?;
+        self.records.fill(stamp, key, value.as_deref());
+        Ok(value.map(|v| v.to_vec()))
     }
 
     fn registry_scan(
@@ -542,7 +556,9 @@ impl Storage for SledStorage {
     }
 
     fn clear_registry(&self) -> Result<u64, StorageError> {
-        self.clear_prefix(b"r")
+        let removed = self.clear_prefix(b"r");
+        self.records.invalidate(None::<std::iter::Empty<&[u8]>>);
+        removed
     }
 
     fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
