@@ -144,8 +144,13 @@ impl RecordStore for Prefetched<'_> {
         if let Some(v) = self.records.borrow().get(key) {
             return Ok(v.clone());
         }
-        let v = self.storage.registry_record(key)?;
-        self.records.borrow_mut().insert(key.to_vec(), v.clone());
+        // The writer's read path (`registry_records`): backends keep it
+        // out of the caches that serve queries.
+        let key = key.to_vec();
+        let v = (self.storage.registry_records(std::slice::from_ref(&key))?)
+            .pop()
+            .flatten();
+        self.records.borrow_mut().insert(key, v.clone());
         Ok(v)
     }
     fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Rows, StorageError> {

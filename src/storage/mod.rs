@@ -152,7 +152,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The registry record under `key`, `None` if there is none.
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// The records of `keys`, in their order: what a batch's writer reads,
-    /// in one round trip where reads are remote (PostgreSQL).
+    /// in one round trip where reads are remote (PostgreSQL), and past any
+    /// cache that serves queries (sled's record cache), which the writer's
+    /// lookups of new keys would otherwise flush.
     fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         keys.iter().map(|k| self.registry_record(k)).collect()
     }

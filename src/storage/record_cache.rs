@@ -13,20 +13,25 @@
 //! one and the old one is dropped.
 //!
 //! Coherence with commits: `commit` calls [`RecordCache::invalidate`]
-//! with the keys it wrote, right after sled applied them. A reader that
-//! missed reads sled and then [`RecordCache::fill`]s, but only if no
-//! commit invalidated anything since it took its [`RecordCache::stamp`]
-//! before reading: a value read before a commit can never be cached after
-//! it. Readers that need one consistent size hold off commits anyway
-//! (`Sequencer::hold_commits`).
+//! with the keys it wrote, right after sled applied them (or failed to).
+//! A reader whose [`RecordCache::get`] missed gets a stamp, reads sled,
+//! and [`RecordCache::fill`]s only if no commit invalidated anything since
+//! the stamp: a value read before a commit can never be cached after it.
+//! Readers that need one consistent size hold off commits anyway
+//! (`Sequencer::hold_commits`). The writer's own reads do not pass here
+//! (`Storage::registry_records`): its lookups of new organizations would
+//! fill the cache with absences nobody asks about again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Bytes of records kept: about 60,000 organizations' listing rows (their
-/// records are ≈ 100–300 bytes with their keys). Per entry, the key, the
-/// value and [`OVERHEAD`] are counted.
+/// Bytes of records kept (counted: key, value and [`OVERHEAD`] each;
+/// hash tables' spare capacity comes on top): about 60,000 records of
+/// ≈ 100–300 bytes, the rows of ≈ 12,000 listed organizations.
 pub const RECORD_CACHE_BYTES: usize = 16 << 20;
+/// Larger records are not cached (an organization's record grows with its
+/// entries): one of them would push out hundreds of others.
+const MAX_VALUE: usize = 64 << 10;
 /// Bookkeeping bytes counted per cached record (hash table slot, two
 /// allocations' headers, the `Arc`'s counts).
 const OVERHEAD: usize = 80;
@@ -63,45 +68,54 @@ impl RecordCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cached record under `key`: `Some(None)` if it is known absent,
-    /// `None` if not cached.
-    pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let mut inner = self.lock();
-        if let Some(v) = inner.young.get(key) {
-            return Some(v.as_deref().map(<[u8]>::to_vec));
-        }
-        let v = inner.old.remove(key)?;
-        let out = v.as_deref().map(<[u8]>::to_vec);
-        insert(&mut inner, self.budget, key.to_vec(), v);
-        Some(out)
+    /// The cached record under `key`: `Ok(Some(value))` or `Ok(None)`
+    /// (known absent); on a miss, `Err(stamp)` for [`RecordCache::fill`],
+    /// taken before the caller reads sled.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, u64> {
+        let hit = {
+            let mut inner = self.lock();
+            match inner.young.get(key) {
+                Some(v) => v.clone(),
+                None => match inner.old.remove(key) {
+                    Some(v) => {
+                        insert(&mut inner, self.budget, key.to_vec(), v.clone());
+                        v
+                    }
+                    None => return Err(inner.commits),
+                },
+            }
+        };
+        // Copied outside the lock.
+        Ok(hit.as_deref().map(<[u8]>::to_vec))
     }
 
-    /// Taken before reading sled on a miss (see [`RecordCache::fill`]).
-    pub fn stamp(&self) -> u64 {
-        self.lock().commits
-    }
-
-    /// Caches what a reader read from sled after taking `stamp`, unless a
-    /// commit invalidated anything since.
+    /// Caches what a reader read from sled after [`RecordCache::get`]
+    /// missed with `stamp`, unless a commit invalidated anything since.
     pub fn fill(&self, stamp: u64, key: &[u8], value: Option<&[u8]>) {
+        if value.is_some_and(|v| v.len() > MAX_VALUE) {
+            return;
+        }
+        let value: Value = value.map(Arc::from);
+        let key = key.to_vec();
         let mut inner = self.lock();
         if inner.commits == stamp {
-            insert(&mut inner, self.budget, key.to_vec(), value.map(Arc::from));
+            insert(&mut inner, self.budget, key, value);
         }
     }
 
-    /// Forgets `keys` (a commit wrote them), or everything (`None`: the
-    /// registry was cleared).
-    pub fn invalidate<'k>(&self, keys: Option<impl Iterator<Item = &'k [u8]>>) {
+    /// Forgets everything (the registry was cleared).
+    pub fn invalidate_all(&self) {
+        let mut inner = self.lock();
+        *inner = Inner {
+            commits: inner.commits + 1,
+            ..Inner::default()
+        };
+    }
+
+    /// Forgets `keys` (a commit wrote them).
+    pub fn invalidate<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
         let mut inner = self.lock();
         inner.commits += 1;
-        let Some(keys) = keys else {
-            *inner = Inner {
-                commits: inner.commits,
-                ..Inner::default()
-            };
-            return;
-        };
         for key in keys {
             if let Some(v) = inner.young.remove(key) {
                 inner.young_bytes -= cost(key, &v);
@@ -113,8 +127,9 @@ impl RecordCache {
 
 fn insert(inner: &mut Inner, budget: usize, key: Vec<u8>, value: Value) {
     let c = cost(&key, &value);
-    if let Some(old) = inner.young.insert(key.clone(), value) {
-        inner.young_bytes -= cost(&key, &old);
+    let key_len = key.len();
+    if let Some(old) = inner.young.insert(key, value) {
+        inner.young_bytes -= key_len + old.as_ref().map_or(0, |v| v.len()) + OVERHEAD;
     }
     inner.young_bytes += c;
     if inner.young_bytes > budget / 2 {
@@ -130,20 +145,23 @@ mod tests {
     #[test]
     fn hits_misses_generations_and_invalidation() {
         let cache = RecordCache::new(10 * (OVERHEAD + 8));
-        assert_eq!(cache.get(b"k0"), None);
-        let stamp = cache.stamp();
+        let stamp = cache.get(b"k0").unwrap_err();
         cache.fill(stamp, b"k0", Some(b"v0"));
         cache.fill(stamp, b"gone", None);
-        assert_eq!(cache.get(b"k0"), Some(Some(b"v0".to_vec())));
-        assert_eq!(cache.get(b"gone"), Some(None), "absence is cached");
-        // A commit between a reader's stamp and its fill: not cached.
-        let stale = cache.stamp();
-        cache.invalidate(Some([&b"k0"[..]].into_iter()));
-        assert_eq!(cache.get(b"k0"), None, "invalidated");
-        cache.fill(stale, b"k0", Some(b"old value"));
-        assert_eq!(cache.get(b"k0"), None, "a read from before the commit");
+        assert_eq!(cache.get(b"k0"), Ok(Some(b"v0".to_vec())));
+        assert_eq!(cache.get(b"gone"), Ok(None), "absence is cached");
+        // A commit between a reader's miss and its fill: not cached.
+        let stale = cache.get(b"k1").unwrap_err();
+        cache.invalidate([&b"k0"[..], b"k1"].into_iter());
+        assert!(cache.get(b"k0").is_err(), "invalidated");
+        cache.fill(stale, b"k1", Some(b"old value"));
+        assert!(cache.get(b"k1").is_err(), "a read from before the commit");
+        // Records too large to cache are not.
+        let stamp = cache.get(b"big").unwrap_err();
+        cache.fill(stamp, b"big", Some(&vec![0; MAX_VALUE + 1]));
+        assert!(cache.get(b"big").is_err());
         // Bounded: filling far past the budget keeps at most about it.
-        let stamp = cache.stamp();
+        let stamp = cache.get(b"any").unwrap_err();
         for i in 0..1000u32 {
             cache.fill(stamp, &i.to_be_bytes(), Some(b"v"));
         }
@@ -155,8 +173,8 @@ mod tests {
         );
         drop(inner);
         // The newest are kept.
-        assert_eq!(cache.get(&999u32.to_be_bytes()), Some(Some(b"v".to_vec())));
-        cache.invalidate(None::<std::iter::Empty<&[u8]>>);
-        assert_eq!(cache.get(&999u32.to_be_bytes()), None, "cleared");
+        assert_eq!(cache.get(&999u32.to_be_bytes()), Ok(Some(b"v".to_vec())));
+        cache.invalidate_all();
+        assert!(cache.get(&999u32.to_be_bytes()).is_err(), "cleared");
     }
 }

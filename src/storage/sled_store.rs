@@ -231,11 +231,12 @@ impl SledStorage {
     /// finds no map, rebuilds it from the log and checks it against the
     /// log's last map head. Returns how many records were removed.
     pub fn clear_map(&self) -> Result<u64, StorageError> {
-        self.clear_prefix(b"p")
+        self.clear_prefix(b"p", &|| {})
     }
 
-    /// Removes every record whose key starts with `prefix`, durably.
-    fn clear_prefix(&self, prefix: &[u8]) -> Result<u64, StorageError> {
+    /// Removes every record whose key starts with `prefix`, durably;
+    /// `applied` runs once sled has applied the removal (or failed to).
+    fn clear_prefix(&self, prefix: &[u8], applied: &dyn Fn()) -> Result<u64, StorageError> {
         let mut batch = sled::Batch::default();
         let mut removed = 0;
         for kv in self.db.scan_prefix(prefix) {
@@ -247,7 +248,9 @@ impl SledStorage {
         // that does not match still stops the next start, and reindex runs
         // again; registry records with their format marker are still the
         // complete registry of the log.
-        self.db.apply_batch(batch)?;
+        let done = self.db.apply_batch(batch);
+        applied();
+        done?;
         self.db.flush()?;
         self.data_file
             .sync_data()
@@ -461,11 +464,13 @@ impl Storage for SledStorage {
         // Commit point 1: after apply_batch the batch is visible to readers
         // but may not be on disk; a crash here loses the whole batch (sled
         // recovers batches atomically) and nothing was acknowledged.
-        self.db.apply_batch(b)?;
+        let applied = self.db.apply_batch(b);
+        // Also if sled failed partway: what it applied may be visible.
         if !batch.registry.is_empty() {
             let written = batch.registry.iter().map(|(k, _)| k.as_slice());
-            self.records.invalidate(Some(written));
+            self.records.invalidate(written);
         }
+        applied?;
         // Readers see the new entries with the rest of the batch (they read
         // only below a size published after `commit` returns). If what
         // follows fails, the log stops (the sequencer's `failed`).
@@ -528,10 +533,10 @@ impl Storage for SledStorage {
     }
 
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        if let Some(hit) = self.records.get(key) {
-            return Ok(hit);
-        }
-        let stamp = self.records.stamp();
+        let stamp = match self.records.get(key) {
+            Ok(hit) => return Ok(hit),
+            Err(stamp) => stamp,
+        };
         let value = self.db.get([&b"r"[..], key].concat())?;
         self.records.fill(stamp, key, value.as_deref());
         Ok(value.map(|v| v.to_vec()))
@@ -556,9 +561,16 @@ impl Storage for SledStorage {
     }
 
     fn clear_registry(&self) -> Result<u64, StorageError> {
-        let removed = self.clear_prefix(b"r");
-        self.records.invalidate(None::<std::iter::Empty<&[u8]>>);
-        removed
+        self.clear_prefix(b"r", &|| self.records.invalidate_all())
+    }
+
+    /// The writer's reads: straight from sled, past the record cache (see
+    /// the trait), so a batch's lookups of new organizations do not push
+    /// out what queries read.
+    fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        keys.iter()
+            .map(|k| Ok(self.db.get([&b"r"[..], k].concat())?.map(|v| v.to_vec())))
+            .collect()
     }
 
     fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
