@@ -74,7 +74,8 @@ fn append(c: &mut Criterion) {
 }
 
 fn proof(c: &mut Criterion) {
-    // 2^17 entries: deep enough that every proof reads ~17 nodes from sled.
+    // 2^17 entries: deep enough that every proof reads ~17 nodes (with
+    // sled: recent ones from memory, the rest from the node file).
     let mut a = Appender::new();
     while a.frontier.size() < 1 << 17 {
         let batch = a.batch(4096);

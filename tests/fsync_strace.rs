@@ -6,7 +6,7 @@
 //! sled 0.34 makes its log writes "durable" on Linux with
 //! sync_file_range(2), which neither flushes the disk's write cache nor
 //! the file's metadata; its background flusher calls fsync(2) only every
-//! 500 ms. `SledStorage::commit` adds one fdatasync per batch, which this
+//! 500 ms. `SledStorage::commit` adds one fdatasync of it per batch, which this
 //! test sees (sled itself never calls fdatasync, so nothing else can
 //! satisfy it).
 //!

@@ -109,7 +109,21 @@ fn move_layout_1(
             }
         }
     }
-    // Files left by a move that a crash interrupted are cut to nothing.
+    // Files left by a move that a crash interrupted (of any length: the
+    // layout-1 records are still the log) are cut to nothing first, so
+    // that `LogFiles::open` does not take them for a database gone back.
+    for name in [LEAVES, LEAF_ENDS, NODES] {
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f.set_len(0).and_then(|()| f.sync_data()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            let why = format!("cut {}: {e}", path.display());
+            StorageError::Sled(sled::Error::Io(std::io::Error::new(e.kind(), why)))
+        })?;
+    }
     let files = LogFiles::open(dir, 0)?;
     let mut done = 0u64;
     loop {
@@ -248,8 +262,11 @@ mod tests {
             db.insert(b"m", encode_meta(&meta)).unwrap();
             db.flush().unwrap();
         }
-        // What a move interrupted by a crash would have left: cut at open.
-        std::fs::write(path.join(super::super::log_files::LEAVES), b"half a move").unwrap();
+        // What a move interrupted by a crash would have left (longer than
+        // any batch's tail): cut at open, the move done again.
+        std::fs::write(path.join(LEAVES), b"half a move").unwrap();
+        let half = vec![0u8; ((crate::storage::log_files::MAX_TAIL + 2) * 8) as usize];
+        std::fs::write(path.join(LEAF_ENDS), half).unwrap();
         let s = SledStorage::open(&path).unwrap();
         s.wait_for_node_cache();
         assert_eq!(s.meta().unwrap().unwrap().size, n);

@@ -2,7 +2,8 @@
 //!
 //! Keeping everything in one tree lets a batch be a single
 //! `sled::Tree::apply_batch`, which sled applies atomically (also across a
-//! crash), followed by one `flush` and one fdatasync(2) for durability.
+//! crash), followed by one `flush` and one fdatasync(2) of sled's data
+//! file for durability (after those of the log files, see below).
 //!
 //! Durability (sled 0.34 on Linux, read in its source): `flush` writes the
 //! log to `DIR/db` and calls sync_file_range(2), which neither flushes the
