@@ -119,10 +119,7 @@ fn move_layout_1(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
-        .map_err(|e| {
-            let why = format!("cut {}: {e}", path.display());
-            StorageError::Sled(sled::Error::Io(std::io::Error::new(e.kind(), why)))
-        })?;
+        .map_err(|e| super::sled_store::io_error("cut", &path, e))?;
     }
     let files = LogFiles::open(dir, 0)?;
     let mut done = 0u64;

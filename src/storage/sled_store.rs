@@ -205,7 +205,7 @@ fn list(dir: &Path) -> std::io::Result<HashSet<OsString>> {
 }
 
 /// An I/O error of ours on sled's files, reported as sled reports its own.
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> StorageError {
+pub(super) fn io_error(what: &str, path: &Path, e: std::io::Error) -> StorageError {
     let e = std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()));
     StorageError::Sled(sled::Error::Io(e))
 }
