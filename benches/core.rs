@@ -190,15 +190,28 @@ fn registry_map(c: &mut Criterion) {
             black_box(u.writes())
         })
     });
+    // 1,000 existing keys with new values, as a batch of statements sets.
+    let next_1000 = |i: &mut u64| -> Vec<(Hash, Hash)> {
+        (0..1000)
+            .map(|_| {
+                *i += 1;
+                (key(*i % (1 << 20)), key(*i))
+            })
+            .collect()
+    };
     g.bench_function("set_1000_keys_bottom_up", |b| {
         b.iter(|| {
-            let pairs: Vec<(Hash, Hash)> = (0..1000)
-                .map(|_| {
-                    i += 1;
-                    (key(i % (1 << 20)), key(i))
-                })
-                .collect();
+            let pairs = next_1000(&mut i);
             black_box(accord::core::map_batch::set_batch(&m, &pairs).unwrap())
+        })
+    });
+    // The auditor's map (core::map_arena): the same batches, in place.
+    let mut arena = accord::core::map_arena::ArenaMap::default();
+    assert_eq!(arena.set_all(pairs.iter().map(|(k, v)| (k, v))), root);
+    g.bench_function("set_1000_keys_arena", |b| {
+        b.iter(|| {
+            let pairs = next_1000(&mut i);
+            black_box(arena.set_all(pairs.iter().map(|(k, v)| (k, v))))
         })
     });
     g.throughput(Throughput::Elements(1));

@@ -4,6 +4,7 @@
 //! proofs, values and roots refused.
 
 use accord::core::map::{self, MapProof, MemoryMap, Node};
+use accord::core::map_arena::ArenaMap;
 use accord::core::Hash;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -97,6 +98,16 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             many.set_all(chunk.iter().map(|(k, v)| (k, v)));
         }
         assert_eq!(many.root(), expected, "round {round}");
+        // The auditor's arena map: in one batch, and in batches of 3 (leaves
+        // split, moved down and replaced within a batch).
+        let mut arena_one = ArenaMap::default();
+        assert_eq!(arena_one.set_all(all.iter().map(|(k, v)| (k, v))), expected);
+        let mut arena = ArenaMap::default();
+        for chunk in shuffled.chunks(3) {
+            arena.set_all(chunk.iter().map(|(k, v)| (k, v)));
+        }
+        assert_eq!(arena.root(), expected, "round {round}");
+        assert_eq!(arena.len(), n, "round {round}");
         // Key by key (MapUpdate::set), in chunks of another size: the same.
         let mut each = MemoryMap::default();
         for chunk in shuffled.chunks(5) {
@@ -125,6 +136,25 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             many.set_all([(k, &v1), (&fresh, &fv), (k, &v2)]);
             let all2: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(many.root(), reference_root(&all2, 0));
+            arena.set_all([(k, &v1), (&fresh, &fv), (k, &v2)]);
+            assert_eq!(arena.root(), reference_root(&all2, 0), "round {round}");
+            // A value changed alone, and changed together with a key that
+            // splits its leaf: the leaf keeps its place and its new value.
+            let (v3, near) = (random_hash(&mut rng), {
+                let mut near = *k;
+                near[31] ^= 1;
+                near
+            });
+            pairs.insert(*k, v3);
+            arena.set_all([(k, &v3)]);
+            let all3: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(arena.root(), reference_root(&all3, 0), "round {round}");
+            let v4 = random_hash(&mut rng);
+            pairs.insert(*k, v4);
+            pairs.insert(near, v3);
+            arena.set_all([(&near, &v3), (k, &v4)]);
+            let all4: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(arena.root(), reference_root(&all4, 0), "round {round}");
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod endorsement;
 pub mod entry;
 pub mod frontier;
 pub mod map;
+pub mod map_arena;
 pub mod map_batch;
 pub mod map_head;
 pub mod map_tiles;

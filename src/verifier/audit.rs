@@ -14,7 +14,7 @@ use super::parallel;
 use crate::core::checkpoint::{Checkpoint, TreeHead};
 use crate::core::entry::{Entry, Signed, GENESIS_PREV};
 use crate::core::frontier::Frontier;
-use crate::core::map::MemoryMap;
+use crate::core::map_arena::ArenaMap;
 use crate::core::merkle::{self, EMPTY_ROOT};
 use crate::core::note::Verifier;
 use crate::core::registry::{Admission, MapKey, Registry};
@@ -67,7 +67,7 @@ pub struct AuditState {
     pub registry: Registry,
     /// The registry map recomputed from the entries, as of the last map
     /// head; `pending` holds the keys changed since (rebuilt like `registry`).
-    pub map: MemoryMap,
+    pub map: ArenaMap,
     pub pending: HashSet<MapKey>,
 }
 
@@ -86,7 +86,7 @@ impl AuditState {
             last_leaf_hash: GENESIS_PREV,
             last_integrated_ms: 0,
             registry: Registry::new(),
-            map: MemoryMap::default(),
+            map: ArenaMap::default(),
             pending: HashSet::new(),
         }
     }
@@ -112,7 +112,7 @@ impl AuditState {
     /// from the auditor's own copy (they were verified when first audited).
     pub fn replay<'a>(&mut self, leaves: impl IntoIterator<Item = &'a [u8]>) -> Result<(), Error> {
         self.registry = Registry::new();
-        self.map = MemoryMap::default();
+        self.map = ArenaMap::default();
         self.pending.clear();
         for leaf in leaves {
             let entry = Entry::from_leaf(leaf)?;
@@ -195,7 +195,7 @@ impl AuditState {
             last_leaf_hash,
             last_integrated_ms,
             registry: Registry::new(),
-            map: MemoryMap::default(),
+            map: ArenaMap::default(),
             pending: HashSet::new(),
         })
     }

@@ -1,0 +1,204 @@
+//! The registry map held as a tree of nodes in two arrays, for the auditor,
+//! which recomputes the map of the whole log and needs only its roots.
+//!
+//! [`super::map::MemoryMap`] stores every subtree at its [`Position`] in a
+//! hash map, the model of the stored map the server keeps (positions are
+//! its storage keys). Updating it costs, per changed node, a hashed lookup
+//! of the node and of its sibling, a write, and a sort of the writes: an
+//! audit of 100k entries spent a quarter of its CPU there
+//! (BENCHMARKS.md, "Write and audit paths"). Here a node names its
+//! children by index, so a batch walks down from the root by following
+//! indices, updates nodes in place and rehashes each changed node once.
+//! Leaves keep their hash, so an unchanged leaf beside a changed path is
+//! not rehashed.
+//!
+//! The tree is the one `core::map` defines (the same roots for the same
+//! pairs, whatever the batches: `tests/map_conformance.rs` checks it
+//! against the naive recomputation and against `MemoryMap`). Keys are only
+//! ever set, never removed, as in the registry, so nodes are never freed.
+//!
+//! [`Position`]: super::map::Position
+
+use super::map::{bit, empty_hash, leaf_hash, node_hash};
+use super::Hash;
+
+/// A reference to a subtree: [`EMPTY`], an index into `internals`, or an
+/// index into `leaves` with [`LEAF`] set. 2³¹ − 1 of each fit; a registry
+/// that large would need terabytes of memory here first.
+type Ref = u32;
+const EMPTY: Ref = u32::MAX;
+const LEAF: Ref = 1 << 31;
+
+#[derive(Clone, Debug)]
+struct Internal {
+    hash: Hash,
+    children: [Ref; 2],
+}
+
+#[derive(Clone, Debug)]
+struct Leaf {
+    key: Hash,
+    /// `leaf_hash(key, value_hash)`; the value hash itself is not needed again.
+    hash: Hash,
+}
+
+/// A pair to place while building a subtree: a new one (key, value hash)
+/// or a leaf already in the arena, moved down by a split.
+#[derive(Clone, Copy)]
+enum Item {
+    New(Hash, Hash),
+    Existing(Ref, Hash),
+}
+
+impl Item {
+    fn key(&self) -> &Hash {
+        match self {
+            Item::New(k, _) | Item::Existing(_, k) => k,
+        }
+    }
+}
+
+/// The registry map in memory, as a tree of indices: roots only, no proofs.
+#[derive(Clone, Debug)]
+pub struct ArenaMap {
+    root: Ref,
+    internals: Vec<Internal>,
+    leaves: Vec<Leaf>,
+    empty: Hash,
+}
+
+impl Default for ArenaMap {
+    fn default() -> Self {
+        ArenaMap {
+            root: EMPTY,
+            internals: Vec::new(),
+            leaves: Vec::new(),
+            empty: empty_hash(),
+        }
+    }
+}
+
+/// Two maps are equal when their roots are: the root commits to the set of
+/// pairs, whereas the arrays' order depends on the batches that built them.
+impl PartialEq for ArenaMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.root() == other.root()
+    }
+}
+
+impl Eq for ArenaMap {}
+
+impl ArenaMap {
+    /// The map's root hash.
+    pub fn root(&self) -> Hash {
+        self.hash(self.root)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+
+    /// Sets every `(key hash, value hash)` pair (a key given twice keeps
+    /// its last value) and returns the new root.
+    pub fn set_all<'k>(&mut self, pairs: impl IntoIterator<Item = (&'k Hash, &'k Hash)>) -> Hash {
+        let mut sorted: Vec<(Hash, Hash)> = pairs.into_iter().map(|(k, v)| (*k, *v)).collect();
+        sorted.reverse();
+        // A stable sort of the reversed list, then the first of each key: the last given.
+        sorted.sort_by_key(|(k, _)| *k);
+        sorted.dedup_by(|later, first| later.0 == first.0);
+        if !sorted.is_empty() {
+            self.root = self.update(self.root, 0, &sorted);
+        }
+        self.root()
+    }
+
+    fn hash(&self, r: Ref) -> Hash {
+        match r {
+            EMPTY => self.empty,
+            r if r & LEAF != 0 => self.leaves[(r & !LEAF) as usize].hash,
+            r => self.internals[r as usize].hash,
+        }
+    }
+
+    /// Applies `pairs` (non-empty, sorted, unique, sharing their first
+    /// `depth` bits) to the subtree `r` at `depth`; returns the subtree's
+    /// new reference, its hash up to date.
+    fn update(&mut self, r: Ref, depth: usize, pairs: &[(Hash, Hash)]) -> Ref {
+        if r == EMPTY {
+            let items: Vec<Item> = pairs.iter().map(|(k, v)| Item::New(*k, *v)).collect();
+            return self.build(depth, &items);
+        }
+        if r & LEAF != 0 {
+            let here = (r & !LEAF) as usize;
+            let key = self.leaves[here].key;
+            if let [(k, v)] = pairs {
+                if *k == key {
+                    self.leaves[here].hash = leaf_hash(k, v);
+                    return r;
+                }
+            }
+            // The leaf joins the new pairs (keeping its slot), unless one replaces it.
+            let mut items: Vec<Item> = pairs.iter().map(|(k, v)| Item::New(*k, *v)).collect();
+            match pairs.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => {
+                    self.leaves[here].hash = leaf_hash(&key, &pairs[i].1);
+                    items[i] = Item::Existing(r, key);
+                }
+                Err(i) => items.insert(i, Item::Existing(r, key)),
+            }
+            return self.build(depth, &items);
+        }
+        let split = pairs.partition_point(|(k, _)| !bit(k, depth));
+        let [mut left, mut right] = self.internals[r as usize].children;
+        if split > 0 {
+            left = self.update(left, depth + 1, &pairs[..split]);
+        }
+        if split < pairs.len() {
+            right = self.update(right, depth + 1, &pairs[split..]);
+        }
+        let hash = node_hash(&self.hash(left), &self.hash(right));
+        self.internals[r as usize] = Internal {
+            hash,
+            children: [left, right],
+        };
+        r
+    }
+
+    /// The subtree of exactly `items` (non-empty, sorted, unique, sharing
+    /// their first `depth` bits) at `depth`, by the definition.
+    fn build(&mut self, depth: usize, items: &[Item]) -> Ref {
+        if let [item] = items {
+            return match *item {
+                Item::Existing(r, _) => r,
+                Item::New(key, value_hash) => {
+                    // The last index, 2³¹ − 1, would read as EMPTY.
+                    assert!(self.leaves.len() < (LEAF - 1) as usize, "map arena full");
+                    self.leaves.push(Leaf {
+                        key,
+                        hash: leaf_hash(&key, &value_hash),
+                    });
+                    LEAF | (self.leaves.len() - 1) as Ref
+                }
+            };
+        }
+        let split = items.partition_point(|i| !bit(i.key(), depth));
+        let mut side = |s: &[Item]| match s.is_empty() {
+            true => EMPTY,
+            false => self.build(depth + 1, s),
+        };
+        let left = side(&items[..split]);
+        let right = side(&items[split..]);
+        let hash = node_hash(&self.hash(left), &self.hash(right));
+        assert!(self.internals.len() < LEAF as usize, "map arena full");
+        self.internals.push(Internal {
+            hash,
+            children: [left, right],
+        });
+        (self.internals.len() - 1) as Ref
+    }
+}
