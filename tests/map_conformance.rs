@@ -99,7 +99,7 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
         }
         assert_eq!(many.root(), expected, "round {round}");
         // The auditor's arena map: in one batch, and in batches of 3 (leaves
-        // split, moved down and replaced within a batch).
+        // split and moved down by later batches).
         let mut arena_one = ArenaMap::default();
         assert_eq!(arena_one.set_all(all.iter().map(|(k, v)| (k, v))), expected);
         let mut arena = ArenaMap::default();
@@ -107,6 +107,7 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             arena.set_all(chunk.iter().map(|(k, v)| (k, v)));
         }
         assert_eq!(arena.root(), expected, "round {round}");
+        assert_eq!(arena.root(), many.root(), "round {round}");
         assert_eq!(arena.len(), n, "round {round}");
         // Key by key (MapUpdate::set), in chunks of another size: the same.
         let mut each = MemoryMap::default();
@@ -138,6 +139,7 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             assert_eq!(many.root(), reference_root(&all2, 0));
             arena.set_all([(k, &v1), (&fresh, &fv), (k, &v2)]);
             assert_eq!(arena.root(), reference_root(&all2, 0), "round {round}");
+            assert_eq!(arena.len(), pairs.len(), "round {round}: one leaf per key");
             // A value changed alone, and changed together with a key that
             // splits its leaf: the leaf keeps its place and its new value.
             let (v3, near) = (random_hash(&mut rng), {
@@ -149,12 +151,14 @@ fn roots_match_the_reference_whatever_the_order_and_updates() {
             arena.set_all([(k, &v3)]);
             let all3: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(arena.root(), reference_root(&all3, 0), "round {round}");
+            assert_eq!(arena.len(), pairs.len(), "round {round}: one leaf per key");
             let v4 = random_hash(&mut rng);
             pairs.insert(*k, v4);
             pairs.insert(near, v3);
             arena.set_all([(&near, &v3), (k, &v4)]);
             let all4: Vec<_> = pairs.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(arena.root(), reference_root(&all4, 0), "round {round}");
+            assert_eq!(arena.len(), pairs.len(), "round {round}: one leaf per key");
         }
     }
 }

@@ -14,7 +14,7 @@
 //!
 //! The tree is the one `core::map` defines (the same roots for the same
 //! pairs, whatever the batches: `tests/map_conformance.rs` checks it
-//! against the naive recomputation and against `MemoryMap`). Keys are only
+//! against the naive recomputation and against `MemoryMap`'s root). Keys are only
 //! ever set, never removed, as in the registry, so nodes are never freed.
 //!
 //! [`Position`]: super::map::Position
@@ -23,8 +23,8 @@ use super::map::{bit, empty_hash, leaf_hash, node_hash};
 use super::Hash;
 
 /// A reference to a subtree: [`EMPTY`], an index into `internals`, or an
-/// index into `leaves` with [`LEAF`] set. 2³¹ − 1 of each fit; a registry
-/// that large would need terabytes of memory here first.
+/// index into `leaves` with [`LEAF`] set: 2³¹ − 1 leaves and 2³¹ internal
+/// nodes fit; a registry that large would need terabytes of memory first.
 type Ref = u32;
 const EMPTY: Ref = u32::MAX;
 const LEAF: Ref = 1 << 31;
