@@ -28,9 +28,9 @@ use std::collections::HashMap;
 /// Maps keyed by positions: foldhash (hashbrown's hasher, already in the
 /// build) instead of SipHash. Like SipHash it is seeded at random per map;
 /// it is not a cryptographic PRF, but positions are SHA-256 outputs that an
-/// attacker could shape only by grinding keys, blind to the seed. The
-/// auditor's recomputation of the map spent a fifth of its time in SipHash
-/// and table probes.
+/// attacker could shape only by grinding keys, blind to the seed. When the
+/// auditor recomputed the map over `MemoryMap`, it spent a fifth of its time
+/// in SipHash and table probes.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 const LEAF_TAG: &[u8] = b"accord/v1/map-leaf\0";
@@ -350,7 +350,8 @@ impl<S: MapSource> MapSource for Overlay<'_, '_, S> {
     }
 }
 
-/// A map held in memory (tests, the auditor's recomputation).
+/// A map held in memory, positions and all (tests, benchmarks; the
+/// auditor, which needs roots only, uses `core::map_arena`).
 #[derive(Default, Clone, Debug, PartialEq, Eq)]
 pub struct MemoryMap {
     nodes: FastMap<Position, Node>,
