@@ -4,7 +4,7 @@
 
 use accord::core::frontier::Frontier;
 use accord::core::merkle;
-use accord::storage::{Batch, LogMeta, Nodes, SledStorage, Storage};
+use accord::storage::{Batch, LocalStorage, LogMeta, Nodes, Storage};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 /// Leaf size of a typical endorsement entry (name, country, domain; see the
@@ -13,7 +13,7 @@ const LEAF_BYTES: usize = 330;
 
 /// Appends entries with synthetic leaves, as the sequencer would.
 struct Appender {
-    store: SledStorage,
+    store: LocalStorage,
     frontier: Frontier,
     _dir: tempfile::TempDir,
 }
@@ -22,7 +22,7 @@ impl Appender {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Appender {
-            store: SledStorage::open(&dir.path().join("db")).expect("open sled"),
+            store: LocalStorage::open(&dir.path().join("db")).expect("open sled"),
             frontier: Frontier::new(),
             _dir: dir,
         }

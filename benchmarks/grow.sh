@@ -1,9 +1,10 @@
 #!/bin/bash
-# usage: grow.sh BIN PORT HTTPPORT CHUNKS [DEADLINE]: a fresh sled log grown by
+# usage: grow.sh BIN PORT HTTPPORT CHUNKS [DEADLINE]: a fresh local log grown by
 # CHUNKS × 250k batched entries (8 streams of 1,000-entry SubmitBatch calls),
-# printing after each chunk the rate, the disk (sled and the log files) and
-# the server's RSS; then inclusion proofs at 1/4/16 streams, a restart (how
-# long sled's open takes) and the proofs again. At least one chunk runs; no
+# printing after each chunk the rate, the disk (the records file and the log
+# files) and the server's RSS; then inclusion proofs at 1/4/16 streams, a
+# restart after SIGTERM (how long the open takes) and the proofs again, and
+# registry queries (proof, first page of signatories, organization). At least one chunk runs; no
 # more start once the disk has under 12 GB free or DEADLINE (a `date -d`
 # time: `15:00` is today's, even if already past) has passed.
 # The restarted server is left running, for more measurements; kill it
@@ -40,9 +41,11 @@ grep VmRSS /proc/$SP/status
 kill $SP; wait $SP 2>/dev/null
 du -sb "$D/d/db"
 "$BIN" serve --data "$D/d" --listen 127.0.0.1:$PORT --http-listen 127.0.0.1:$HP > "$D/serve2.log" 2>&1 & SP=$!
-# sled replays every page written since its last open: minutes after a large load.
+# (sled replayed every page written since its last open: minutes after a
+# large load; redb reads one header.)
 started $SP "$D/serve2.log" 'accepting submissions' 900
-grep -E "database opened|serving a log|accepting" "$D/serve2.log" | cut -c1-160
+grep -E "database opened|serving a log|accepting|repairing" "$D/serve2.log" | cut -c1-160
 for c in 1 4 16; do echo "== proof after the restart, $c streams"; "$BIN" bench --server $U --mode proof --requests 10000 --concurrency $c --json; echo; done
+for m in registry-proof list org; do echo "== $m after the restart, 1 stream"; "$BIN" bench --server $U --mode $m --requests 10000 --concurrency 1 --json; echo; done
 grep VmRSS /proc/$SP/status
 echo "server left running: pid $SP"

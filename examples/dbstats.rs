@@ -1,43 +1,69 @@
-//! Bytes a sled log holds, by record kind (`sled_store.rs`'s key layout),
-//! and the log files beside it (`log_files.rs`): for BENCHMARKS.md's disk
-//! figures. `cargo run --release --example dbstats -- DIR/db` (the server
-//! stopped).
+//! Bytes a local log holds, by table of its records file
+//! (`local_store.rs`), and the log files beside it (`log_files.rs`): for
+//! BENCHMARKS.md's disk figures. `cargo run --release --example dbstats --
+//! DIR/db` (the server stopped).
 
-use std::collections::BTreeMap;
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: dbstats DIR/db");
-    let db = sled::open(&path).expect("open the sled database (is the server stopped?)");
-    let mut kinds: BTreeMap<u8, (u64, u64, u64)> = BTreeMap::new();
-    for kv in db.iter() {
-        let (k, v) = kv.expect("read");
-        let e = kinds.entry(k[0]).or_default();
-        e.0 += 1;
-        e.1 += k.len() as u64;
-        e.2 += v.len() as u64;
-    }
-    // Entries: the log files' count (`F`), or layout 1's leaf records.
-    let leaves = match db.get(b"F").expect("read") {
-        Some(v) => u64::from_be_bytes(v.as_ref().try_into().expect("8 bytes")),
-        None => kinds.get(&b'l').map_or(0, |e| e.0),
-    };
-    println!("kind  records  key bytes  value bytes  per leaf (B)");
-    for (kind, (n, kb, vb)) in &kinds {
-        let per = (kb + vb) as f64 / leaves.max(1) as f64;
+    let dir = std::path::Path::new(&path);
+    let file = dir.join(accord::storage::local_store::RECORDS_FILE);
+    let db = redb::Database::open(&file).expect("open the records file (is the server stopped?)");
+    let tx = db.begin_read().expect("read");
+    let meta: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let leaves = tx
+        .open_table(meta)
+        .expect("meta table")
+        .get("F")
+        .expect("read")
+        .map_or(0, |v| {
+            u64::from_be_bytes(v.value().try_into().expect("8 bytes"))
+        });
+    let per = |bytes: u64| bytes as f64 / leaves.max(1) as f64;
+    println!("{leaves} entries");
+    println!("table      records   key+value B  stored B   tree B   per leaf (stored+tree)");
+    let mut total = 0;
+    for name in ["hashes", "map", "registry"] {
+        let (n, logical, stats) = if name == "hashes" {
+            let t = tx
+                .open_table(TableDefinition::<&[u8], u64>::new(name))
+                .expect("table");
+            (
+                t.len().expect("len"),
+                t.len().expect("len") * 40,
+                t.stats().expect("stats"),
+            )
+        } else {
+            let t = tx
+                .open_table(TableDefinition::<&[u8], &[u8]>::new(name))
+                .expect("table");
+            let mut logical = 0u64;
+            for kv in t.iter().expect("iterate") {
+                let (k, v) = kv.expect("read");
+                logical += (k.value().len() + v.value().len()) as u64;
+            }
+            (t.len().expect("len"), logical, t.stats().expect("stats"))
+        };
+        let tree = stats.metadata_bytes() + stats.fragmented_bytes();
+        total += stats.stored_bytes() + tree;
         println!(
-            "{:>4}  {n:>7}  {kb:>9}  {vb:>11}  {per:>12.1}",
-            *kind as char
+            "{name:<9} {n:>9}  {logical:>11}  {:>9}  {tree:>8}  {:>10.1}",
+            stats.stored_bytes(),
+            per(stats.stored_bytes() + tree)
         );
     }
     use accord::storage::log_files::{LEAF_ENDS, LEAVES, NODES};
     for name in [LEAVES, LEAF_ENDS, NODES] {
-        let len = std::fs::metadata(std::path::Path::new(&path).join(name)).map_or(0, |m| m.len());
-        let per = len as f64 / leaves.max(1) as f64;
-        println!("file {name:>9}: {len:>11} bytes  {per:>12.1} per leaf");
+        let len = std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        println!(
+            "file {name:>9}: {len:>11} bytes  {:>10.1} per leaf",
+            per(len)
+        );
     }
-    let total: u64 = kinds.values().map(|e| e.1 + e.2).sum();
+    let on_disk = std::fs::metadata(&file).map_or(0, |m| m.len());
     println!(
-        "logical bytes {total}; sled on disk {}",
-        db.size_on_disk().unwrap_or(0)
+        "records file: {on_disk} bytes on disk ({:.1} per leaf), {total} in the three tables' pages",
+        per(on_disk)
     );
 }

@@ -199,8 +199,11 @@ async fn a_damaged_or_missing_database_is_refused() {
     // Every submission above was acknowledged, hence durable: SIGKILL.
     server.kill9();
 
-    // Overwritten with garbage (same size): sled finds no valid data.
-    let db_file = data.join("db").join("db");
+    // The records file overwritten with garbage (same size): redb finds no
+    // valid header.
+    let db_file = data
+        .join("db")
+        .join(accord::storage::local_store::RECORDS_FILE);
     let len = std::fs::metadata(&db_file).unwrap().len() as usize;
     std::fs::write(&db_file, vec![0xab; len]).unwrap();
     let why = refused(&data);

@@ -1,4 +1,4 @@
-//! End to end: a real server on loopback over sled in a temp dir. Concurrent
+//! End to end: a real server on loopback over the local store in a temp dir. Concurrent
 //! submissions, offline receipt verification, idempotent resubmission, the
 //! hash chain, and a restart after which old receipts still verify and new
 //! checkpoints are consistent with old ones.

@@ -1,14 +1,13 @@
 //! The commit path reaches the disk: a real `accord serve` runs under
 //! `strace -f`, one statement is submitted, and before its answer arrives
-//! the server has called fdatasync(2) on sled's data file (`DB/db`) and
-//! on the log files beside it (leaves and Merkle nodes).
+//! the server has called fdatasync(2) on the records file
+//! (`DB/records.redb`) and on the log files beside it (leaves and Merkle
+//! nodes).
 //!
-//! sled 0.34 makes its log writes "durable" on Linux with
-//! sync_file_range(2), which neither flushes the disk's write cache nor
-//! the file's metadata; its background flusher calls fsync(2) only every
-//! 500 ms. `SledStorage::commit` adds one fdatasync of it per batch, which this
-//! test sees (sled itself never calls fdatasync, so nothing else can
-//! satisfy it).
+//! `LocalStorage::commit` relies on redb's `Durability::Immediate`
+//! commit to fdatasync the records file before it returns (read in redb
+//! 2.6's source: `FileBackend::sync_data`); this test checks that it does,
+//! so a redb update that weakened it would be caught.
 //!
 //! Skips (saying so) when strace is missing, unless ACCORD_REQUIRE_STRACE
 //! is set, as `.ci/run` does after installing it.
@@ -77,7 +76,7 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
     );
     let db_dir = accord::server::datadir::db_path(&data);
     let db_dir = db_dir.canonicalize().unwrap_or(db_dir);
-    let db_file = db_dir.join("db");
+    let db_file = db_dir.join(accord::storage::local_store::RECORDS_FILE);
     let (db_dir, db_file) = (db_dir.to_str().unwrap(), db_file.to_str().unwrap());
 
     let mut c = {
@@ -113,7 +112,7 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
         "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
         answer.into_inner().index
     );
-    // The log's leaves and nodes live in files of their own beside sled's
+    // The log's leaves and nodes live in files of their own beside it
     // (`storage/log_files.rs`): each was fdatasynced before the answer too.
     for name in [
         accord::storage::log_files::LEAVES,
@@ -128,8 +127,8 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
             "answered without an fdatasync of {file}; trace since start-up:\n{new}"
         );
     }
-    // Start-up made the files sled created durable: their directory was
-    // fsynced (sled never does that itself).
+    // Start-up made the files it created durable: their directory was
+    // fsynced.
     assert!(
         !syncs_of(&before, db_dir).is_empty(),
         "no fsync of the directory {db_dir} at start-up:\n{before}"

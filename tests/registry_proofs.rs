@@ -419,7 +419,7 @@ fn reindex_repairs_a_map_that_does_not_match_the_log() {
     use accord::core::map::{Node, Position};
     use accord::core::map_tiles::Tile;
     use accord::core::map_versions::MapRecord;
-    use accord::storage::{Batch, SledStorage, Storage};
+    use accord::storage::{Batch, LocalStorage, Storage};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data = dir.join("data");
@@ -431,7 +431,7 @@ fn reindex_repairs_a_map_that_does_not_match_the_log() {
         .to_owned();
     drop(server);
     {
-        let db = SledStorage::open(&accord::server::datadir::db_path(&data)).unwrap();
+        let db = LocalStorage::open(&accord::server::datadir::db_path(&data)).unwrap();
         let size = db.meta().unwrap().unwrap().size;
         let mut tile = Tile::default();
         tile.set(Position::ROOT, Node::Internal([9; 32]));

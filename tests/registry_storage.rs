@@ -1,5 +1,5 @@
 //! The registry lives in storage (`core::registry::records`), through the
-//! `accord` binary on a real sled database: a restart reads it without
+//! `accord` binary on a real local database: a restart reads it without
 //! replaying the log; a database without it (from before, or restored from
 //! entries) gets it built once at start; and `accord reindex` rebuilds a
 //! damaged one from the log. Every time, the answers are the same.
@@ -7,7 +7,7 @@
 mod common;
 
 use accord::core::registry::{FORMAT, FORMAT_KEY};
-use accord::storage::{Batch, SledStorage, Storage};
+use accord::storage::{Batch, LocalStorage, Storage};
 use common::{accord_ok as ok, demo_log, json_rows, ServeProcess};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,8 +46,8 @@ fn registry_line(server: &ServeProcess) -> String {
     }
 }
 
-fn open(data: &Path) -> SledStorage {
-    SledStorage::open(&accord::server::datadir::db_path(data)).unwrap()
+fn open(data: &Path) -> LocalStorage {
+    LocalStorage::open(&accord::server::datadir::db_path(data)).unwrap()
 }
 
 #[test]

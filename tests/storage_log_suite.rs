@@ -1,17 +1,17 @@
 //! One suite of log-level storage checks, written once and run against
-//! every backend (memory, sled, PostgreSQL), through a real server on each:
+//! every backend (memory, the local store, PostgreSQL), through a real server on each:
 //! a log written, then reopened (the same checkpoint and registry answers,
 //! and it accepts more), refused under another log's key (nothing
 //! written), and refused once a stored tree node is damaged. Each backend
 //! gives only how to open its store and how to damage it. (Crash points:
-//! `crash.rs` kills sled servers mid-load and traces their fsyncs;
+//! `crash.rs` kills local servers mid-load and traces their fsyncs;
 //! `postgres_instances.rs` kills PostgreSQL ones; `storage_contract.rs`
 //! checks that a refused commit writes nothing.)
 
 mod common;
 
 use accord::proto::{self, registry_service_client::RegistryServiceClient};
-use accord::storage::{MemoryStorage, SledStorage, Storage};
+use accord::storage::{LocalStorage, MemoryStorage, Storage};
 use common::{endorsement, org_key, registration, request, sign, with_token, PgDb};
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,7 +154,7 @@ fn memory_keeps_the_log_suite() {
 }
 
 #[test]
-fn sled_keeps_the_log_suite() {
+fn local_keeps_the_log_suite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let damage = |level: u32, index: u64| {
@@ -174,9 +174,9 @@ fn sled_keeps_the_log_suite() {
         file.sync_data().unwrap();
     };
     suite(
-        "sled",
+        "local",
         Backend {
-            open: &|| Arc::new(SledStorage::open(&path).unwrap()) as Arc<dyn Storage>,
+            open: &|| Arc::new(LocalStorage::open(&path).unwrap()) as Arc<dyn Storage>,
             damage: &damage,
         },
     );

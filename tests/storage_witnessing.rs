@@ -4,7 +4,7 @@
 
 mod common;
 
-use accord::storage::{MemoryStorage, SledStorage, Storage, StoredCosigned};
+use accord::storage::{LocalStorage, MemoryStorage, Storage, StoredCosigned};
 use common::PgDb;
 use std::time::Duration;
 
@@ -39,13 +39,13 @@ fn the_cosigned_checkpoint_never_goes_back_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     {
-        let s = SledStorage::open(&path).unwrap();
+        let s = LocalStorage::open(&path).unwrap();
         cosigned_contract(&s);
         // A backend with one server always grants the lease.
         assert!(s.witness_lease("a", Duration::from_secs(20)).unwrap());
         assert!(s.witness_lease("b", Duration::from_secs(20)).unwrap());
     }
-    let reopened = SledStorage::open(&path).unwrap();
+    let reopened = LocalStorage::open(&path).unwrap();
     assert_eq!(
         reopened.cosigned().unwrap(),
         Some(cosigned(9)),

@@ -19,7 +19,7 @@ use crate::core::frontier::Frontier;
 use crate::core::merkle;
 use crate::core::note::Verifier;
 use crate::proto;
-use crate::storage::{Batch, LogMeta, SledStorage, Storage};
+use crate::storage::{Batch, LocalStorage, LogMeta, Storage};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -46,7 +46,7 @@ pub enum Source<'a> {
 /// Reads entries `start..end` from the source.
 enum Reading {
     Server(crate::proto::registry_service_client::RegistryServiceClient<tonic::transport::Channel>),
-    Local(Box<SledStorage>),
+    Local(Box<LocalStorage>),
 }
 
 impl Reading {
@@ -85,7 +85,7 @@ async fn open(source: Source<'_>) -> Result<(String, Verifier, Reading), CliErro
                 .map_err(usage)?
                 .verifier();
             let db = crate::server::datadir::db_path(dir);
-            let storage = SledStorage::open(&db).map_err(|e| {
+            let storage = LocalStorage::open(&db).map_err(|e| {
                 CliError::usage(format!(
                     "{}: {e} (is the server running? then back up with --server)",
                     db.display()
@@ -183,7 +183,7 @@ pub fn restore(input: &Path, data: &Path) -> Result<(), CliError> {
     let head = Checkpoint::open(&note, &signer.verifier())
         .map_err(|e| bad(format!("the backup's checkpoint is not this log's: {e}")))?
         .head;
-    let storage = SledStorage::open(&db).map_err(|e| CliError::usage(e.to_string()))?;
+    let storage = LocalStorage::open(&db).map_err(|e| CliError::usage(e.to_string()))?;
     let mut chain = Chain::default();
     let mut batch = Batch::default();
     while let Some(leaf) = read_record(&mut r).map_err(io(input))? {

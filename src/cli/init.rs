@@ -7,7 +7,7 @@
 
 use super::CliError;
 use crate::server::datadir;
-use crate::storage::{PgStorage, SledStorage, Storage};
+use crate::storage::{LocalStorage, PgStorage, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub async fn run(args: InitArgs) -> Result<(), CliError> {
             Ok(Arc::new(PgStorage::open_with(url, &opts).map_err(fail)?) as Arc<dyn Storage>)
         }
         None => {
-            let sled = SledStorage::open(&datadir::db_path(data))
+            let sled = LocalStorage::open(&datadir::db_path(data))
                 .map_err(|e| fail(format!("{e} (is a server running on it?)")))?;
             Ok::<Arc<dyn Storage>, CliError>(Arc::new(sled))
         }

@@ -11,7 +11,7 @@ use crate::core::checkpoint::Checkpoint;
 use crate::core::entry::{Entry, Signed};
 use crate::server::datadir;
 use crate::storage::postgres::ConnectOptions;
-use crate::storage::{Batch, LogMeta, PgStorage, SledStorage, Storage};
+use crate::storage::{Batch, LocalStorage, LogMeta, PgStorage, Storage};
 use std::path::Path;
 
 /// Entries per commit: 4096 × ≈ 0.5 KiB, as a sequencer batch at most.
@@ -41,7 +41,7 @@ fn copy(data: &Path, to: &str, opts: &ConnectOptions) -> Result<u64, CliError> {
     if !db.exists() {
         return Err(fail(format!("{} holds no database", data.display())));
     }
-    let source = SledStorage::open(&db)
+    let source = LocalStorage::open(&db)
         .map_err(|e| fail(format!("{e} (is the server still running? stop it first)")))?;
     let meta = (source.meta().map_err(fail)?)
         .ok_or_else(|| fail(format!("{} holds no log", db.display())))?;

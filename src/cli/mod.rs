@@ -389,7 +389,7 @@ async fn health(server: &str, service: String) -> Result<(), CliError> {
 fn reindex(data: &std::path::Path) -> Result<(), CliError> {
     use crate::storage::Storage;
     let fail = |e: String| CliError::usage(format!("reindex: {e}"));
-    let storage = crate::storage::SledStorage::open(&crate::server::datadir::db_path(data))
+    let storage = crate::storage::LocalStorage::open(&crate::server::datadir::db_path(data))
         .map_err(|e| fail(format!("{e} (is the server still running?)")))?;
     let size = storage
         .meta()

@@ -80,12 +80,12 @@ pub struct ServeArgs {
     /// Apply the per-address connection cap to loopback clients too.
     #[arg(long, value_name = "BOOL", env = "ACCORD_CONNECTION_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
     connection_limit_loopback: Option<bool>,
-    /// sled's page cache in MiB (registry and map records are read through
-    /// it; under heavy writes sled holds more, see BENCHMARKS.md) [default: 64]
+    /// The records file's cache in MiB (redb: registry and map records are
+    /// read through it) [default: 64]
     #[arg(long, value_name = "MIB", env = "ACCORD_CACHE_MB")]
     cache_mb: Option<u64>,
     /// Keep the log in PostgreSQL (a libpq URL, postgres://user@host/db)
-    /// instead of sled under --data, which still holds the keys
+    /// instead of the local store under --data, which still holds the keys
     #[arg(long = "storage", value_name = "URL", env = "ACCORD_STORAGE_URL")]
     storage_url: Option<String>,
     #[command(flatten)]

@@ -119,7 +119,7 @@ async fn tile(reader: Reader, path: String, gzip: bool) -> Result<Response, Http
     // "Entry bundles SHOULD be compressed at the HTTP layer" (tlog-tiles):
     // gzip when the client takes it; hash tiles are random bytes.
     let gzip = gzip && tile.kind == crate::core::tiles::Kind::Entries;
-    // A tile is up to 256 sled reads (level 0 and bundles: one range read),
+    // A tile is up to 256 storage reads (level 0 and bundles: one range read),
     // and compressing a bundle ≈ 1 ms: off the async workers.
     let bytes = tokio::task::spawn_blocking(move || {
         let bytes = tiles::read(&reader, tile)?;

@@ -59,7 +59,7 @@ pub enum SequencerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(
-        "the database (sled under the data directory, or PostgreSQL) belongs to another log: {0}"
+        "the database (the local store under the data directory, or PostgreSQL) belongs to another log: {0}"
     )]
     WrongLog(String),
     #[error("stored log does not match its checkpoint: {0}")]

@@ -1,10 +1,10 @@
 //! The writer's reads of one batch, fetched in a few round trips.
 //!
 //! Deciding a batch reads, per statement, a handful of registry records and
-//! the map tiles on the paths of the keys it changes. Against sled each
+//! the map tiles on the paths of the keys it changes. Against the local store each
 //! read costs microseconds; against a database across a socket each is a
 //! round trip, and one round trip per read made PostgreSQL eight times
-//! slower than sled (BENCHMARKS.md). So on a shared database the writer
+//! slower than the local store (BENCHMARKS.md). So on a shared database the writer
 //! first learns which records the batch reads — by absorbing every job into
 //! a throwaway projection that records what it misses — fetches them with
 //! one query per round, and then decides against the cache. The tiles of
@@ -15,7 +15,7 @@
 //! the tiles near the map's root (the largest, crossed by every batch)
 //! are kept for the next batch, updated with what the batch wrote, until
 //! the writer's view is loaded again (another server committed).
-//! With sled, only that and the per-batch cache apply: local reads need
+//! With the local store, only that and the per-batch cache apply: local reads need
 //! no fetching ahead.
 
 use crate::core::entry::Signed;
@@ -39,7 +39,7 @@ const MAX_DEPTH: usize = 256 - TILE_HEIGHT;
 /// of 1,000 entries changes ≈ 3,000 keys, so it crosses nearly all of
 /// them; deeper tiles (65,536 at depth 16) are mostly crossed once per
 /// batch and read from storage. Depth 12 instead of 8 took a third of the
-/// map's reads out of each sled batch (issue 18's profile).
+/// map's reads out of each local batch (issue 18's profile).
 pub(super) const SHALLOW: usize = 3 * TILE_HEIGHT;
 
 /// Map records by tile root (`None`: no such tile).

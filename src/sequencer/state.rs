@@ -488,7 +488,7 @@ impl State {
             size: head.size,
             checkpoint: checkpoint.clone(),
         });
-        // Commit point (see SledStorage::commit): the entries, their map head
+        // Commit point (see LocalStorage::commit): the entries, their map head
         // and map records, and the checkpoint, all or nothing. Nothing is
         // acknowledged before this returns; a crash before it loses only
         // unacknowledged work and leaves the previous map and checkpoint.

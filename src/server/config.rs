@@ -98,10 +98,10 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// Apply the per-address connection cap to loopback clients too.
     pub connection_limit_loopback: bool,
-    /// sled's page cache in MiB (the registry and the map are read through
-    /// it; sled 0.34 does not keep to it under heavy writes, BENCHMARKS.md).
+    /// The records file's cache in MiB (redb; the registry and the map are
+    /// read through it).
     pub cache_mb: u64,
-    /// Where the log is kept: the embedded sled database under `data`
+    /// Where the log is kept: the local store under `data`
     /// (default), or PostgreSQL (`[storage] url = "postgres://…"`).
     pub storage: StorageConfig,
     pub log_format: LogFormat,
@@ -113,7 +113,8 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// A libpq URL (`postgres://user@host:port/db?sslmode=…`): keep the log
-    /// in PostgreSQL instead of sled. `None`: sled under the data directory.
+    /// in PostgreSQL instead of the local store. `None`: the local store
+    /// under the data directory (`storage::local_store`).
     pub url: Option<String>,
     /// Root certificates (PEM) the database's certificate must chain to
     /// (libpq's `sslrootcert`; makes `prefer`/`require` verify it).
@@ -147,7 +148,7 @@ impl Default for Config {
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT.as_secs_f64(),
             max_connections: 0,
             max_connections_per_address: DEFAULT_PER_ADDRESS,
-            cache_mb: crate::storage::sled_store::DEFAULT_CACHE_MB,
+            cache_mb: crate::storage::local_store::DEFAULT_CACHE_MB,
             storage: StorageConfig::default(),
             connection_limit_loopback: false,
             log_format: LogFormat::Human,

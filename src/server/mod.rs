@@ -14,7 +14,7 @@ use crate::metrics::Listener;
 use crate::proto::registry_service_server::RegistryServiceServer;
 use crate::sequencer::{Sequencer, SequencerError};
 use crate::service::RegistryService;
-use crate::storage::{PgStorage, SledStorage, Storage, StorageError};
+use crate::storage::{LocalStorage, PgStorage, Storage, StorageError};
 pub use config::{Config, ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use endpoint::{Endpoint, TlsFiles};
 use std::future::Future;
@@ -166,7 +166,7 @@ pub async fn run(
         }
         None => {
             let db = datadir::db_path(&config.data);
-            let opened = SledStorage::open_with_cache(&db, config.cache_mb << 20)?;
+            let opened = LocalStorage::open_with_cache(&db, config.cache_mb << 20)?;
             (Arc::new(opened), format!("the database {}", db.display()))
         }
     };

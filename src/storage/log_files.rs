@@ -1,5 +1,5 @@
-//! The log's leaves and Merkle nodes in append-only files beside sled's
-//! (issue 18): written once, sequentially, never rewritten.
+//! The log's leaves and Merkle nodes in append-only files beside the
+//! records file (issue 18): written once, sequentially, never rewritten.
 //!
 //! Why: in sled each entry cost a 270-byte leaf insert and a node insert,
 //! and sled rewrites whole pages (and keeps the old ones until it cleans
@@ -7,7 +7,7 @@
 //! the leaf and node inserts were a third of sled's commit time and 38 %
 //! of its disk. In files, a batch is three sequential writes.
 //!
-//! Three files in the sled directory (integers big-endian):
+//! Three files in the database directory (integers big-endian):
 //! - `leaves`: the leaf bytes of entries 0, 1, 2, … concatenated;
 //! - `leaf-ends`: for each entry, u64 = the offset in `leaves` where it
 //!   ends (entry `i` is `leaves[end(i-1)..end(i)]`, `end(-1)` = 0);
@@ -16,10 +16,10 @@
 //!   a tree of `n` leaves has `n - popcount(n)` of them.
 //!   Level 0 (the leaf hashes) is not stored: it is one hash of a leaf.
 //!
-//! How many entries the files hold is recorded in sled with each batch
-//! (`SledStorage::commit`), in sled's atomic commit: that count, not the
-//! files' lengths, says what is committed. A crash after the files were
-//! written but before sled's commit leaves a tail past it, which
+//! How many entries the files hold is recorded in the records file with
+//! each batch (`LocalStorage::commit`), in its atomic commit: that count,
+//! not the files' lengths, says what is committed. A crash after the files
+//! were written but before that commit leaves a tail past it, which
 //! [`LogFiles::open`] cuts off.
 
 use crate::core::frontier::NewNode;
@@ -29,7 +29,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// File names in the sled directory.
+/// File names in the database directory.
 pub const LEAVES: &str = "leaves";
 pub const LEAF_ENDS: &str = "leaf-ends";
 pub const NODES: &str = "nodes";
@@ -67,7 +67,7 @@ pub enum FilesError {
 /// Most entries a crash can leave past the committed count: one batch
 /// (the sequencer's `MAX_BATCH` new and as many held statements, and a
 /// map head, 8,193) with room to spare. A longer tail means the database
-/// went back (an older copy of sled's files): cutting it would destroy
+/// went back (an older copy of the records file): cutting it would destroy
 /// acknowledged entries, so `open` refuses instead.
 pub const MAX_TAIL: u64 = 1 << 14;
 
@@ -117,10 +117,26 @@ fn corrupt_size(name: &str, have: u64, entries: u64, need: Option<u64>) -> Files
     ))
 }
 
+/// Refuses log files holding data in `dir` when the database beside them
+/// records no entries: its own files were replaced or lost, and opening
+/// would cut the log's leaves to nothing.
+pub fn refuse_orphans(dir: &Path) -> Result<(), FilesError> {
+    for name in [LEAVES, LEAF_ENDS, NODES] {
+        let path = dir.join(name);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            return Err(FilesError::Corrupt(format!(
+                "{} holds entries but the database beside it records none (were its files replaced or damaged?); restore the data directory from a backup",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl LogFiles {
     /// Opens (creating them empty) the files in `dir`, which hold
     /// `entries` committed entries: a longer tail (a batch written to the
-    /// files whose sled commit never happened) is cut off and the cut made
+    /// files whose records commit never happened) is cut off and the cut made
     /// durable; shorter files are corrupt (something removed what a commit
     /// recorded).
     pub fn open(dir: &Path, entries: u64) -> Result<Self, FilesError> {
@@ -270,7 +286,7 @@ impl LogFiles {
             data.extend_from_slice(leaf);
             ends.extend_from_slice(&(start + data.len() as u64).to_be_bytes());
         }
-        // None of this counts until sled's commit records the new count:
+        // None of this counts until the records commit records the new count:
         // a crash before it leaves a tail (whole or torn) that `open` cuts.
         let parts = [
             (&self.leaves, LEAVES, &data, start),

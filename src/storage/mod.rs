@@ -37,6 +37,9 @@
 //!   registry and the checkpoint of one size reads the stored size before
 //!   and after, and reads again if it moved (the service's `at_one_size`).
 
+pub mod file_log;
+mod local_migrate;
+pub mod local_store;
 pub mod log_files;
 pub mod memory;
 pub mod postgres;
@@ -46,6 +49,7 @@ pub mod record_cache;
 pub mod sled_layout;
 pub mod sled_store;
 
+pub use local_store::LocalStorage;
 pub use memory::MemoryStorage;
 pub use postgres::PgStorage;
 pub use sled_store::SledStorage;
@@ -60,6 +64,9 @@ use crate::core::Hash;
 pub enum StorageError {
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
+    /// The local records store (redb) or its files failed.
+    #[error("database error: {0}")]
+    Database(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The database could not be reached or refused a statement (the
@@ -153,7 +160,7 @@ pub trait Storage: Send + Sync + 'static {
     fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// The records of `keys`, in their order: what a batch's writer reads,
     /// in one round trip where reads are remote (PostgreSQL), and past any
-    /// cache that serves queries (sled's record cache), which the writer's
+    /// cache that serves queries (the local store's record cache), which the writer's
     /// lookups of new keys would otherwise flush.
     fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         keys.iter().map(|k| self.registry_record(k)).collect()

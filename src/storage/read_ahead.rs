@@ -2,7 +2,7 @@
 //!
 //! Answering ListSignatories or a registry proof reads dozens of registry
 //! records and map tiles, each depending on the ones before (a listing row
-//! names an organization, whose record names its key…). Against sled each
+//! names an organization, whose record names its key…). Against the local store each
 //! read costs microseconds; against a shared database each is a round trip,
 //! and a page of signatories took ≈ 50 ms. So the service runs its query
 //! first in *probing* mode over this cache: reads it lacks answer "none"

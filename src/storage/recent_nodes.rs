@@ -1,9 +1,9 @@
-//! The lowest tree levels of the newest entries, kept in memory by the sled
+//! The lowest tree levels of the newest entries, kept in memory by the local
 //! backend (which holds levels from `MEMORY_LEVEL` up in memory anyway).
 //!
 //! Why: every acknowledged entry gets a receipt whose inclusion proof
 //! starts with the entry's sibling leaf hash and level-1 node, and those
-//! belong to the newest entries. Read from sled they cost a leaf read and
+//! belong to the newest entries. Read from the files they cost a leaf read and
 //! a hash (level 0) and a node read (level 1) on pages the writer is
 //! rewriting at the same moment: profiled under SubmitBatch load (issue
 //! 18), those reads were as costly as verifying the entries' signatures.

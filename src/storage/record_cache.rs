@@ -1,9 +1,9 @@
 //! A bounded cache of registry records (present or absent) in front of
-//! sled, for the reads that answer queries (issue 14).
+//! the local store, for the reads that answer queries (issue 14).
 //!
 //! Why: a page of `ListSignatories` reads about five records per row (the
 //! organization, its signatory record, the name keys its flags depend
-//! on); from sled each costs a tree descent and a page decode, ≈ 2–4 µs
+//! on); from the store each costs a tree descent and a page decode (measured ≈ 2–4 µs with sled)
 //! at 1M organizations, so a first page of 100 rows took ≈ 1.2 ms. The
 //! records a public listing shows are few and read again and again.
 //!
@@ -13,8 +13,8 @@
 //! one and the old one is dropped.
 //!
 //! Coherence with commits: `commit` calls [`RecordCache::invalidate`]
-//! with the keys it wrote, right after sled applied them (or failed to).
-//! A reader whose [`RecordCache::get`] missed gets a stamp, reads sled,
+//! with the keys it wrote, right after the store applied them (or failed to).
+//! A reader whose [`RecordCache::get`] missed gets a stamp, reads the store,
 //! and [`RecordCache::fill`]s only if no commit invalidated anything since
 //! the stamp: a value read before a commit can never be cached after it.
 //! Readers that need one consistent size hold off commits anyway
@@ -70,7 +70,7 @@ impl RecordCache {
 
     /// The cached record under `key`: `Ok(Some(value))` or `Ok(None)`
     /// (known absent); on a miss, `Err(stamp)` for [`RecordCache::fill`],
-    /// taken before the caller reads sled.
+    /// taken before the caller reads the store.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, u64> {
         let hit = {
             let mut inner = self.lock();
@@ -89,7 +89,7 @@ impl RecordCache {
         Ok(hit.as_deref().map(<[u8]>::to_vec))
     }
 
-    /// Caches what a reader read from sled after [`RecordCache::get`]
+    /// Caches what a reader read from the store after [`RecordCache::get`]
     /// missed with `stamp`, unless a commit invalidated anything since.
     pub fn fill(&self, stamp: u64, key: &[u8], value: Option<&[u8]>) {
         if value.is_some_and(|v| v.len() > MAX_VALUE) {

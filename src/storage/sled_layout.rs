@@ -95,19 +95,9 @@ fn move_layout_1(
     sync: &dyn Fn() -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
     // Without layout 1's leaves there is nothing to move: the files must
-    // be empty (a fresh database). Files with data beside a sled without
-    // `L` mean sled's own files were replaced or lost: refuse rather than
-    // cut the log's leaves to nothing.
+    // be empty (a fresh database).
     if db.scan_prefix(b"l").next().is_none() {
-        for name in [LEAVES, LEAF_ENDS, NODES] {
-            let path = dir.join(name);
-            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
-                return Err(StorageError::Corrupt(format!(
-                    "{} holds entries but the database beside it records none (were sled's files replaced or damaged?); restore the data directory from a backup",
-                    path.display()
-                )));
-            }
-        }
+        super::log_files::refuse_orphans(dir)?;
     }
     // Files left by a move that a crash interrupted (of any length: the
     // layout-1 records are still the log) are cut to nothing first, so

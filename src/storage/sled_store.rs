@@ -45,36 +45,27 @@
 //! in the background at open), so an inclusion proof reads only its lowest
 //! siblings from the files.
 
-use super::log_files::LogFiles;
+use super::file_log::FileLog;
 use super::record_cache::{RecordCache, RECORD_CACHE_BYTES};
 use super::sled_layout::{self, COUNT_KEY};
 use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
 use crate::core::encoding::{Reader, Writer};
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
-use crate::core::merkle;
 use crate::core::registry::Rows;
 use crate::core::Hash;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// sled's page cache in MiB (`accord serve --cache-mb`). sled's default
 /// (1 GiB) would dominate the server's memory; the hot data (recent leaves,
 /// upper tree nodes, the top tiles of the registry map) is far smaller, and
 /// the OS page cache still holds the rest of the files.
 pub const DEFAULT_CACHE_MB: u64 = 64;
-
-/// Lowest node level held in memory. Levels ≥ L hold about 2N/2^L nodes, so
-/// L = 2 costs N/2 hashes (16 MiB at 1M entries, loaded in the background
-/// at open from the node file) and leaves one leaf and one node read per
-/// inclusion proof instead of log2(N) ≈ 20 reads. Measured at 1M entries
-/// when nodes were sled records (BENCHMARKS.md): L = 4 left proofs
-/// dominated by sled page reads for the 4 lowest levels.
-pub const MEMORY_LEVEL: u32 = 2;
 
 pub struct SledStorage {
     db: sled::Db,
@@ -85,25 +76,10 @@ pub struct SledStorage {
     blobs: Mutex<HashSet<OsString>>,
     /// fdatasync calls on the data file made by `commit` (see [`SledStorage::syncs`]).
     syncs: AtomicU64,
-    /// The log's leaves and nodes (levels ≥ 1).
-    files: Arc<LogFiles>,
-    /// `upper[l - MEMORY_LEVEL][i]` = node `(l, i)`: every stored node of
-    /// those levels, appended in index order by each commit.
-    upper: Arc<RwLock<Vec<Vec<Hash>>>>,
-    /// Levels 0 and 1 of the newest entries (see `recent_nodes.rs`).
-    recent: RwLock<super::recent_nodes::RecentNodes>,
+    /// The log's leaves and nodes (levels ≥ 1), and the nodes held in memory.
+    log: FileLog,
     /// Registry records queries read again and again (`record_cache.rs`).
     records: RecordCache,
-    loader: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Tells the loader to give up (a closing database waits for it).
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for SledStorage {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.wait_for_node_cache();
-    }
 }
 
 pub(super) fn hash_key(prefix: u8, h: &Hash) -> [u8; 33] {
@@ -118,7 +94,7 @@ pub(super) fn encode_meta(m: &LogMeta) -> Vec<u8> {
     w.finish()
 }
 
-fn decode_meta(bytes: &[u8]) -> Result<LogMeta, StorageError> {
+pub(super) fn decode_meta(bytes: &[u8]) -> Result<LogMeta, StorageError> {
     let corrupt = |e: crate::core::Error| StorageError::Corrupt(format!("log metadata: {e}"));
     let mut r = Reader::new(bytes);
     let meta = LogMeta {
@@ -131,64 +107,28 @@ fn decode_meta(bytes: &[u8]) -> Result<LogMeta, StorageError> {
     Ok(meta)
 }
 
-/// Appends to the copy every stored node of levels ≥ `MEMORY_LEVEL`
-/// completed by entries `from..to`, in the files' order (each level in
-/// index order). Stops early (leaving the copy incomplete) once `stop`
-/// is set.
-fn scan_upper(
-    files: &LogFiles,
-    levels: &mut Vec<Vec<Hash>>,
-    from: u64,
-    to: u64,
-    stop: &AtomicBool,
-) -> Result<(), StorageError> {
-    let mut gap = None;
-    files.scan_nodes(from, to, MEMORY_LEVEL, |level, index, hash| {
-        let l = (level - MEMORY_LEVEL) as usize;
-        if levels.len() <= l {
-            levels.resize(l + 1, Vec::new());
-        }
-        if levels[l].len() as u64 == index {
-            levels[l].push(hash);
-        } else {
-            gap.get_or_insert((level, index));
-        }
-    })?;
-    if let Some((level, index)) = gap {
-        return Err(StorageError::Corrupt(format!(
-            "Merkle node ({level}, {index}) is out of order in the node file"
-        )));
-    }
-    if stop.load(Ordering::Relaxed) {
-        return Err(StorageError::Corrupt("closed while loading".into()));
-    }
-    Ok(())
+/// The stored form of a cosigned checkpoint: size:u64 ‖ at:u64 ‖ note.
+pub(super) fn encode_cosigned(c: &StoredCosigned) -> Vec<u8> {
+    [
+        &c.size.to_be_bytes()[..],
+        &c.at.to_be_bytes(),
+        c.note.as_bytes(),
+    ]
+    .concat()
 }
 
-/// Reads the upper levels without blocking commits, then, holding the lock
-/// that commits take to extend the copy, reads what they stored meanwhile.
-/// A commit's nodes are readable in the files before it takes the lock,
-/// so after this the copy holds every stored node of those levels.
-fn load_upper(
-    files: &LogFiles,
-    upper: &RwLock<Vec<Vec<Hash>>>,
-    stop: &AtomicBool,
-) -> Result<(), StorageError> {
-    let mut levels = Vec::new();
-    let mut done = 0;
-    // In steps, so that a closing database is not held up for long.
-    loop {
-        let to = files.entries().min(done + (1 << 20));
-        if to == done {
-            break;
-        }
-        scan_upper(files, &mut levels, done, to, stop)?;
-        done = to;
-    }
-    let mut guard = upper.write().expect("node cache lock poisoned");
-    scan_upper(files, &mut levels, done, files.entries(), stop)?;
-    *guard = levels;
-    Ok(())
+pub(super) fn decode_cosigned(bytes: &[u8]) -> Result<StoredCosigned, StorageError> {
+    let corrupt = |why: &str| StorageError::Corrupt(format!("cosigned checkpoint: {why}"));
+    let (Some(size), Some(at), Some(note)) = (bytes.get(..8), bytes.get(8..16), bytes.get(16..))
+    else {
+        return Err(corrupt("shorter than 16 bytes"));
+    };
+    let u64_of = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+    Ok(StoredCosigned {
+        size: u64_of(size),
+        at: u64_of(at),
+        note: String::from_utf8(note.to_vec()).map_err(|_| corrupt("not UTF-8"))?,
+    })
 }
 
 /// fsync(2) of a directory, so the names created or renamed in it survive
@@ -335,53 +275,27 @@ impl SledStorage {
                 .sync_data()
                 .map_err(|e| StorageError::Sled(sled::Error::Io(e)))
         };
-        let files = Arc::new(sled_layout::open_files(&db, path, &sync)?);
+        let files = sled_layout::open_files(&db, path, &sync)?;
         sync_dir(path).map_err(io("fsync", path))?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent).map_err(io("fsync", parent))?;
         }
-        // The memory copy of the upper levels (≈ 0.1 s to read at 1M
-        // entries) is loaded in the background, so the log is served at
-        // once; until it is complete, those nodes are read from the files.
-        let upper = Arc::new(RwLock::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let loader = {
-            let (files, upper, stop) = (files.clone(), upper.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("accord-node-cache".into())
-                .spawn(move || {
-                    match load_upper(&files, &upper, &stop) {
-                        Err(_) if stop.load(Ordering::Relaxed) => {}
-                        // Proofs stay correct (read from the files); say why
-                        // they are slower.
-                        Err(e) => tracing::warn!("Merkle node cache not loaded: {e}"),
-                        Ok(()) => {}
-                    }
-                })
-                .map_err(|e| StorageError::Corrupt(format!("cannot start a thread: {e}")))?
-        };
+        let log = FileLog::new(files)?;
         Ok(SledStorage {
             db,
             data_file,
             blob_dir,
             blobs: Mutex::new(blobs),
             syncs: AtomicU64::new(0),
-            files,
-            upper,
-            recent: RwLock::default(),
+            log,
             records: RecordCache::new(RECORD_CACHE_BYTES),
-            loader: Mutex::new(Some(loader)),
-            stop,
         })
     }
 
     /// Waits until the memory copy of the upper tree levels is loaded
     /// (tests and benchmarks; the server never needs to wait).
     pub fn wait_for_node_cache(&self) {
-        let loader = self.loader.lock().expect("loader lock poisoned").take();
-        if let Some(handle) = loader {
-            let _ = handle.join();
-        }
+        self.log.wait_for_node_cache()
     }
 
     /// How many times `commit` has called fdatasync(2) on sled's data
@@ -422,10 +336,23 @@ impl SledStorage {
         Ok(())
     }
 
+    /// Calls `f` with every record, in key order: the move into the
+    /// records store (`local_migrate.rs`).
+    pub(super) fn export(
+        &self,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        for kv in self.db.iter() {
+            let (k, v) = kv?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
     /// Bytes sled occupies on disk (for operators and benchmarks).
     /// sled's files and the log files.
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
-        Ok(self.db.size_on_disk()? + self.files.size_on_disk()?)
+        Ok(self.db.size_on_disk()? + self.log.size_on_disk()?)
     }
 }
 
@@ -442,7 +369,7 @@ impl Storage for SledStorage {
             // (their own commit points are in `LogFiles::write`); they count
             // only once the sled batch below records `F`. A crash before
             // that leaves a tail the next open cuts; nothing acknowledged.
-            let w = self.files.write(&batch.leaves, &batch.nodes)?;
+            let w = self.log.write(&batch.leaves, &batch.nodes)?;
             b.insert(COUNT_KEY, &sled_layout::count_value(w.entries())[..]);
             written = Some(w);
         }
@@ -476,7 +403,7 @@ impl Storage for SledStorage {
         // only below a size published after `commit` returns). If what
         // follows fails, the log stops (the sequencer's `failed`).
         if let Some(w) = written {
-            self.files.publish(w);
+            self.log.publish(w);
         }
         // After flush the batch is in the kernel's page cache and, with
         // sync_file_range, on its way to the disk, but the disk may still
@@ -494,33 +421,12 @@ impl Storage for SledStorage {
             .sync_data()
             .map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        // Readers ask only for nodes below the published size, which moves
-        // after this returns, so updating the memory copy last is safe.
-        let mut recent = self.recent.write().expect("node cache lock poisoned");
-        for n in batch.nodes.iter().filter(|n| n.level < MEMORY_LEVEL) {
-            recent.push(n.level, n.index, n.hash);
-        }
-        drop(recent);
-        let mut upper = self.upper.write().expect("node cache lock poisoned");
-        for n in batch.nodes.iter().filter(|n| n.level >= MEMORY_LEVEL) {
-            let l = (n.level - MEMORY_LEVEL) as usize;
-            if upper.len() <= l {
-                upper.resize(l + 1, Vec::new());
-            }
-            // Nodes arrive in index order; anything else would be a sequencer
-            // bug, and the node stays readable from the files either way.
-            if upper[l].len() as u64 == n.index {
-                upper[l].push(n.hash);
-            }
-        }
+        self.log.remember(&batch.nodes);
         Ok(())
     }
 
     fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        if index >= self.files.entries() {
-            return Ok(None);
-        }
-        Ok(self.files.leaves(index, index + 1)?.pop())
+        self.log.leaf(index)
     }
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
@@ -575,21 +481,7 @@ impl Storage for SledStorage {
     }
 
     fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
-        let Some(bytes) = self.db.get(b"c")? else {
-            return Ok(None);
-        };
-        let corrupt = |why: &str| StorageError::Corrupt(format!("cosigned checkpoint: {why}"));
-        let (Some(size), Some(at), Some(note)) =
-            (bytes.get(..8), bytes.get(8..16), bytes.get(16..))
-        else {
-            return Err(corrupt("shorter than 16 bytes"));
-        };
-        let u64_of = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
-        Ok(Some(StoredCosigned {
-            size: u64_of(size),
-            at: u64_of(at),
-            note: String::from_utf8(note.to_vec()).map_err(|_| corrupt("not UTF-8"))?,
-        }))
+        self.db.get(b"c")?.map(|v| decode_cosigned(&v)).transpose()
     }
 
     /// One server writes a sled log (its file lock), so read-then-insert
@@ -600,51 +492,17 @@ impl Storage for SledStorage {
         if self.cosigned()?.is_some_and(|old| old.size > c.size) {
             return Ok(false);
         }
-        let value = [
-            &c.size.to_be_bytes()[..],
-            &c.at.to_be_bytes(),
-            c.note.as_bytes(),
-        ]
-        .concat();
+        let value = encode_cosigned(c);
         self.db.insert(b"c", value)?;
         Ok(true)
     }
 
     fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
-        let stored = self.files.entries();
-        if end > stored && start < end {
-            return Err(super::missing_leaf(stored.max(start)));
-        }
-        Ok(self.files.leaves(start, end)?)
+        self.log.leaves(start, end)
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
-        if level < MEMORY_LEVEL {
-            let recent = self.recent.read().expect("node cache lock poisoned");
-            if let Some(h) = recent.get(level, index) {
-                return Ok(Some(h));
-            }
-        }
-        if level == 0 {
-            return Ok(self.leaf(index)?.map(|leaf| merkle::leaf_hash(&leaf)));
-        }
-        if level >= MEMORY_LEVEL {
-            let upper = self.upper.read().expect("node cache lock poisoned");
-            let cached = upper
-                .get((level - MEMORY_LEVEL) as usize)
-                .and_then(|l| l.get(index as usize));
-            if let Some(h) = cached {
-                return Ok(Some(*h));
-            }
-        }
-        // Stored iff the first `entries` leaves complete it.
-        let complete = (1u64.checked_shl(level))
-            .and_then(|width| index.checked_add(1)?.checked_mul(width))
-            .is_some_and(|end| end <= self.files.entries());
-        if !complete {
-            return Ok(None);
-        }
-        Ok(Some(self.files.node(level, index)?))
+        self.log.node(level, index)
     }
 
     fn find_leaf_hash(&self, h: &Hash) -> Result<Option<u64>, StorageError> {

@@ -1,0 +1,194 @@
+//! The local store's layout at open: a fresh directory gets layout 3, a
+//! sled database (layouts 1 and 2) is moved into the records file.
+//!
+//! The move reads sled's records in key order and copies them into redb
+//! in transactions of [`CHUNK`] records that need not reach the disk,
+//! then commits the layout marker durably, then removes sled's files. The
+//! log files stay where they are: both layouts keep them the same way.
+//! sled's own open moves a layout-1 database's leaves and nodes into the
+//! log files first (`sled_layout.rs`). Each step is restartable; see the
+//! commit points below.
+
+use super::local_store::{db_error, HASHES, LAYOUT, MAP, META, REGISTRY};
+use super::{SledStorage, StorageError};
+use redb::{Database, Durability, ReadableTable};
+use std::path::Path;
+
+/// Records copied per redb transaction during the move (≈ 10–30 MB).
+const CHUNK: usize = 100_000;
+
+/// sled's files in a database directory; `conf` is removed last, so its
+/// presence is what says a sled database is (still) here.
+const SLED_CONF: &str = "conf";
+const SLED_FILES: [&str; 2] = ["db", "blobs"];
+
+fn io<'a>(what: &'static str, p: &'a Path) -> impl Fn(std::io::Error) -> StorageError + 'a {
+    move |e| StorageError::Database(format!("{what} {}: {e}", p.display()))
+}
+
+/// Brings the records file in `dir` to layout 3 and returns how many
+/// entries the log files hold.
+pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
+    let layout = {
+        // Creates the tables of a new file (a no-op for an existing one).
+        let tx = db.begin_write().map_err(db_error)?;
+        let layout = {
+            let meta = tx.open_table(META).map_err(db_error)?;
+            let layout = meta.get("L").map_err(db_error)?;
+            layout.map(|v| v.value().to_vec())
+        };
+        for t in [MAP, REGISTRY] {
+            tx.open_table(t).map_err(db_error)?;
+        }
+        tx.open_table(HASHES).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        layout
+    };
+    let sled_here = dir.join(SLED_CONF).exists();
+    match layout.as_deref() {
+        Some([LAYOUT]) => {}
+        Some(v) => {
+            return Err(StorageError::Corrupt(format!(
+                "the records file has layout {v:?}, which this version does not know (a newer Accord wrote it)"
+            )))
+        }
+        None if sled_here => move_from_sled(db, dir)?,
+        None => {
+            super::log_files::refuse_orphans(dir)?;
+            mark(db)?;
+        }
+    }
+    if sled_here {
+        remove_sled(dir)?;
+    }
+    let tx = db.begin_read().map_err(db_error)?;
+    let meta = tx.open_table(META).map_err(db_error)?;
+    let Some(count) = meta.get("F").map_err(db_error)? else {
+        return Ok(0);
+    };
+    let count: [u8; 8] = count
+        .value()
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("the log files' entry count is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(count))
+}
+
+/// Commit point: with `L` recorded durably, the records file is the
+/// database. A crash before leaves no marker, and the move (or a fresh
+/// database's creation) starts again.
+fn mark(db: &Database) -> Result<(), StorageError> {
+    let tx = db.begin_write().map_err(db_error)?;
+    tx.open_table(META)
+        .map_err(db_error)?
+        .insert("L", &[LAYOUT][..])
+        .map_err(db_error)?;
+    tx.commit().map_err(db_error)
+}
+
+/// Copies every sled record into the records file, then marks it.
+fn move_from_sled(db: &Database, dir: &Path) -> Result<(), StorageError> {
+    let started = std::time::Instant::now();
+    // What an interrupted move left is thrown away first.
+    let mut tx = db.begin_write().map_err(db_error)?;
+    tx.set_durability(Durability::None);
+    for t in [MAP, REGISTRY] {
+        tx.delete_table(t).map_err(db_error)?;
+    }
+    tx.delete_table(HASHES).map_err(db_error)?;
+    tx.delete_table(META).map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    let sled = SledStorage::open(dir)?;
+    let mut chunk: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(CHUNK);
+    let mut moved = 0u64;
+    sled.export(|key, value| {
+        chunk.push((key.to_vec(), value.to_vec()));
+        if chunk.len() == CHUNK {
+            moved += copy(db, &mut chunk)?;
+        }
+        Ok(())
+    })?;
+    moved += copy(db, &mut chunk)?;
+    drop(sled);
+    mark(db)?;
+    tracing::info!(
+        "moved {moved} records from sled into {} in {:.1} s",
+        dir.join(super::local_store::RECORDS_FILE).display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One transaction of the move (not durable by itself: `mark`'s commit
+/// makes it so). Returns how many records it copied.
+fn copy(db: &Database, chunk: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64, StorageError> {
+    let mut tx = db.begin_write().map_err(db_error)?;
+    tx.set_durability(Durability::None);
+    let mut copied = 0;
+    {
+        let mut meta = tx.open_table(META).map_err(db_error)?;
+        let mut hashes = tx.open_table(HASHES).map_err(db_error)?;
+        let mut map = tx.open_table(MAP).map_err(db_error)?;
+        let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
+        for (key, value) in chunk.drain(..) {
+            let (kind, rest) = key.split_first().unwrap_or((&0, &[]));
+            let corrupt = || {
+                StorageError::Corrupt(format!(
+                    "sled record {} is not one Accord writes",
+                    hex::encode(&key)
+                ))
+            };
+            match (kind, rest) {
+                (b'm' | b'F' | b'c', []) => {
+                    let name = std::str::from_utf8(&key).map_err(|_| corrupt())?;
+                    meta.insert(name, value.as_slice()).map_err(db_error)?;
+                }
+                (b'h', hash) if hash.len() == 32 => {
+                    let index: [u8; 8] = value.as_slice().try_into().map_err(|_| corrupt())?;
+                    hashes
+                        .insert(hash, u64::from_be_bytes(index))
+                        .map_err(db_error)?;
+                }
+                (b'p', position) => {
+                    map.insert(position, value.as_slice()).map_err(db_error)?;
+                }
+                (b'r', name) => {
+                    registry.insert(name, value.as_slice()).map_err(db_error)?;
+                }
+                // sled's layout marker; statement records of databases
+                // before 2026-11-23, which nothing reads.
+                (b'L', []) | (b's', _) => continue,
+                _ => return Err(corrupt()),
+            }
+            copied += 1;
+        }
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(copied)
+}
+
+/// Removes sled's files once the records file is marked; `conf` last.
+/// A crash midway leaves some, removed at the next open.
+fn remove_sled(dir: &Path) -> Result<(), StorageError> {
+    let entries = std::fs::read_dir(dir).map_err(io("list", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io("list", dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name.starts_with("snap.") || SLED_FILES.contains(&name.as_ref()) {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io("remove", &path))?;
+        }
+    }
+    let conf = dir.join(SLED_CONF);
+    std::fs::remove_file(&conf).map_err(io("remove", &conf))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync", dir))?;
+    tracing::info!("removed the sled database's files from {}", dir.display());
+    Ok(())
+}

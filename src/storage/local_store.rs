@@ -1,0 +1,376 @@
+//! The production [`Storage`] on one machine: the log in append-only files
+//! (`file_log.rs`), every other record in one redb database beside them.
+//!
+//! Why redb (2026-11-29, issue 18): sled, which held these records before,
+//! kept every page it ever wrote until a restart (≈ 10 KB of disk per
+//! entry at 4M entries for ≈ 600 B of live records), replayed all of it at
+//! open (100 s after a load of 4M) and held GBs of memory beyond its cache.
+//! redb is a copy-on-write B-tree: a commit writes the changed pages to
+//! free space and one header, freed pages are reused, open reads one
+//! header, and memory is its capped cache. `examples/sledmix.rs`
+//! (BENCHMARKS.md, "The local store on redb") compared the two on the
+//! log's record mix.
+//!
+//! Durability: each batch is one redb write transaction with
+//! `Durability::Immediate` (redb fsyncs the file before `commit` returns,
+//! one fdatasync with checksummed pages: its default "1-phase + checksum"
+//! commit). A crash leaves the last committed transaction; redb then
+//! repairs its free-space map at the next open by walking the file (see
+//! `open_with_cache`). The log files are written and fdatasynced before it
+//! (`LogFiles::write`); the transaction records how many entries they hold.
+//!
+//! Tables (big-endian integers, so keys sort in index order):
+//! - `meta`: `m` → [`LogMeta`]; `F` → entries the log files hold (u64);
+//!   `L` → the layout (one byte, [`LAYOUT`]); `c` → the last cosigned
+//!   checkpoint (size:u64 ‖ at:u64 ‖ note)
+//! - `hashes`: leaf hash (32 bytes) → index (u64)
+//! - `map`: map tile root key → registry map tile record (`core::map_versions`)
+//! - `registry`: registry record key → registry record (`core::registry::records`)
+//!
+//! A directory holding a sled database (sled's `conf` file) is moved into
+//! this layout at its first open (`local_migrate.rs`).
+
+use super::file_log::FileLog;
+use super::log_files::LogFiles;
+use super::record_cache::{RecordCache, RECORD_CACHE_BYTES};
+use super::sled_store::{decode_cosigned, decode_meta, encode_cosigned, encode_meta};
+use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
+use crate::core::map::Position;
+use crate::core::map_versions::MapRecord;
+use crate::core::registry::Rows;
+use crate::core::Hash;
+use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(super) const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
+pub(super) const MAP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map");
+pub(super) const REGISTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("registry");
+
+/// The records file in the database directory.
+pub const RECORDS_FILE: &str = "records.redb";
+/// Layouts: 1 = everything in sled, 2 = sled + log files, 3 = this one.
+pub const LAYOUT: u8 = 3;
+
+/// The records store's cache in MiB (`accord serve --cache-mb`). The hot
+/// records (the top tiles of the registry map, recent organizations) are
+/// far smaller; the OS page cache still holds the rest of the file.
+pub const DEFAULT_CACHE_MB: u64 = 64;
+
+/// Every redb error, reported as the database's.
+pub(super) fn db_error(e: impl Into<redb::Error>) -> StorageError {
+    StorageError::Database(e.into().to_string())
+}
+
+pub struct LocalStorage {
+    db: Database,
+    /// The log's leaves and nodes (levels ≥ 1), and the nodes held in memory.
+    log: FileLog,
+    /// Registry records queries read again and again (`record_cache.rs`).
+    records: RecordCache,
+    /// Durable commits made by `commit` (see [`LocalStorage::syncs`]).
+    syncs: AtomicU64,
+    path: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MB << 20)
+    }
+
+    /// [`LocalStorage::open`] with a records cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
+        let io = |what: &'static str, p: &Path| {
+            let p = p.to_owned();
+            move |e: std::io::Error| StorageError::Database(format!("{what} {}: {e}", p.display()))
+        };
+        std::fs::create_dir_all(path).map_err(io("create", path))?;
+        let file = path.join(RECORDS_FILE);
+        let started = std::time::Instant::now();
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes as usize)
+            .set_repair_callback(|r| {
+                // Only after a crash: redb walks the file to rebuild its
+                // free-space map (seconds per GB).
+                if r.progress() == 0.0 {
+                    tracing::warn!("the records store was not closed cleanly: repairing it");
+                }
+            })
+            .create(&file)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Database(format!(
+                    "{} is open in another process (is a server running on this data directory?)",
+                    file.display()
+                )),
+                e => StorageError::Corrupt(format!(
+                    "the records file {} is damaged or unreadable ({e}); restore the data directory from a backup",
+                    file.display()
+                )),
+            })?;
+        tracing::debug!("records store opened in {:?}", started.elapsed());
+        // The layout's commit points are in `local_migrate.rs`.
+        let entries = super::local_migrate::prepare(&db, path)?;
+        let files = LogFiles::open(path, entries)?;
+        // The records file, the log files and the directory entries naming
+        // them: durable before anything is acknowledged.
+        for p in [path, path.parent().unwrap_or(Path::new("."))] {
+            if !p.as_os_str().is_empty() {
+                std::fs::File::open(p)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io("fsync", p))?;
+            }
+        }
+        Ok(LocalStorage {
+            db,
+            log: FileLog::new(files)?,
+            records: RecordCache::new(RECORD_CACHE_BYTES),
+            syncs: AtomicU64::new(0),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Waits until the memory copy of the upper tree levels is loaded
+    /// (tests and benchmarks; the server never needs to wait).
+    pub fn wait_for_node_cache(&self) {
+        self.log.wait_for_node_cache()
+    }
+
+    /// How many durable commits `commit` has made (one per batch): the
+    /// durability regression check of `tests/storage_contract.rs`
+    /// (`tests/fsync_strace.rs` checks the system calls themselves).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Bytes on disk: the records file and the log files.
+    pub fn size_on_disk(&self) -> Result<u64, StorageError> {
+        let file = self.path.join(RECORDS_FILE);
+        let records = std::fs::metadata(&file)
+            .map_err(|e| StorageError::Database(format!("{}: {e}", file.display())))?
+            .len();
+        Ok(records + self.log.size_on_disk()?)
+    }
+
+    /// Removes every registry map record (`accord reindex`, server
+    /// stopped, when the stored map does not match the log): the next start
+    /// finds no map, rebuilds it from the log and checks it against the
+    /// log's last map head. Returns how many records were removed.
+    pub fn clear_map(&self) -> Result<u64, StorageError> {
+        self.clear(MAP)
+    }
+
+    /// Empties `table` in one durable transaction: all records gone or
+    /// none, also across a crash. If a crash keeps them: a map that does
+    /// not match still stops the next start, and reindex runs again;
+    /// registry records are still the complete registry of the log.
+    fn clear(&self, table: TableDefinition<&[u8], &[u8]>) -> Result<u64, StorageError> {
+        let tx = self.db.begin_write().map_err(db_error)?;
+        let removed = {
+            let t = tx.open_table(table).map_err(db_error)?;
+            t.len().map_err(db_error)?
+        };
+        tx.delete_table(table).map_err(db_error)?;
+        tx.open_table(table).map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(removed)
+    }
+
+    fn read<T>(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(table).map_err(db_error)?;
+        Ok(t.get(key).map_err(db_error)?.map(|v| f(v.value())))
+    }
+
+    fn meta_value(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(META).map_err(db_error)?;
+        Ok(t.get(key).map_err(db_error)?.map(|v| v.value().to_vec()))
+    }
+}
+
+impl Storage for LocalStorage {
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
+        self.meta_value("m")?.map(|v| decode_meta(&v)).transpose()
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+        let mut written = None;
+        if !batch.leaves.is_empty() {
+            // The leaves and nodes go to the log files first, durably
+            // (their own commit points are in `LogFiles::write`); they count
+            // only once the transaction below records `F`. A crash before
+            // that leaves a tail the next open cuts; nothing acknowledged.
+            written = Some(self.log.write(&batch.leaves, &batch.nodes)?);
+        }
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_error)?;
+            if let Some(w) = &written {
+                meta.insert("F", &w.entries().to_be_bytes()[..])
+                    .map_err(db_error)?;
+            }
+            if let Some(m) = &batch.meta {
+                meta.insert("m", &encode_meta(m)[..]).map_err(db_error)?;
+            }
+            let mut hashes = tx.open_table(HASHES).map_err(db_error)?;
+            for n in batch.nodes.iter().filter(|n| n.level == 0) {
+                hashes.insert(&n.hash[..], n.index).map_err(db_error)?;
+            }
+            let mut map = tx.open_table(MAP).map_err(db_error)?;
+            for (position, record) in &batch.map {
+                map.insert(&position.to_key()[..], &record.to_bytes()[..])
+                    .map_err(db_error)?;
+            }
+            let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
+            for (key, value) in &batch.registry {
+                match value {
+                    Some(v) => registry.insert(key.as_slice(), v.as_slice()),
+                    None => registry.remove(key.as_slice()).map(|_| None),
+                }
+                .map_err(db_error)?;
+            }
+        }
+        // Commit point: when `commit` returns Ok the whole batch is on disk
+        // (redb's fdatasync) and visible to readers' new transactions; a
+        // crash before leaves none of it (the previous header stays the
+        // valid one) and nothing was acknowledged. A crash after it but
+        // before the replies leave keeps the entries; clients that retry
+        // get them back as duplicates (same index).
+        let committed = tx.commit().map_err(db_error);
+        // Also if the commit failed: the cache must not outlive a write
+        // that may be visible.
+        if !batch.registry.is_empty() {
+            let written = batch.registry.iter().map(|(k, _)| k.as_slice());
+            self.records.invalidate(written);
+        }
+        committed?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        // Readers see the new entries with the rest of the batch (they read
+        // only below a size published after `commit` returns).
+        if let Some(w) = written {
+            self.log.publish(w);
+        }
+        self.log.remember(&batch.nodes);
+        Ok(())
+    }
+
+    fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.log.leaf(index)
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.log.leaves(start, end)
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, StorageError> {
+        self.log.node(level, index)
+    }
+
+    fn find_leaf_hash(&self, h: &Hash) -> Result<Option<u64>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(HASHES).map_err(db_error)?;
+        Ok(t.get(&h[..]).map_err(db_error)?.map(|v| v.value()))
+    }
+
+    fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
+        self.read(MAP, &position.to_key(), |v| {
+            MapRecord::from_bytes(position, v)
+        })?
+        .transpose()
+        .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}")))
+    }
+
+    fn map_records(&self, positions: &[Position]) -> Result<Vec<Option<MapRecord>>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(MAP).map_err(db_error)?;
+        positions
+            .iter()
+            .map(|p| match t.get(&p.to_key()[..]).map_err(db_error)? {
+                None => Ok(None),
+                Some(v) => MapRecord::from_bytes(p, v.value())
+                    .map(Some)
+                    .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
+            })
+            .collect()
+    }
+
+    fn registry_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let stamp = match self.records.get(key) {
+            Ok(hit) => return Ok(hit),
+            Err(stamp) => stamp,
+        };
+        let value = self.read(REGISTRY, key, <[u8]>::to_vec)?;
+        self.records.fill(stamp, key, value.as_deref());
+        Ok(value)
+    }
+
+    /// The writer's reads: in one read transaction, past the record cache
+    /// (see the trait), so a batch's lookups of new organizations do not
+    /// push out what queries read.
+    fn registry_records(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(REGISTRY).map_err(db_error)?;
+        keys.iter()
+            .map(|k| {
+                Ok(t.get(k.as_slice())
+                    .map_err(db_error)?
+                    .map(|v| v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    fn registry_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Rows, StorageError> {
+        let tx = self.db.begin_read().map_err(db_error)?;
+        let t = tx.open_table(REGISTRY).map_err(db_error)?;
+        let mut out = Vec::new();
+        for kv in t.range(from..).map_err(db_error)?.take(limit) {
+            let (k, v) = kv.map_err(db_error)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn clear_registry(&self) -> Result<u64, StorageError> {
+        let removed = self.clear(REGISTRY);
+        self.records.invalidate_all();
+        removed
+    }
+
+    fn cosigned(&self) -> Result<Option<StoredCosigned>, StorageError> {
+        self.meta_value("c")?
+            .map(|v| decode_cosigned(&v))
+            .transpose()
+    }
+
+    /// One server writes a local database (redb's file lock), so
+    /// read-then-insert cannot race another writer. Committed without
+    /// waiting for the disk (`Durability::Eventual`): the next batch's
+    /// commit makes it durable, and a lost one is gathered again.
+    fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
+        if self.cosigned()?.is_some_and(|old| old.size > c.size) {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin_write().map_err(db_error)?;
+        tx.set_durability(Durability::Eventual);
+        tx.open_table(META)
+            .map_err(db_error)?
+            .insert("c", &encode_cosigned(c)[..])
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(true)
+    }
+}
