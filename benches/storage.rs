@@ -1,6 +1,6 @@
-//! Storage benchmarks on real sled in a temp dir: one durable commit (apply
-//! and flush) per batch, by batch size, and an inclusion proof read from
-//! sled. Run with `cargo bench --bench storage`; BENCHMARKS.md records the figures.
+//! Storage benchmarks on the real local store in a temp dir: one durable
+//! commit per batch, by batch size, and an inclusion proof read from it
+//! (before 2026-11-29 these groups were `sled_commit` and `sled_read`). Run with `cargo bench --bench storage`; BENCHMARKS.md records the figures.
 
 use accord::core::frontier::Frontier;
 use accord::core::merkle;
@@ -22,7 +22,7 @@ impl Appender {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Appender {
-            store: LocalStorage::open(&dir.path().join("db")).expect("open sled"),
+            store: LocalStorage::open(&dir.path().join("db")).expect("open the local store"),
             frontier: Frontier::new(),
             _dir: dir,
         }
@@ -55,7 +55,7 @@ fn next_batch(frontier: &mut Frontier, n: usize) -> Batch {
 }
 
 fn append(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sled_commit");
+    let mut g = c.benchmark_group("local_commit");
     g.sample_size(20);
     for n in [1usize, 16, 256, 1024, 4096] {
         let Appender {
@@ -75,7 +75,7 @@ fn append(c: &mut Criterion) {
 
 fn proof(c: &mut Criterion) {
     // 2^17 entries: deep enough that every proof reads ~17 nodes (with
-    // sled: recent ones from memory, the rest from the node file).
+    // locally: recent ones from memory, the rest from the node file).
     let mut a = Appender::new();
     while a.frontier.size() < 1 << 17 {
         let batch = a.batch(4096);
@@ -83,7 +83,7 @@ fn proof(c: &mut Criterion) {
     }
     let size = a.frontier.size() - 7;
     let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut g = c.benchmark_group("sled_read");
+    let mut g = c.benchmark_group("local_read");
     g.throughput(Throughput::Elements(1));
     g.bench_function("inclusion_proof_131k", |b| {
         b.iter_batched(

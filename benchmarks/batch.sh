@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: batch.sh BIN PORT HTTPPORT: fresh sled log with tiles; SubmitBatch 100k; mirror; audit --tiles of the mirror served by node; RSS; disk
+# usage: batch.sh BIN PORT HTTPPORT: fresh local log with tiles; SubmitBatch 100k; mirror; audit --tiles of the mirror served by node; RSS; disk
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$1; PORT=$2; HP=$3; D=${OUT:-/tmp/accord-bench}/batch; rm -rf $D; mkdir -p $D
 $BIN serve --data $D/d --listen 127.0.0.1:$PORT --http-listen 127.0.0.1:$HP > $D/serve.log 2>&1 &

@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: prof.sh BIN MODE SECONDS: fresh sled log, load MODE (unary|batch), perf of the whole server for SECONDS after 3 s
+# usage: prof.sh BIN MODE SECONDS: fresh local log, load MODE (unary|batch), perf of the whole server for SECONDS after 3 s
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$1; MODE=$2; SECS=${3:-15}
 D=${OUT:-/tmp/accord-bench}/prof-$MODE; rm -rf $D; mkdir -p $D

@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: unary.sh BIN PORT: fresh sled log; unary peak; then half-peak rate p99; proofs at 1/4/16 streams; RSS; disk
+# usage: unary.sh BIN PORT: fresh local log; unary peak; then half-peak rate p99; proofs at 1/4/16 streams; RSS; disk
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$1; PORT=$2; D=${OUT:-/tmp/accord-bench}/unary; rm -rf $D; mkdir -p $D
 $BIN serve --data $D/d --listen 127.0.0.1:$PORT > $D/serve.log 2>&1 &

@@ -112,6 +112,13 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
         "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
         answer.into_inner().index
     );
+    // Where in the trace the records file's first fdatasync is: the log
+    // files' must come before it (the count it commits says they hold the
+    // entries).
+    let records_sync = new
+        .lines()
+        .position(|l| l.contains("fdatasync(") && l.contains(&format!("<{db_file}>")))
+        .expect("found above");
     // The log's leaves and nodes live in files of their own beside it
     // (`storage/log_files.rs`): each was fdatasynced before the answer too.
     for name in [
@@ -125,6 +132,13 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
                 .iter()
                 .any(|l| l.contains("fdatasync(")),
             "answered without an fdatasync of {file}; trace since start-up:\n{new}"
+        );
+        let first = new
+            .lines()
+            .position(|l| l.contains("fdatasync(") && l.contains(&format!("<{file}>")));
+        assert!(
+            first.is_some_and(|at| at < records_sync),
+            "{file} was not fdatasynced before the records file; trace since start-up:\n{new}"
         );
     }
     // Start-up made the files it created durable: their directory was

@@ -174,3 +174,48 @@ fn log_files_without_records_are_refused() {
     assert!(err.contains("records none"), "{err}");
     assert_eq!(std::fs::read(&leaves).unwrap(), b"someone's leaves");
 }
+
+/// A crash after the move's commit but before sled's files were all
+/// removed: the next open removes them. sled's files beside a records
+/// file that did not move them: refused, nothing removed.
+#[test]
+fn sled_files_are_removed_only_after_their_own_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(SledStorage::open(&path).unwrap());
+    drop(LocalStorage::open(&path).unwrap());
+    let file = path.join(accord::storage::local_store::RECORDS_FILE);
+    let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    // As the move's commit leaves it: the removal pending, sled's files there.
+    let pending = |on: bool| {
+        let db = redb::Database::create(&file).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(meta).unwrap();
+            if on {
+                t.insert("S", &[][..]).unwrap();
+            } else {
+                t.remove("S").unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    };
+    let leftovers = || {
+        for name in ["conf", "db", "snap.0000000000001234"] {
+            std::fs::write(path.join(name), b"sled's").unwrap();
+        }
+        std::fs::create_dir_all(path.join("blobs")).unwrap();
+    };
+    pending(true);
+    leftovers();
+    drop(LocalStorage::open(&path).unwrap());
+    assert!(sled_files(&path).is_empty(), "{:?}", sled_files(&path));
+    // Not pending any more: sled's files appearing now are not ours to remove.
+    leftovers();
+    let err = LocalStorage::open(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("not moved from"), "{err}");
+    assert_eq!(sled_files(&path).len(), 4);
+}

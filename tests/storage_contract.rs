@@ -192,10 +192,11 @@ fn local_node_cache_serves_the_same_proofs() {
     same_proofs(&LocalStorage::open(&path).unwrap(), size2, &reference);
 }
 
-/// Durability regression check (issue 13): one durable commit of the records file per batch, also of a batch
-/// with a large value (200 KiB: a registry record and a leaf, which goes
-/// to the log files whatever its size).
-/// `tests/fsync_strace.rs` checks the system calls of a real server.
+/// One durable commit of the records file per batch (counted by the store,
+/// so this checks the count, not the disk), also of a batch with a large
+/// value (200 KiB: a registry record and a leaf, which goes to the log
+/// files whatever its size). The durability guard is
+/// `tests/fsync_strace.rs`: the system calls of a real server.
 #[test]
 fn local_commit_syncs_once_per_batch() {
     let dir = tempfile::tempdir().unwrap();

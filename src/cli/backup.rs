@@ -1,8 +1,8 @@
 //! `accord backup` and `accord restore`.
 //!
-//! A backup is taken from a *running* server through the public API (sled
-//! admits one process per database, so the files of a running server cannot
-//! be opened), or from the data directory of a stopped one: the latest
+//! A backup is taken from a *running* server through the public API (the
+//! records file admits one process at a time, so the files of a running
+//! server cannot be opened), or from the data directory of a stopped one: the latest
 //! signed checkpoint, then every entry up to that size. Because the entries
 //! are checked against the checkpoint's root (and the checkpoint against the
 //! log key), the snapshot is consistent by construction. Keys are not in
@@ -39,7 +39,7 @@ fn bad(why: impl Into<String>) -> CliError {
 pub enum Source<'a> {
     /// A running server, through the public API.
     Server { url: &'a str, vkey: &'a str },
-    /// The data directory of a stopped server (sled allows one process).
+    /// The data directory of a stopped server (one process at a time opens it).
     Data(&'a Path),
 }
 

@@ -18,7 +18,7 @@ pub struct InitArgs {
     /// The log's origin (its name in checkpoints) [default: accord.example/log]
     #[arg(long)]
     origin: Option<String>,
-    /// Create the log in this PostgreSQL database instead of sled under --data
+    /// Create the log in this PostgreSQL database instead of the local store under --data
     #[arg(long = "storage", value_name = "URL", env = "ACCORD_STORAGE_URL")]
     storage: Option<String>,
     #[command(flatten)]
@@ -41,9 +41,9 @@ pub async fn run(args: InitArgs) -> Result<(), CliError> {
             Ok(Arc::new(PgStorage::open_with(url, &opts).map_err(fail)?) as Arc<dyn Storage>)
         }
         None => {
-            let sled = LocalStorage::open(&datadir::db_path(data))
+            let local = LocalStorage::open(&datadir::db_path(data))
                 .map_err(|e| fail(format!("{e} (is a server running on it?)")))?;
-            Ok::<Arc<dyn Storage>, CliError>(Arc::new(sled))
+            Ok::<Arc<dyn Storage>, CliError>(Arc::new(local))
         }
     })?;
     // A sequencer's start creates the empty log (or checks the one there

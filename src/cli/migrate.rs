@@ -1,5 +1,5 @@
 //! `accord migrate --from-data DIR --to postgres://…`: copies a stopped
-//! server's sled log into an empty PostgreSQL database, checked against
+//! server's local log into an empty PostgreSQL database, checked against
 //! the log's signed checkpoint; builds the registry and its map there from
 //! the copied entries (the map checked against the log's last map head);
 //! and only then writes the log's state row, so no server sees the log
@@ -88,7 +88,7 @@ fn copy(data: &Path, to: &str, opts: &ConnectOptions) -> Result<u64, CliError> {
         ));
     }
     // The registry and its map, from the copied entries, checked against
-    // the log's last entry, its map head (a sled server's start appends
+    // the log's last entry, its map head (a local server's start appends
     // one to a log from before them).
     let registry = crate::sequencer::rebuild_registry(&target, head.size).map_err(fail)?;
     let map_head = match head.size.checked_sub(1) {
@@ -100,7 +100,7 @@ fn copy(data: &Path, to: &str, opts: &ConnectOptions) -> Result<u64, CliError> {
                 Signed::MapHead(h) => Some(h.root),
                 _ => {
                     return Err(fail(
-                        "the log's last entry is not a map head (a log from before them): start the sled server once, stop it, and migrate again",
+                        "the log's last entry is not a map head (a log from before them): start the server on its data directory once, stop it, and migrate again",
                     ))
                 }
             }

@@ -66,7 +66,7 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a tlog-witness for the logs given (creates its key on first start; prints its vkey).
     Witness(witness::WitnessArgs),
-    /// Create a new log without serving it: its keys (log.key, operator.pem, admin.token) in --data, the empty log in its database (--storage URL, or sled under --data); print its verifier key. For servers that share a PostgreSQL database, which each get a copy of the keys.
+    /// Create a new log without serving it: its keys (log.key, operator.pem, admin.token) in --data, the empty log in its database (--storage URL, or the local store under --data); print its verifier key. For servers that share a PostgreSQL database, which each get a copy of the keys.
     Init(init::InitArgs),
     /// Print the log's verifier key (C2SP vkey form), one line.
     LogKey {
@@ -201,9 +201,9 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Copy a stopped server's sled log into an empty PostgreSQL database (checked against its signed checkpoint; the keys stay in the data directory).
+    /// Copy a stopped server's local log into an empty PostgreSQL database (checked against its signed checkpoint; the keys stay in the data directory).
     Migrate {
-        /// The stopped server's data directory (keys and sled database).
+        /// The stopped server's data directory (keys and local database).
         #[arg(long = "from-data")]
         from_data: PathBuf,
         /// The target database's URL (postgres://USER@HOST/DB).

@@ -81,7 +81,7 @@ impl Reader {
     /// Runs `f`, which reads the stored registry and map together with
     /// [`Reader::latest`], so that all of it is of one tree size.
     ///
-    /// With one writer (sled, memory) holding off our own sequencer's
+    /// With one writer (local, memory) holding off our own sequencer's
     /// commits is enough. On a database other servers write too, their
     /// commits cannot be held off: publish the stored checkpoint, run `f`,
     /// and keep its answer only if the stored size has not moved meanwhile

@@ -3,7 +3,10 @@
 //!
 //! The move reads sled's records in key order and copies them into redb
 //! in transactions of [`CHUNK`] records that need not reach the disk,
-//! then commits the layout marker durably, then removes sled's files. The
+//! then commits the layout marker durably together with a note that
+//! sled's files are to be removed, then removes them, then the note. Only
+//! a records file with that note removes sled's files: one that finds
+//! them without it refuses to open (which one is the log?). The
 //! log files stay where they are: both layouts keep them the same way.
 //! sled's own open moves a layout-1 database's leaves and nodes into the
 //! log files first (`sled_layout.rs`). Each step is restartable; see the
@@ -21,6 +24,8 @@ const CHUNK: usize = 100_000;
 /// presence is what says a sled database is (still) here.
 const SLED_CONF: &str = "conf";
 const SLED_FILES: [&str; 2] = ["db", "blobs"];
+/// Meta key present from the move's commit until sled's files are removed.
+const SLED_PENDING: &str = "S";
 
 fn io<'a>(what: &'static str, p: &'a Path) -> impl Fn(std::io::Error) -> StorageError + 'a {
     move |e| StorageError::Database(format!("{what} {}: {e}", p.display()))
@@ -29,23 +34,33 @@ fn io<'a>(what: &'static str, p: &'a Path) -> impl Fn(std::io::Error) -> Storage
 /// Brings the records file in `dir` to layout 3 and returns how many
 /// entries the log files hold.
 pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
-    let layout = {
+    let (layout, pending) = {
         // Creates the tables of a new file (a no-op for an existing one).
         let tx = db.begin_write().map_err(db_error)?;
-        let layout = {
+        let (layout, pending) = {
             let meta = tx.open_table(META).map_err(db_error)?;
             let layout = meta.get("L").map_err(db_error)?;
-            layout.map(|v| v.value().to_vec())
+            let pending = meta.get(SLED_PENDING).map_err(db_error)?.is_some();
+            (layout.map(|v| v.value().to_vec()), pending)
         };
         for t in [MAP, REGISTRY] {
             tx.open_table(t).map_err(db_error)?;
         }
         tx.open_table(HASHES).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
-        layout
+        (layout, pending)
     };
     let sled_here = dir.join(SLED_CONF).exists();
     match layout.as_deref() {
+        // sled's files beside a records file that did not move them (a
+        // sled-era copy restored over part of the directory?): which one
+        // is the log is not for this open to decide.
+        Some([LAYOUT]) if sled_here && !pending => {
+            return Err(StorageError::Corrupt(format!(
+                "{} holds both a records file and a sled database it was not moved from; restore the whole data directory from one backup",
+                dir.display()
+            )))
+        }
         Some([LAYOUT]) => {}
         Some(v) => {
             return Err(StorageError::Corrupt(format!(
@@ -55,11 +70,19 @@ pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
         None if sled_here => move_from_sled(db, dir)?,
         None => {
             super::log_files::refuse_orphans(dir)?;
-            mark(db)?;
+            mark(db, false)?;
         }
     }
-    if sled_here {
+    if sled_here || pending {
         remove_sled(dir)?;
+        // Commit point: the removal is done; a crash before this removes
+        // what is left (nothing, or files already gone) again.
+        let tx = db.begin_write().map_err(db_error)?;
+        tx.open_table(META)
+            .map_err(db_error)?
+            .remove(SLED_PENDING)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
     }
     let tx = db.begin_read().map_err(db_error)?;
     let meta = tx.open_table(META).map_err(db_error)?;
@@ -75,13 +98,17 @@ pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
 
 /// Commit point: with `L` recorded durably, the records file is the
 /// database. A crash before leaves no marker, and the move (or a fresh
-/// database's creation) starts again.
-fn mark(db: &Database) -> Result<(), StorageError> {
+/// database's creation) starts again. `moved`: also records that sled's
+/// files are to be removed (by this open, or the next if it crashes).
+fn mark(db: &Database, moved: bool) -> Result<(), StorageError> {
     let tx = db.begin_write().map_err(db_error)?;
-    tx.open_table(META)
-        .map_err(db_error)?
-        .insert("L", &[LAYOUT][..])
-        .map_err(db_error)?;
+    {
+        let mut meta = tx.open_table(META).map_err(db_error)?;
+        meta.insert("L", &[LAYOUT][..]).map_err(db_error)?;
+        if moved {
+            meta.insert(SLED_PENDING, &[][..]).map_err(db_error)?;
+        }
+    }
     tx.commit().map_err(db_error)
 }
 
@@ -109,7 +136,7 @@ fn move_from_sled(db: &Database, dir: &Path) -> Result<(), StorageError> {
     })?;
     moved += copy(db, &mut chunk)?;
     drop(sled);
-    mark(db)?;
+    mark(db, true)?;
     tracing::info!(
         "moved {moved} records from sled into {} in {:.1} s",
         dir.join(super::local_store::RECORDS_FILE).display(),
@@ -184,8 +211,19 @@ fn remove_sled(dir: &Path) -> Result<(), StorageError> {
             removed.map_err(io("remove", &path))?;
         }
     }
+    // The other removals durable before `conf`'s, so that a crash never
+    // keeps them without it (the next open finds none of sled's files
+    // to remove only once they are all gone).
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync", dir))?;
     let conf = dir.join(SLED_CONF);
-    std::fs::remove_file(&conf).map_err(io("remove", &conf))?;
+    match std::fs::remove_file(&conf) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("remove", &conf)(e));
+        }
+        _ => {}
+    }
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("fsync", dir))?;

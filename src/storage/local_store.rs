@@ -22,7 +22,8 @@
 //! Tables (big-endian integers, so keys sort in index order):
 //! - `meta`: `m` → [`LogMeta`]; `F` → entries the log files hold (u64);
 //!   `L` → the layout (one byte, [`LAYOUT`]); `c` → the last cosigned
-//!   checkpoint (size:u64 ‖ at:u64 ‖ note)
+//!   checkpoint (size:u64 ‖ at:u64 ‖ note); `S` (empty) → a moved sled
+//!   database's files are still to be removed (`local_migrate.rs`)
 //! - `hashes`: leaf hash (32 bytes) → index (u64)
 //! - `map`: map tile root key → registry map tile record (`core::map_versions`)
 //! - `registry`: registry record key → registry record (`core::registry::records`)
@@ -39,7 +40,7 @@ use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::core::registry::Rows;
 use crate::core::Hash;
-use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,6 +58,26 @@ pub const LAYOUT: u8 = 3;
 /// records (the top tiles of the registry map, recent organizations) are
 /// far smaller; the OS page cache still holds the rest of the file.
 pub const DEFAULT_CACHE_MB: u64 = 64;
+
+/// What opening the records file failed on: held open elsewhere, a file
+/// redb does not recognize or finds inconsistent (damaged: restore), or
+/// the system refusing (permissions, space, I/O: fix that, then retry).
+fn open_error(file: &Path, e: redb::DatabaseError) -> StorageError {
+    use redb::StorageError as E;
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Database(format!(
+            "{} is already open (by another process, such as a server running on this data directory, or still by this one)",
+            file.display()
+        )),
+        redb::DatabaseError::Storage(E::Io(io)) if io.kind() != std::io::ErrorKind::InvalidData => {
+            StorageError::Database(format!("cannot open {}: {io}", file.display()))
+        }
+        e => StorageError::Corrupt(format!(
+            "the records file {} is damaged or unreadable ({e}); restore the data directory from a backup",
+            file.display()
+        )),
+    }
+}
 
 /// Every redb error, reported as the database's.
 pub(super) fn db_error(e: impl Into<redb::Error>) -> StorageError {
@@ -98,16 +119,7 @@ impl LocalStorage {
                 }
             })
             .create(&file)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Database(format!(
-                    "{} is open in another process (is a server running on this data directory?)",
-                    file.display()
-                )),
-                e => StorageError::Corrupt(format!(
-                    "the records file {} is damaged or unreadable ({e}); restore the data directory from a backup",
-                    file.display()
-                )),
-            })?;
+            .map_err(|e| open_error(&file, e))?;
         tracing::debug!("records store opened in {:?}", started.elapsed());
         // The layout's commit points are in `local_migrate.rs`.
         let entries = super::local_migrate::prepare(&db, path)?;
@@ -356,20 +368,24 @@ impl Storage for LocalStorage {
             .transpose()
     }
 
-    /// One server writes a local database (redb's file lock), so
-    /// read-then-insert cannot race another writer. Committed without
-    /// waiting for the disk (`Durability::Eventual`): the next batch's
-    /// commit makes it durable, and a lost one is gathered again.
+    /// Read and written in one write transaction (redb runs one at a
+    /// time), so the stored size never goes back. Committed without a
+    /// sync (`Durability::None`; `Eventual` fdatasyncs too on Linux): the
+    /// next batch's commit or the database's close makes it durable, and
+    /// a lost one is gathered again.
     fn store_cosigned(&self, c: &StoredCosigned) -> Result<bool, StorageError> {
-        if self.cosigned()?.is_some_and(|old| old.size > c.size) {
-            return Ok(false);
-        }
         let mut tx = self.db.begin_write().map_err(db_error)?;
-        tx.set_durability(Durability::Eventual);
-        tx.open_table(META)
-            .map_err(db_error)?
-            .insert("c", &encode_cosigned(c)[..])
-            .map_err(db_error)?;
+        tx.set_durability(Durability::None);
+        {
+            let mut meta = tx.open_table(META).map_err(db_error)?;
+            let old = meta.get("c").map_err(db_error)?;
+            let old = old.map(|v| decode_cosigned(v.value())).transpose()?;
+            if old.is_some_and(|old| old.size > c.size) {
+                return Ok(false);
+            }
+            meta.insert("c", &encode_cosigned(c)[..])
+                .map_err(db_error)?;
+        }
         tx.commit().map_err(db_error)?;
         Ok(true)
     }

@@ -1,4 +1,4 @@
-//! An in-memory [`Storage`] for tests: same contract as sled, no disk. Tests
+//! An in-memory [`Storage`] for tests: same contract as the local store, no disk. Tests
 //! also use it to inject faults (`tamper_leaf`) under a real server.
 
 use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};

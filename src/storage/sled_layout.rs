@@ -33,7 +33,7 @@ impl From<FilesError> for StorageError {
         match e {
             FilesError::Corrupt(why) => StorageError::Corrupt(why),
             FilesError::Refused(why) => StorageError::Corrupt(format!("{why} (refused)")),
-            FilesError::Io(e) => StorageError::Sled(sled::Error::Io(e)),
+            FilesError::Io(e) => StorageError::Database(e.to_string()),
         }
     }
 }
@@ -248,6 +248,25 @@ mod tests {
             };
             db.insert(b"m", encode_meta(&meta)).unwrap();
             db.flush().unwrap();
+        }
+        // The same database opened straight by the local store (layout 1
+        // to 3 in one open), in a copy of the directory.
+        {
+            let copy = dir.path().join("copy");
+            std::fs::create_dir_all(copy.join("blobs")).unwrap();
+            for entry in std::fs::read_dir(&path).unwrap() {
+                let entry = entry.unwrap();
+                if entry.path().is_file() {
+                    std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+                }
+            }
+            let local = crate::storage::LocalStorage::open(&copy).unwrap();
+            local.wait_for_node_cache();
+            assert_eq!(local.meta().unwrap().unwrap().size, n);
+            assert_eq!(merkle::root(n, &Nodes(&local)).unwrap(), frontier.root());
+            let h = merkle::leaf_hash(&leaf(4_321));
+            assert_eq!(local.find_leaf_hash(&h).unwrap(), Some(4_321));
+            assert!(!copy.join("conf").exists());
         }
         // What a move interrupted by a crash would have left (longer than
         // any batch's tail): cut at open, the move done again.
