@@ -112,12 +112,15 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
         "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
         answer.into_inner().index
     );
-    // Where in the trace the records file's first fdatasync is: the log
-    // files' must come before it (the count it commits says they hold the
-    // entries).
+    // Where in the trace the records file's last fdatasync is (the
+    // submission's commit, the last thing before the answer): the log
+    // files' must come before it (the count it commits says they hold
+    // the entries).
     let records_sync = new
         .lines()
-        .position(|l| l.contains("fdatasync(") && l.contains(&format!("<{db_file}>")))
+        .collect::<Vec<_>>()
+        .iter()
+        .rposition(|l| l.contains("fdatasync(") && l.contains(&format!("<{db_file}>")))
         .expect("found above");
     // The log's leaves and nodes live in files of their own beside it
     // (`storage/log_files.rs`): each was fdatasynced before the answer too.

@@ -211,9 +211,8 @@ fn remove_sled(dir: &Path) -> Result<(), StorageError> {
             removed.map_err(io("remove", &path))?;
         }
     }
-    // The other removals durable before `conf`'s, so that a crash never
-    // keeps them without it (the next open finds none of sled's files
-    // to remove only once they are all gone).
+    // The other removals durable before `conf`'s (belt and braces: the
+    // pending note already makes the next open finish the removal).
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("fsync", dir))?;

@@ -69,7 +69,12 @@ fn open_error(file: &Path, e: redb::DatabaseError) -> StorageError {
             "{} is already open (by another process, such as a server running on this data directory, or still by this one)",
             file.display()
         )),
-        redb::DatabaseError::Storage(E::Io(io)) if io.kind() != std::io::ErrorKind::InvalidData => {
+        redb::DatabaseError::Storage(E::Io(io))
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
             StorageError::Database(format!("cannot open {}: {io}", file.display()))
         }
         e => StorageError::Corrupt(format!(
