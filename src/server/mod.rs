@@ -6,6 +6,7 @@ pub mod datadir;
 pub mod ecosystem;
 pub mod endpoint;
 pub mod logging;
+pub mod memory;
 pub mod metrics_http;
 pub mod request_log;
 
@@ -78,6 +79,7 @@ pub async fn run(
     // half-created data directory behind (a key without a database is
     // refused later as a possibly deleted log).
     config.validate()?;
+    memory::start_trimming();
     let descriptors = crate::net::descriptor_limit();
     let limits = config.limits(descriptors);
     if config.max_connections > 0

@@ -1,0 +1,41 @@
+//! Gives freed heap memory back to the system now and then.
+//!
+//! Why: the records store (redb) allocates and frees page buffers by the
+//! thousand per commit, and glibc keeps what is freed inside its heaps for
+//! reuse: after a load of 1M entries the server held 364 MB, 207 MB once
+//! restarted (BENCHMARKS.md, "The local store on redb"). `malloc_trim(0)`
+//! hands the free pages inside the heaps back (madvise), at a cost of
+//! about a millisecond per few hundred MB walked, so once every
+//! [`TRIM_EVERY`] on a thread of its own is negligible and never on the
+//! sequencer's path.
+
+use std::time::Duration;
+
+/// How often the heap is trimmed: short enough that a load's garbage is
+/// returned within seconds, long enough that the walks cost nothing.
+pub const TRIM_EVERY: Duration = Duration::from_secs(5);
+
+/// Starts the trimming thread, once per process (tests start many servers
+/// in one process). Only with glibc, whose `malloc_trim` this is.
+pub fn start_trimming() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(|| {
+            let spawned = std::thread::Builder::new()
+                .name("accord-trim".into())
+                .spawn(|| loop {
+                    std::thread::sleep(TRIM_EVERY);
+                    // SAFETY: malloc_trim only takes glibc's own heap
+                    // locks and releases free pages; it reads or changes
+                    // no memory of ours.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("memory is not trimmed: cannot start a thread: {e}");
+            }
+        });
+    }
+}
