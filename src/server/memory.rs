@@ -2,12 +2,13 @@
 //!
 //! Why: the records store (redb) allocates and frees page buffers by the
 //! thousand per commit, and glibc keeps what is freed inside its heaps for
-//! reuse: after a load of 1M entries the server held 364 MB, 207 MB once
+//! reuse: after a load of 1M entries the server held 376 MB, 207 MB once
 //! restarted (BENCHMARKS.md, "The local store on redb"). `malloc_trim(0)`
-//! hands the free pages inside the heaps back (madvise), at a cost of
-//! about a millisecond per few hundred MB walked, so once every
-//! [`TRIM_EVERY`] on a thread of its own is negligible and never on the
-//! sequencer's path.
+//! hands the free pages inside the heaps back (madvise). It runs on a
+//! thread of its own, once every [`TRIM_EVERY`]; while it walks a heap it
+//! holds that heap's lock, and pages given back are faulted in again
+//! when reused. Its cost was not measured on its own: the batch rates of
+//! a 1M load were unchanged (BENCHMARKS.md).
 
 use std::time::Duration;
 
