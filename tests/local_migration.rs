@@ -91,6 +91,15 @@ fn same_log(s: &LocalStorage, map_root: [u8; 32], log_root: [u8; 32], cosigned: 
     assert_eq!(s.cosigned().unwrap().as_ref(), Some(cosigned));
 }
 
+/// A sled database at `path` as servers before the records store wrote
+/// it: `fill`'s entries and records, and `cosigned`.
+fn sled_log(path: &Path, cosigned: &StoredCosigned) -> ([u8; 32], [u8; 32]) {
+    let sled = SledStorage::open(path).unwrap();
+    let roots = fill(&sled);
+    assert!(sled.store_cosigned(cosigned).unwrap());
+    roots
+}
+
 #[test]
 fn a_sled_database_is_moved_into_the_records_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,12 +109,7 @@ fn a_sled_database_is_moved_into_the_records_store() {
         note: "a cosigned note\n".into(),
         at: 1_700_000_000,
     };
-    let (map_root, log_root) = {
-        let sled = SledStorage::open(&path).unwrap();
-        let roots = fill(&sled);
-        assert!(sled.store_cosigned(&cosigned).unwrap());
-        roots
-    };
+    let (map_root, log_root) = sled_log(&path, &cosigned);
     assert!(sled_files(&path).contains(&"conf".to_owned()));
     let s = LocalStorage::open(&path).unwrap();
     assert!(sled_files(&path).is_empty(), "{:?}", sled_files(&path));
@@ -136,12 +140,7 @@ fn an_interrupted_move_starts_again() {
         note: "note\n".into(),
         at: 1,
     };
-    let (map_root, log_root) = {
-        let sled = SledStorage::open(&path).unwrap();
-        let roots = fill(&sled);
-        sled.store_cosigned(&cosigned).unwrap();
-        roots
-    };
+    let (map_root, log_root) = sled_log(&path, &cosigned);
     {
         let db =
             redb::Database::create(path.join(accord::storage::local_store::RECORDS_FILE)).unwrap();
