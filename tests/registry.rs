@@ -351,6 +351,48 @@ async fn listing_filters_and_pages() {
     server.stop().await;
 }
 
+/// A default page is first tried on the async worker, examining at most
+/// `INLINE_EXAMINED` rows; a filter that must look further is answered in
+/// full on the blocking pool, not cut at that limit: the one match past
+/// it comes in the first answer, with no token to follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_past_the_inline_limit_is_answered_whole() {
+    use accord::service::queries::INLINE_EXAMINED;
+    let server = MemServer::start(
+        Arc::new(accord::storage::MemoryStorage::new()),
+        log_signer(),
+    )
+    .await;
+    let mut c = server.client().await;
+    let n = INLINE_EXAMINED as u32 + 12;
+    for i in 0..n {
+        let key = org_key(3000 + i);
+        let name = if i == n - 1 {
+            "Rare Institute".to_string()
+        } else {
+            format!("Bureau {i}")
+        };
+        c.submit(request(&sign(&key, endorsement(&key, &name))))
+            .await
+            .unwrap();
+    }
+    let req = |name: &str| proto::ListSignatoriesRequest {
+        commitment_id: "global-commitment-dts".into(),
+        name_contains: name.into(),
+        ..Default::default()
+    };
+    let page = c.list_signatories(req("rare")).await.unwrap().into_inner();
+    let names: Vec<_> = page.signatories.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["Rare Institute"]);
+    assert_eq!(page.next_page_token, "", "nothing left to examine");
+    // Within the limit, the inline answer is the whole page and its token.
+    let page = c.list_signatories(req("")).await.unwrap().into_inner();
+    assert_eq!(page.signatories.len(), 100, "the default page");
+    assert_eq!(page.signatories[0].name, "Bureau 0");
+    assert!(!page.next_page_token.is_empty());
+    server.stop().await;
+}
+
 /// One ListSignatories call examines a bounded number of listing rows (it
 /// holds off commits while it scans): a filter that matches little answers
 /// with short or empty pages and a token, and following the tokens gives

@@ -224,9 +224,14 @@ async fn signatories(
         verified_only: p.flag("verified_only")?,
     };
     api.registry_ready().await?;
-    let answer = api
-        .blocking(move |r| queries::list_signatories(r, req))
-        .await?;
+    // As on gRPC: a default page is answered right here when it can be.
+    let answer = match queries::list_signatories_inline(&api.reader, &req) {
+        Some(answer) => answer?,
+        None => {
+            api.blocking(move |r| queries::list_signatories(r, req))
+                .await?
+        }
+    };
     ok(json::signatories(&answer))
 }
 

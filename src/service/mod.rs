@@ -337,9 +337,13 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<proto::ListSignatoriesResponse>, Status> {
         let req = req.into_inner();
         self.registry_ready().await?;
-        let resp = self
-            .blocking(move |r| queries::list_signatories(r, req))
-            .await?;
+        let resp = match queries::list_signatories_inline(&self.reader, &req) {
+            Some(answer) => answer?,
+            None => {
+                self.blocking(move |r| queries::list_signatories(r, req))
+                    .await?
+            }
+        };
         Ok(Response::new(resp))
     }
 

@@ -86,13 +86,48 @@ pub fn list_signatories(
     reader: &Reader,
     req: proto::ListSignatoriesRequest,
 ) -> Result<proto::ListSignatoriesResponse, ApiError> {
-    reader.at_one_size(|r| list_at_one_size(r, &req))
+    reader
+        .at_one_size(|r| list_at_one_size(r, &req, r.max_examined))
+        .map(|(answer, _)| answer)
 }
 
+/// Listing rows [`list_signatories_inline`] examines at most: a default
+/// page and some withdrawn or unverified rows skipped on the way. Warm,
+/// a row costs ≈ 1–2 µs (its records come from the record cache); cold,
+/// ≈ 5 reads of 3–5 µs, so an inline answer keeps the async worker for
+/// ≈ 2.5 ms at worst.
+pub const INLINE_EXAMINED: usize = 128;
+
+/// The listing answered right here, on the async worker, when it is a
+/// page of at most [`DEFAULT_PAGE`] rows found within [`INLINE_EXAMINED`]
+/// rows of the local store; `None` when it is not (larger pages, filters
+/// that skip many rows, a shared database's network reads): the caller
+/// then runs [`list_signatories`] on the blocking pool, and the inline
+/// attempt's work is lost. Why: the first page is the hottest query, and
+/// the two thread hand-offs of the blocking pool were a third of its
+/// server time (issue 14: p99 0.71 ms at 1M against 0.51).
+pub fn list_signatories_inline(
+    reader: &Reader,
+    req: &proto::ListSignatoriesRequest,
+) -> Option<Result<proto::ListSignatoriesResponse, ApiError>> {
+    if reader.storage.shared() || req.page_size > DEFAULT_PAGE {
+        return None;
+    }
+    let limit = INLINE_EXAMINED.min(reader.max_examined);
+    match reader.at_one_size(|r| list_at_one_size(r, req, limit)) {
+        Ok((_, true)) if limit < reader.max_examined => None,
+        Ok((answer, _)) => Some(Ok(answer)),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// The listing, examining at most `limit` rows; true if it stopped there
+/// with rows left (a larger limit might have answered more).
 fn list_at_one_size(
     reader: &Reader,
     req: &proto::ListSignatoriesRequest,
-) -> Result<proto::ListSignatoriesResponse, ApiError> {
+    limit: usize,
+) -> Result<(proto::ListSignatoriesResponse, bool), ApiError> {
     let tree_size = reader.latest().head.size;
     let r: Stored = StoredRegistry(Records(reader.storage.as_ref()));
     if r.versions(&req.commitment_id)?.is_none() {
@@ -143,9 +178,11 @@ fn list_at_one_size(
     let c = &req.commitment_id;
     let chunk = (page + 1).clamp(16, MAX_PAGE as usize + 1);
     let mut out = Vec::with_capacity(page);
-    let (mut next, mut last) = (String::new(), String::new());
-    // The last row examined, and how many were.
-    let (mut cursor, mut examined) = (String::new(), 0usize);
+    // Tokens as (part, first index), formatted once at the end.
+    let (mut next, mut last) = (None, None);
+    // The last row examined, how many were, and whether the limit cut the
+    // scan short.
+    let (mut cursor, mut examined, mut cut) = (None, 0usize, false);
     'parts: for (part, mut from) in parts {
         loop {
             let rows = r.listing(c, part == 'v', from, chunk)?;
@@ -159,12 +196,12 @@ fn list_at_one_size(
                 }
             }
             for (first, org_id) in &rows {
-                if examined == reader.max_examined {
-                    next = cursor;
+                if examined == limit {
+                    (next, cut) = (cursor, true);
                     break 'parts;
                 }
                 examined += 1;
-                cursor = format!("{part}{first}");
+                cursor = Some((part, *first));
                 let org = (r.organization(org_id)?).ok_or_else(|| missing(hex::encode(org_id)))?;
                 let p = &org.profile;
                 let keep = (part == 'v' || org.verification().is_none())
@@ -186,7 +223,7 @@ fn list_at_one_size(
                 }
                 debug_assert_eq!(*first, s.first_index);
                 out.push(signatory(&r, &reader.names, &s, &org)?);
-                last = format!("{part}{first}");
+                last = Some((part, *first));
             }
             match rows.last() {
                 Some((first, _)) if rows.len() == chunk => from = first + 1,
@@ -194,11 +231,12 @@ fn list_at_one_size(
             }
         }
     }
-    Ok(proto::ListSignatoriesResponse {
+    let answer = proto::ListSignatoriesResponse {
         tree_size,
         signatories: out,
-        next_page_token: next,
-    })
+        next_page_token: next.map_or_else(String::new, |(part, at)| format!("{part}{at}")),
+    };
+    Ok((answer, cut))
 }
 
 pub fn get_organization(
