@@ -8,7 +8,12 @@
 BIN=$1; DATA=$2; PORT=$3; HP=$4; shift 4
 LOG=$(mktemp); RSS=$(mktemp)
 env "$@" "$BIN" serve --data "$DATA" --listen 127.0.0.1:$PORT --http-listen 127.0.0.1:$HP > "$LOG" 2>&1 & SP=$!
-for _ in $(seq 100); do grep -q "accepting submissions" "$LOG" && break; sleep 0.1; done
+for _ in $(seq 300); do
+  grep -q "accepting submissions" "$LOG" && break
+  kill -0 $SP 2>/dev/null || { echo "the server did not start:" >&2; cat "$LOG" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q "accepting submissions" "$LOG" || { echo "the server did not start in 30 s" >&2; kill $SP; exit 1; }
 (while kill -0 $SP 2>/dev/null; do grep VmRSS /proc/$SP/status 2>/dev/null | awk '{print $2}'; sleep 1; done > "$RSS") &
 RATE=$("$BIN" bench --server http://127.0.0.1:$PORT --mode batch --requests 100000 --concurrency 8 --batch-size 1000 --json | grep -o '"throughput_per_sec":[0-9.]*')
 N=$(wc -l < "$RSS")

@@ -351,10 +351,11 @@ async fn listing_filters_and_pages() {
     server.stop().await;
 }
 
-/// A default page is first tried on the async worker, examining at most
-/// `INLINE_EXAMINED` rows; a filter that must look further is answered in
-/// full on the blocking pool, not cut at that limit: the one match past
-/// it comes in the first answer, with no token to follow.
+/// An unfiltered default page is first tried on the async worker,
+/// examining at most `INLINE_EXAMINED` rows; one that must look further
+/// (here past 130 withdrawn organizations) is answered in full on the
+/// blocking pool, not cut at that limit: the current organizations past
+/// it come in the first answer, with no token to follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_past_the_inline_limit_is_answered_whole() {
     use accord::service::queries::INLINE_EXAMINED;
@@ -364,29 +365,38 @@ async fn a_page_past_the_inline_limit_is_answered_whole() {
     )
     .await;
     let mut c = server.client().await;
-    let n = INLINE_EXAMINED as u32 + 12;
+    let (n, withdrawn) = (INLINE_EXAMINED as u32 + 12, INLINE_EXAMINED as u32 + 2);
     for i in 0..n {
         let key = org_key(3000 + i);
-        let name = if i == n - 1 {
-            "Rare Institute".to_string()
-        } else {
-            format!("Bureau {i}")
-        };
-        c.submit(request(&sign(&key, endorsement(&key, &name))))
-            .await
-            .unwrap();
+        let e = endorsement(&key, &format!("Bureau {i}"));
+        let at = e.signed_at;
+        c.submit(request(&sign(&key, e))).await.unwrap();
+        if i < withdrawn {
+            let org = organization_id(&key.verifying_key().to_bytes());
+            c.submit(request(&withdrawal(&key, org, at + 1)))
+                .await
+                .unwrap();
+        }
     }
-    let req = |name: &str| proto::ListSignatoriesRequest {
+    let names = |page: &proto::ListSignatoriesResponse| {
+        (page.signatories.iter())
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let req = proto::ListSignatoriesRequest {
         commitment_id: "global-commitment-dts".into(),
-        name_contains: name.into(),
         ..Default::default()
     };
-    let page = c.list_signatories(req("rare")).await.unwrap().into_inner();
-    let names: Vec<_> = page.signatories.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["Rare Institute"]);
+    let page = c.list_signatories(req.clone()).await.unwrap().into_inner();
+    let current: Vec<_> = (withdrawn..n).map(|i| format!("Bureau {i}")).collect();
+    assert_eq!(names(&page), current);
     assert_eq!(page.next_page_token, "", "nothing left to examine");
-    // Within the limit, the inline answer is the whole page and its token.
-    let page = c.list_signatories(req("")).await.unwrap().into_inner();
+    // Within the limit the answer is a full page and its token.
+    let all = proto::ListSignatoriesRequest {
+        status: proto::SignatoryStatus::All as i32,
+        ..req
+    };
+    let page = c.list_signatories(all).await.unwrap().into_inner();
     assert_eq!(page.signatories.len(), 100, "the default page");
     assert_eq!(page.signatories[0].name, "Bureau 0");
     assert!(!page.next_page_token.is_empty());

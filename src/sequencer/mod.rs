@@ -176,6 +176,17 @@ impl Sequencer {
         self.gate.read().expect("registry gate poisoned")
     }
 
+    /// [`Sequencer::hold_commits`] if that needs no wait: `None` while a
+    /// commit holds the gate or waits for it. For readers on an async
+    /// worker, which must not wait out a commit (a batch's fsync).
+    pub fn try_hold_commits(&self) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+        match self.gate.try_read() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+            Err(std::sync::TryLockError::Poisoned(_)) => panic!("registry gate poisoned"),
+        }
+    }
+
     /// Waits (up to 30 s) until the registry has been rebuilt from the log.
     pub async fn registry_ready(&self) -> Result<(), SequencerError> {
         let mut loaded = self.loaded.clone();

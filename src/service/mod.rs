@@ -1,7 +1,9 @@
 //! gRPC handlers for `accord.v1.RegistryService`. Each handler converts the request,
 //! calls the sequencer or the [`Reader`], and converts the answer; errors
-//! become statuses in one place ([`error`]). Reads, proofs and listings run
-//! on the blocking pool, off the async executor; a single submission's
+//! become statuses in one place ([`error`]). Work that grows with the
+//! request (pages of entries, listings that need many rows) runs on the
+//! blocking pool, off the async executor; bounded reads (proofs, an
+//! organization, a default page of signatories) and a single submission's
 //! verification and answer run inline, where a handoff would cost more than
 //! the work (BENCHMARKS.md), and SubmitBatch verifies on all cores.
 
@@ -72,7 +74,7 @@ impl RegistryService {
     }
 
     /// Runs `f` with the reader right here, on the async worker. Only for
-    /// work bounded to a few sled reads (tens of µs): handing such work to
+    /// work bounded to a few dozen local reads: handing such work to
     /// the blocking pool cost more than the work (proofs at 1M entries:
     /// 8–11k/s through the pool; BENCHMARKS.md has the figures after).
     fn inline<T>(&self, f: impl FnOnce(&Reader) -> Result<T, ApiError>) -> Result<T, Status> {
@@ -91,7 +93,7 @@ impl RegistryService {
     }
 
     /// Runs `f` with the reader on the blocking pool (work that grows with
-    /// the request: pages of entries, listings).
+    /// the request: pages of entries, listings that need many rows).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,

@@ -14,8 +14,8 @@ const MAX_NAMES: usize = 65_536;
 
 #[derive(Default)]
 pub struct NameCache {
-    // foldhash (seeded per process): cheaper than SipHash on the ≈ 100
-    // names a page looks up.
+    // foldhash (randomly seeded): cheaper than SipHash on the ≈ 100 names
+    // a page looks up; bounded, like the record cache (see its comment).
     facts: Mutex<FastMap<String, Arc<NameFacts>>>,
 }
 

@@ -92,29 +92,41 @@ pub fn list_signatories(
 }
 
 /// Listing rows [`list_signatories_inline`] examines at most: a default
-/// page and some withdrawn or unverified rows skipped on the way. Warm,
-/// a row costs ≈ 1–2 µs (its records come from the record cache); cold,
-/// ≈ 5 reads of 3–5 µs, so an inline answer keeps the async worker for
-/// ≈ 2.5 ms at worst.
+/// page and a few rows skipped on the way (withdrawn organizations, and
+/// in the second part the verified ones, listed first). Warm, a row costs
+/// ≈ 1–2 µs (its records in the record cache); with its ≈ 5 records in
+/// redb's or the OS's cache ≈ 15–25 µs, so ≈ 3 ms for 128 rows; reads
+/// from the disk itself (after a restart) take longer.
 pub const INLINE_EXAMINED: usize = 128;
+// A full default page needs DEFAULT_PAGE + 1 matching rows.
+const _: () = assert!(INLINE_EXAMINED > DEFAULT_PAGE as usize);
 
-/// The listing answered right here, on the async worker, when it is a
-/// page of at most [`DEFAULT_PAGE`] rows found within [`INLINE_EXAMINED`]
-/// rows of the local store; `None` when it is not (larger pages, filters
-/// that skip many rows, a shared database's network reads): the caller
-/// then runs [`list_signatories`] on the blocking pool, and the inline
-/// attempt's work is lost. Why: the first page is the hottest query, and
-/// the two thread hand-offs of the blocking pool were a third of its
-/// server time (issue 14: p99 0.71 ms at 1M against 0.51).
+/// The listing answered right here, on the async worker, when it is an
+/// unfiltered page of at most [`DEFAULT_PAGE`] rows found within
+/// [`INLINE_EXAMINED`] rows of the local store, with no commit holding
+/// off readers; `None` otherwise (larger pages, filters, which may skip
+/// many rows, a shared database's network reads, a commit under way):
+/// the caller then runs [`list_signatories`] on the blocking pool, and an
+/// inline attempt's work is lost. `Some` holds the answer the blocking
+/// pool would give (an error, or, if the server's scan limit is at most
+/// [`INLINE_EXAMINED`], the same short page and token). Why: the first
+/// page is the hottest query, and the blocking pool's two thread
+/// hand-offs were a third of its server time (issue 14: p99 0.71 ms at
+/// 1M against 0.51).
 pub fn list_signatories_inline(
     reader: &Reader,
     req: &proto::ListSignatoriesRequest,
 ) -> Option<Result<proto::ListSignatoriesResponse, ApiError>> {
-    if reader.storage.shared() || req.page_size > DEFAULT_PAGE {
+    let filtered = !req.name_contains.is_empty()
+        || !req.country.is_empty()
+        || req.stakeholder_group != 0
+        || req.region != 0
+        || req.status == proto::SignatoryStatus::Withdrawn as i32;
+    if filtered || req.page_size > DEFAULT_PAGE {
         return None;
     }
     let limit = INLINE_EXAMINED.min(reader.max_examined);
-    match reader.at_one_size(|r| list_at_one_size(r, req, limit)) {
+    match reader.at_one_size_now(|r| list_at_one_size(r, req, limit))? {
         Ok((_, true)) if limit < reader.max_examined => None,
         Ok((answer, _)) => Some(Ok(answer)),
         Err(e) => Some(Err(e)),

@@ -86,7 +86,8 @@ impl Reader {
     /// commits cannot be held off: publish the stored checkpoint, run `f`,
     /// and keep its answer only if the stored size has not moved meanwhile
     /// (the size only grows, and the registry moves only with it), else
-    /// run it again. Blocking: call from a blocking thread.
+    /// run it again. Blocking (it may wait out a commit): call from a
+    /// blocking thread, or use [`Reader::at_one_size_now`].
     pub fn at_one_size<T>(
         &self,
         mut f: impl FnMut(&Reader) -> Result<T, ApiError>,
@@ -106,6 +107,21 @@ impl Reader {
         Err(ApiError::Storage(crate::storage::StorageError::Conflict(
             format!("the log grew during each of {ONE_SIZE_TRIES} reads of the registry; retry"),
         )))
+    }
+
+    /// [`Reader::at_one_size`] without waiting, for an async worker: `None`
+    /// on a shared database (its reads are network round trips) or while a
+    /// commit holds off readers or waits to; the caller then goes to the
+    /// blocking pool.
+    pub fn at_one_size_now<T>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, ApiError>,
+    ) -> Option<Result<T, ApiError>> {
+        if self.sequencer.shared() {
+            return None;
+        }
+        let _one_size = self.sequencer.try_hold_commits()?;
+        Some(f(self))
     }
 
     /// Runs `f` over a [`ReadAhead`] of this reader's storage: probing runs
@@ -257,7 +273,7 @@ impl Reader {
     }
 
     /// Runs `f` with this reader on the blocking pool (work that grows with
-    /// the request: pages of entries, listings, proofs).
+    /// the request: pages of entries, listings that need many rows).
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,

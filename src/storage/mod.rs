@@ -20,7 +20,9 @@
 //!   changed them; they always reflect exactly the size in [`LogMeta`]
 //!   (so a reader that holds off commits reads one consistent registry).
 //!   `clear_registry` is the one other writer (repair, server stopped).
-//! - Calls may block (disk, network): make them from blocking threads.
+//! - Calls may block (disk, network): make them from blocking threads (the
+//!   service runs a bounded few local reads on its async workers: proofs,
+//!   an organization, a default page of signatories).
 //!
 //! A backend that several servers share ([`Storage::shared`]: PostgreSQL)
 //! also keeps these, so that the database, not the servers, serializes

@@ -42,9 +42,11 @@ type Value = Option<Arc<[u8]>>;
 struct Inner {
     /// Commits that invalidated something (see the module doc).
     commits: u64,
-    // foldhash, seeded per process like std's SipHash but several times
-    // cheaper on these 33–80-byte keys: a first page of ListSignatories
-    // looks up ≈ 300 of them (its profile showed SipHash at 2.5 %).
+    // foldhash, randomly seeded like std's SipHash and several times
+    // cheaper on these 33–80-byte keys (a first page of ListSignatories
+    // looks up ≈ 300 of them; its profile showed SipHash at 2.5 %). It is
+    // weaker against keys chosen to collide, but the cache is bounded, so
+    // the worst an attacker gets is slower lookups in it.
     young: FastMap<Vec<u8>, Value>,
     young_bytes: usize,
     old: FastMap<Vec<u8>, Value>,
