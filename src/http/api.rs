@@ -224,14 +224,7 @@ async fn signatories(
         verified_only: p.flag("verified_only")?,
     };
     api.registry_ready().await?;
-    // As on gRPC: a default page is answered right here when it can be.
-    let answer = match queries::list_signatories_inline(&api.reader, &req) {
-        Some(answer) => answer?,
-        None => {
-            api.blocking(move |r| queries::list_signatories(r, req))
-                .await?
-        }
-    };
+    let answer = queries::list_signatories_answer(&api.reader, req).await?;
     ok(json::signatories(&answer))
 }
 

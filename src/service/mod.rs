@@ -339,13 +339,7 @@ impl RegistryApi for RegistryService {
     ) -> Result<Response<proto::ListSignatoriesResponse>, Status> {
         let req = req.into_inner();
         self.registry_ready().await?;
-        let resp = match queries::list_signatories_inline(&self.reader, &req) {
-            Some(answer) => answer?,
-            None => {
-                self.blocking(move |r| queries::list_signatories(r, req))
-                    .await?
-            }
-        };
+        let resp = queries::list_signatories_answer(&self.reader, req).await?;
         Ok(Response::new(resp))
     }
 

@@ -133,6 +133,19 @@ pub fn list_signatories_inline(
     }
 }
 
+/// The listing as both surfaces answer it (gRPC and the JSON API): on the
+/// async worker when [`list_signatories_inline`] can, else on the
+/// blocking pool.
+pub async fn list_signatories_answer(
+    reader: &Reader,
+    req: proto::ListSignatoriesRequest,
+) -> Result<proto::ListSignatoriesResponse, ApiError> {
+    match list_signatories_inline(reader, &req) {
+        Some(answer) => answer,
+        None => reader.blocking(move |r| list_signatories(r, req)).await,
+    }
+}
+
 /// The listing, examining at most `limit` rows; true if it stopped there
 /// with rows left (a larger limit might have answered more).
 fn list_at_one_size(
