@@ -106,7 +106,7 @@ fn copy(data: &Path, to: &str, opts: &ConnectOptions) -> Result<u64, CliError> {
             }
         }
     };
-    let (root, records) =
+    let (root, records, _) =
         crate::sequencer::build_map(&target, &registry, head.size).map_err(fail)?;
     if map_head.is_some_and(|h| h != root) {
         return Err(fail(

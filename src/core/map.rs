@@ -115,6 +115,20 @@ impl Position {
         k.extend_from_slice(&self.bits[..n]);
         k
     }
+
+    /// Parses [`Position::to_key`]'s bytes: `None` unless they are its
+    /// exact form (the length its depth gives, no bits set below it).
+    pub fn from_key(key: &[u8]) -> Option<Position> {
+        let (depth, bytes) = key.split_first_chunk::<2>()?;
+        let depth = u16::from_be_bytes(*depth) as usize;
+        if depth > MAX_DEPTH || bytes.len() != depth.div_ceil(8) {
+            return None;
+        }
+        let mut bits = [0u8; 32];
+        bits[..bytes.len()].copy_from_slice(bytes);
+        let p = Position::of(&bits, depth);
+        (p.bits == bits).then_some(p)
+    }
 }
 
 /// What a stored position holds.

@@ -20,6 +20,16 @@ use super::Error;
 /// Levels per tile.
 pub const TILE_HEIGHT: usize = 4;
 
+/// Tiles whose root is at this depth or above are "near the root": the
+/// 1 + 16 + 256 + 4,096 = 4,369 tiles of the top 16 levels, a few MiB in
+/// all. Nearly every batch crosses them (a unary commit of ≈ 64 entries
+/// rewrote ≈ 338 of them, BENCHMARKS.md), so the writer keeps them from
+/// one batch to the next (`sequencer/prefetch.rs`) and the local store
+/// holds them in memory and writes only their changed nodes
+/// (`storage/map_near_root.rs`). Deeper tiles (65,536 at depth 16) are
+/// mostly crossed once per batch.
+pub const NEAR_ROOT: usize = 3 * TILE_HEIGHT;
+
 /// The nodes stored in one tile, by position (sorted).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tile {
@@ -60,6 +70,16 @@ impl Tile {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// The length of [`Tile::write`]'s bytes, without writing them.
+    pub fn encoded_len(&self) -> usize {
+        let node = |n: &Node| match n {
+            Node::Empty => 1,
+            Node::Leaf { .. } => 65,
+            Node::Internal(_) => 33,
+        };
+        2 + self.nodes.iter().map(|(_, n)| 3 + node(n)).sum::<usize>()
     }
 
     /// `u16 count`, then per node: `u8` its depth below the tile root, `u8`
@@ -146,5 +166,23 @@ mod tests {
         assert_eq!(Tile::read(&mut r, &root).unwrap(), tile);
         assert_eq!(tile.get(&Position::of(&key, 9)), Node::Internal([9; 32]));
         assert_eq!(tile.len(), 7);
+        assert_eq!(tile.encoded_len(), bytes.len());
+    }
+
+    /// Storage keys of positions parse back; other bytes do not.
+    #[test]
+    fn positions_parse_from_their_keys() {
+        let key = crate::core::sha256(b"k");
+        for d in [0, 1, 7, 8, 12, 13, 255, 256] {
+            let p = Position::of(&key, d);
+            assert_eq!(Position::from_key(&p.to_key()), Some(p), "depth {d}");
+        }
+        let p = Position::of(&key, 13);
+        let mut bad = p.to_key();
+        *bad.last_mut().unwrap() |= 1; // a bit below depth 13
+        assert_eq!(Position::from_key(&bad), None);
+        assert_eq!(Position::from_key(&p.to_key()[..3]), None, "too short");
+        assert_eq!(Position::from_key(&[0]), None);
+        assert_eq!(Position::from_key(&[1, 1]), None, "depth 257");
     }
 }

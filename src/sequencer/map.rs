@@ -11,22 +11,27 @@ use crate::storage::{Records, Storage, StorageError};
 /// `(key, value)` pairs to set in the map.
 pub(super) type Values = Vec<(MapKey, Vec<u8>)>;
 
+/// What setting values in the map gives: the new root, the records to
+/// commit, and the `(key hash, value hash)` pairs set (`Batch::map_set`).
+pub(super) type Updated = (Hash, Vec<(Position, MapRecord)>, Vec<(Hash, Hash)>);
+
 /// Sets `values` over the map as stored at tree size `size`: the new root,
-/// and the records to commit at tree size `version` (keeping the content
-/// they replace where other servers read meanwhile: `shared`).
+/// the records to commit at tree size `version` (keeping the content
+/// they replace where other servers read meanwhile: `shared`), the pairs.
 pub(super) fn update(
     records: &impl RecordSource<Error = StorageError>,
     size: u64,
     version: u64,
     values: &Values,
     shared: bool,
-) -> Result<(Hash, Vec<(Position, MapRecord)>), StorageError> {
+) -> Result<Updated, StorageError> {
     let pairs: Vec<(Hash, Hash)> = (values.iter())
         .map(|(key, value)| (key.hash(), sha256(value)))
         .collect();
     let map = MapAt::new(records, size);
     let (root, writes) = set_batch(&map, &pairs)?;
-    Ok((root, map.records_for(version, writes, shared)?))
+    let records = map.records_for(version, writes, shared)?;
+    Ok((root, records, pairs))
 }
 
 /// The values of `keys` in `registry` (every key a statement changed has
@@ -51,7 +56,8 @@ pub fn stored_root(storage: &dyn Storage, size: u64) -> Result<Hash, StorageErro
 }
 
 /// The whole map of `registry` (the registry of entries `0..size`) as
-/// stored at tree size `size`: its root and the records to commit, for a
+/// stored at tree size `size`: its root, the records to commit and the
+/// pairs set, for a
 /// database that has the log's entries but no map yet (`accord migrate`,
 /// and a start after `accord reindex` cleared it). The caller checks the
 /// root against the log's last map head before committing.
@@ -59,7 +65,7 @@ pub fn build(
     storage: &dyn Storage,
     registry: &Registry,
     size: u64,
-) -> Result<(Hash, Vec<(Position, MapRecord)>), crate::sequencer::SequencerError> {
+) -> Result<Updated, crate::sequencer::SequencerError> {
     let values = values_of(registry, registry.map_keys())
         .map_err(crate::sequencer::SequencerError::Inconsistent)?;
     Ok(update(

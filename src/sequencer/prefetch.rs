@@ -20,7 +20,7 @@
 
 use crate::core::entry::Signed;
 use crate::core::map::Position;
-use crate::core::map_tiles::TILE_HEIGHT;
+use crate::core::map_tiles::{NEAR_ROOT, TILE_HEIGHT};
 use crate::core::map_versions::{MapRecord, RecordSource};
 use crate::core::registry::{MapKey, RecordStore, Registry, Rows, StoredRegistry};
 use crate::core::Hash;
@@ -34,13 +34,13 @@ use std::collections::HashMap;
 const ROUNDS: usize = 4;
 /// The deepest tile root a key's path can have (map keys are 256 bits).
 const MAX_DEPTH: usize = 256 - TILE_HEIGHT;
-/// Tiles at this depth or above (1 + 16 + 256 + 4,096 of them, at most
-/// ≈ 1 KiB each: a few MiB) are kept from one batch to the next. A batch
-/// of 1,000 entries changes ≈ 3,000 keys, so it crosses nearly all of
-/// them; deeper tiles (65,536 at depth 16) are mostly crossed once per
-/// batch and read from storage. Depth 12 instead of 8 took a third of the
-/// map's reads out of each local batch (issue 18's profile).
-pub(super) const SHALLOW: usize = 3 * TILE_HEIGHT;
+/// Tiles at this depth or above are kept from one batch to the next
+/// (`core::map_tiles::NEAR_ROOT`: a few MiB). A batch of 1,000 entries
+/// changes ≈ 3,000 keys, so it crosses nearly all of them; deeper tiles
+/// (65,536 at depth 16) are mostly crossed once per batch and read from
+/// storage. Depth 12 instead of 8 took a third of the map's reads out of
+/// each local batch (issue 18's profile).
+pub(super) const SHALLOW: usize = NEAR_ROOT;
 
 /// Map records by tile root (`None`: no such tile).
 pub(super) type Tiles = HashMap<Position, Option<MapRecord>>;

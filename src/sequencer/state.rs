@@ -456,7 +456,7 @@ impl State {
         let index = self.frontier.size();
         let stored_at = self.published.head.size;
         let shared = self.storage.shared();
-        let (root, records) = map::update(source, stored_at, index + 1, values, shared)?;
+        let (root, records, pairs) = map::update(source, stored_at, index + 1, values, shared)?;
         let head = MapHead { size: index, root };
         let leaf = Entry::leaf_bytes(index, now, &self.last_leaf_hash, &Signed::MapHead(head));
         let leaf_hash = merkle::leaf_hash(&leaf);
@@ -464,6 +464,7 @@ impl State {
         self.last_leaf_hash = leaf_hash;
         batch.leaves.push((index, leaf));
         batch.map = records;
+        batch.map_set = pairs;
         Ok((index, head))
     }
 

@@ -1,5 +1,7 @@
-//! The local store's layout at open: a fresh directory gets layout 3, a
-//! sled database (layouts 1 and 2) is moved into the records file.
+//! The local store's layout at open: a fresh directory gets layout 4, a
+//! layout-3 records file is marked 4 (it differs only by the deltas of the
+//! map's tiles near the root, of which it has none), and a sled database
+//! (layouts 1 and 2) is moved into the records file.
 //!
 //! The move reads sled's records in key order and copies them into redb
 //! in transactions of [`CHUNK`] records that need not reach the disk,
@@ -13,6 +15,7 @@
 //! commit points below.
 
 use super::local_store::{db_error, HASHES, LAYOUT, MAP, META, REGISTRY};
+use super::map_near_root::DELTAS;
 use super::{SledStorage, StorageError};
 use redb::{Database, Durability, ReadableTable};
 use std::path::Path;
@@ -31,7 +34,10 @@ fn io<'a>(what: &'static str, p: &'a Path) -> impl Fn(std::io::Error) -> Storage
     move |e| StorageError::Database(format!("{what} {}: {e}", p.display()))
 }
 
-/// Brings the records file in `dir` to layout 3 and returns how many
+/// Layout 3, which this one extends: redb without the map's deltas.
+const LAYOUT_3: u8 = 3;
+
+/// Brings the records file in `dir` to layout 4 and returns how many
 /// entries the log files hold.
 pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
     let (layout, pending) = {
@@ -47,6 +53,7 @@ pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
             tx.open_table(t).map_err(db_error)?;
         }
         tx.open_table(HASHES).map_err(db_error)?;
+        tx.open_table(DELTAS).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         (layout, pending)
     };
@@ -55,13 +62,16 @@ pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
         // sled's files beside a records file that did not move them (a
         // sled-era copy restored over part of the directory?): which one
         // is the log is not for this open to decide.
-        Some([LAYOUT]) if sled_here && !pending => {
+        Some([LAYOUT | LAYOUT_3]) if sled_here && !pending => {
             return Err(StorageError::Corrupt(format!(
                 "{} holds both a records file and a sled database it was not moved from; restore the whole data directory from one backup",
                 dir.display()
             )))
         }
         Some([LAYOUT]) => {}
+        // Commit point: with the marker at 4, commits may store deltas; a
+        // crash before leaves layout 3, marked again at the next open.
+        Some([LAYOUT_3]) => mark(db, false)?,
         Some(v) => {
             return Err(StorageError::Corrupt(format!(
                 "the records file has layout {v:?}, which this version does not know (a newer Accord wrote it)"

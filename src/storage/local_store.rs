@@ -25,7 +25,10 @@
 //!   checkpoint (size:u64 ‖ at:u64 ‖ note); `S` (empty) → a moved sled
 //!   database's files are still to be removed (`local_migrate.rs`)
 //! - `hashes`: leaf hash (32 bytes) → index (u64)
-//! - `map`: map tile root key → registry map tile record (`core::map_versions`)
+//! - `map`: map tile root key → registry map tile record (`core::map_versions`);
+//!   the tiles near the root are as of their last checkpoint
+//! - `map_near_root`: number → the changes to the map's tiles near the root
+//!   made by one commit since that checkpoint (`map_near_root.rs`)
 //! - `registry`: registry record key → registry record (`core::registry::records`)
 //!
 //! A directory holding a sled database (sled's `conf` file) is moved into
@@ -33,6 +36,7 @@
 
 use super::file_log::FileLog;
 use super::log_files::LogFiles;
+use super::map_near_root::{near_root, NearRoot};
 use super::record_cache::{RecordCache, RECORD_CACHE_BYTES};
 use super::sled_store::{decode_cosigned, decode_meta, encode_cosigned, encode_meta};
 use super::{Batch, LogMeta, Storage, StorageError, StoredCosigned};
@@ -43,6 +47,7 @@ use crate::core::Hash;
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
@@ -51,8 +56,11 @@ pub(super) const REGISTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 
 /// The records file in the database directory.
 pub const RECORDS_FILE: &str = "records.redb";
-/// Layouts: 1 = everything in sled, 2 = sled + log files, 3 = this one.
-pub const LAYOUT: u8 = 3;
+/// Layouts: 1 = everything in sled, 2 = sled + log files, 3 = log files +
+/// redb, 4 = this one (3 with the `map_near_root` deltas; a layout-3 file
+/// has every tile in `map` and opens as 4, while a build that knows only
+/// 3 refuses a layout-4 file instead of reading stale tiles near the root).
+pub const LAYOUT: u8 = 4;
 
 /// The records store's cache in MiB (`accord serve --cache-mb`). The hot
 /// records (the top tiles of the registry map, recent organizations) are
@@ -95,6 +103,9 @@ pub struct LocalStorage {
     log: FileLog,
     /// Registry records queries read again and again (`record_cache.rs`).
     records: RecordCache,
+    /// The map's tiles near the root, the only copy of their latest state
+    /// between checkpoints (`map_near_root.rs`).
+    near: RwLock<NearRoot>,
     /// Durable commits made by `commit` (see [`LocalStorage::syncs`]).
     syncs: AtomicU64,
     path: PathBuf,
@@ -129,6 +140,7 @@ impl LocalStorage {
         // The layout's commit points are in `local_migrate.rs`.
         let entries = super::local_migrate::prepare(&db, path)?;
         let files = LogFiles::open(path, entries)?;
+        let near = NearRoot::load(&db)?;
         // The records file, the log files and the directory entries naming
         // them: durable before anything is acknowledged.
         for p in [path, path.parent().unwrap_or(Path::new("."))] {
@@ -142,6 +154,7 @@ impl LocalStorage {
             db,
             log: FileLog::new(files)?,
             records: RecordCache::new(RECORD_CACHE_BYTES),
+            near: RwLock::new(near),
             syncs: AtomicU64::new(0),
             path: path.to_owned(),
         })
@@ -174,14 +187,53 @@ impl LocalStorage {
     /// finds no map, rebuilds it from the log and checks it against the
     /// log's last map head. Returns how many records were removed.
     pub fn clear_map(&self) -> Result<u64, StorageError> {
-        self.clear(MAP)
+        let mut near = self.near.write().unwrap_or_else(PoisonError::into_inner);
+        let removed = self.clear(MAP, |tx| {
+            tx.delete_table(super::map_near_root::DELTAS)
+                .map_err(db_error)?;
+            tx.open_table(super::map_near_root::DELTAS)
+                .map_err(db_error)?;
+            Ok(())
+        })?;
+        near.clear();
+        Ok(removed)
     }
 
-    /// Empties `table` in one durable transaction: all records gone or
-    /// none, also across a crash. If a crash keeps them: a map that does
-    /// not match still stops the next start, and reindex runs again;
-    /// registry records are still the complete registry of the log.
-    fn clear(&self, table: TableDefinition<&[u8], &[u8]>) -> Result<u64, StorageError> {
+    /// Deltas of the map's tiles near the root stored since their last
+    /// checkpoint, `(count, bytes)` (tests and `examples/dbstats.rs`).
+    pub fn map_deltas(&self) -> (u64, u64) {
+        self.near
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending()
+    }
+
+    /// Drops the store as a crash would leave it, as far as the map's
+    /// tiles near the root go: their deltas stay, for the next open to set
+    /// again (tests of that open).
+    pub fn abandon(mut self) {
+        self.near
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Checkpoints the map's tiles near the root after `bytes` of deltas
+    /// instead of `map_near_root::CHECKPOINT_BYTES` (tests).
+    pub fn set_map_checkpoint_bytes(&self, bytes: u64) {
+        (self.near.write().unwrap_or_else(PoisonError::into_inner)).set_checkpoint_bytes(bytes)
+    }
+
+    /// Empties `table` (and whatever `also` empties) in one durable
+    /// transaction: all records gone or none, also across a crash. If a
+    /// crash keeps them: a map that does not match still stops the next
+    /// start, and reindex runs again; registry records are still the
+    /// complete registry of the log.
+    fn clear(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        also: impl FnOnce(&redb::WriteTransaction) -> Result<(), StorageError>,
+    ) -> Result<u64, StorageError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         let removed = {
             let t = tx.open_table(table).map_err(db_error)?;
@@ -189,6 +241,7 @@ impl LocalStorage {
         };
         tx.delete_table(table).map_err(db_error)?;
         tx.open_table(table).map_err(db_error)?;
+        also(&tx)?;
         tx.commit().map_err(db_error)?;
         Ok(removed)
     }
@@ -211,12 +264,42 @@ impl LocalStorage {
     }
 }
 
+/// A clean stop writes the map's tiles near the root back whole, so the
+/// next open has no deltas to set again (`map_near_root.rs`). If this
+/// fails or never runs (a crash), the deltas stay and the open uses them.
+impl Drop for LocalStorage {
+    fn drop(&mut self) {
+        let near = self.near.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let Some(write) = near.checkpoint() else {
+            return;
+        };
+        let stored = self.db.begin_write().map_err(db_error).and_then(|tx| {
+            NearRoot::store(&write, &tx)?;
+            // Commit point: the tiles whole and no deltas, or (before it)
+            // the deltas as they were; either opens to the same map.
+            tx.commit().map_err(db_error)
+        });
+        match stored {
+            Ok(()) => near.committed(Vec::new(), write),
+            Err(e) => tracing::warn!("the map's tiles near the root stay in deltas: {e}"),
+        }
+    }
+}
+
 impl Storage for LocalStorage {
     fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
         self.meta_value("m")?.map(|v| decode_meta(&v)).transpose()
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StorageError> {
+    fn commit(&self, mut batch: Batch) -> Result<(), StorageError> {
+        // The tiles near the root go to memory and, as a delta or a
+        // checkpoint, into the same transaction (`map_near_root.rs`).
+        let (near, deep): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.map)
+            .into_iter()
+            .partition(|(p, _)| near_root(p));
+        let near_write = (!near.is_empty()).then(|| {
+            (self.near.read().unwrap_or_else(PoisonError::into_inner)).plan(&near, &batch.map_set)
+        });
         let mut written = None;
         if !batch.leaves.is_empty() {
             // The leaves and nodes go to the log files first, durably
@@ -240,9 +323,13 @@ impl Storage for LocalStorage {
                 hashes.insert(&n.hash[..], n.index).map_err(db_error)?;
             }
             let mut map = tx.open_table(MAP).map_err(db_error)?;
-            for (position, record) in &batch.map {
+            for (position, record) in &deep {
                 map.insert(&position.to_key()[..], &record.to_bytes()[..])
                     .map_err(db_error)?;
+            }
+            drop(map);
+            if let Some(w) = &near_write {
+                NearRoot::store(w, &tx)?;
             }
             let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
             for (key, value) in &batch.registry {
@@ -268,6 +355,11 @@ impl Storage for LocalStorage {
         }
         committed?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        // Readers hold off commits (the contract): none sees the tiles
+        // near the root change apart from the rest of the batch.
+        if let Some(w) = near_write {
+            (self.near.write().unwrap_or_else(PoisonError::into_inner)).committed(near, w);
+        }
         // Readers see the new entries with the rest of the batch (they read
         // only below a size published after `commit` returns).
         if let Some(w) = written {
@@ -296,6 +388,13 @@ impl Storage for LocalStorage {
     }
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
+        if near_root(position) {
+            return Ok(self
+                .near
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(position));
+        }
         self.read(MAP, &position.to_key(), |v| {
             MapRecord::from_bytes(position, v)
         })?
@@ -306,13 +405,19 @@ impl Storage for LocalStorage {
     fn map_records(&self, positions: &[Position]) -> Result<Vec<Option<MapRecord>>, StorageError> {
         let tx = self.db.begin_read().map_err(db_error)?;
         let t = tx.open_table(MAP).map_err(db_error)?;
+        let near = self.near.read().unwrap_or_else(PoisonError::into_inner);
         positions
             .iter()
-            .map(|p| match t.get(&p.to_key()[..]).map_err(db_error)? {
-                None => Ok(None),
-                Some(v) => MapRecord::from_bytes(p, v.value())
-                    .map(Some)
-                    .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
+            .map(|p| {
+                if near_root(p) {
+                    return Ok(near.get(p));
+                }
+                match t.get(&p.to_key()[..]).map_err(db_error)? {
+                    None => Ok(None),
+                    Some(v) => MapRecord::from_bytes(p, v.value())
+                        .map(Some)
+                        .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}"))),
+                }
             })
             .collect()
     }
@@ -362,7 +467,7 @@ impl Storage for LocalStorage {
     }
 
     fn clear_registry(&self) -> Result<u64, StorageError> {
-        let removed = self.clear(REGISTRY);
+        let removed = self.clear(REGISTRY, |_| Ok(()));
         self.records.invalidate_all();
         removed
     }

@@ -14,7 +14,10 @@
 //!   content and the one before, with their versions, so a reader at the
 //!   published size reads a consistent map while another server's batch
 //!   commits; with one writer, readers hold off its commits and records
-//!   keep only the latest (`core::map_versions`).
+//!   keep only the latest (`core::map_versions`). A store may hold some
+//!   tiles in memory and persist them later, if a crash cannot lose them:
+//!   the local store keeps the batches' [`Batch::map_set`] pairs until it
+//!   writes its tiles near the root whole, and sets them again at open.
 //! - The registry's records (`core::registry::records`: one per map key,
 //!   plus listing indexes) change only in `commit`, with the entries that
 //!   changed them; they always reflect exactly the size in [`LogMeta`]
@@ -43,6 +46,7 @@ pub mod file_log;
 mod local_migrate;
 pub mod local_store;
 pub mod log_files;
+pub mod map_near_root;
 pub mod memory;
 pub mod postgres;
 pub mod read_ahead;
@@ -127,6 +131,13 @@ pub struct Batch {
     pub nodes: Vec<NewNode>,
     /// Registry map tile records to write (each replacing the one at its tile root).
     pub map: Vec<(Position, MapRecord)>,
+    /// The `(key hash, value hash)` pairs set in the map that gave `map`
+    /// (the later of a key given twice wins). A store that keeps some
+    /// tiles in memory between checkpoints stores these instead of them
+    /// and sets them again at open (the local store's tiles near the root,
+    /// `map_near_root.rs`); left empty, such a store writes those tiles
+    /// whole. Other stores ignore it.
+    pub map_set: Vec<(Hash, Hash)>,
     /// Registry record writes (`None` removes), applied in order.
     pub registry: Vec<RecordWrite>,
     pub meta: Option<LogMeta>,

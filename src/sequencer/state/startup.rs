@@ -132,7 +132,7 @@ impl State {
             }
             // No map stored (checked by `stored_registry_is_current`): build
             // it, and it must give the log's root.
-            let (root, records) = map::build(self.storage.as_ref(), registry, size)?;
+            let (root, records, _) = map::build(self.storage.as_ref(), registry, size)?;
             if root != head.root {
                 return Err(bad(format!(
                     "the registry of entries 0..{last} has map root {}, but the map head at entry {last} says {}",

@@ -1,0 +1,334 @@
+//! The registry map's tiles near the root, held in memory by the local
+//! store and written to its records file less often.
+//!
+//! Why (issue 18): every commit crosses the tiles whose roots are at depth
+//! ≤ 12 (`core::map_tiles::NEAR_ROOT`, 4,369 tiles). A unary commit of ≈ 64
+//! entries rewrote ≈ 338 of them whole, ≈ 0.5 KiB each: more than half of
+//! its map records and most of their bytes, each a random insert into the
+//! `map` table (BENCHMARKS.md, "What a unary commit writes to the map").
+//!
+//! Now a commit stores instead what it set in the map: its (key hash,
+//! value hash) pairs ([`Batch::map_set`](super::Batch), ≈ 12 KB for such a
+//! commit), as one record (a *delta*) under the next number of the
+//! `map_near_root` table, in the same transaction as the rest of its
+//! batch: as atomic and as durable as before. The tiles themselves go
+//! back to the `map` table (a *checkpoint*, which removes the deltas):
+//! - in the commit whose delta would bring the deltas to
+//!   [`CHECKPOINT_BYTES`];
+//! - in a commit whose delta would be at least half the size of the tiles
+//!   changed since the last checkpoint written whole (a batch that crosses
+//!   most of them: a delta would only add bytes), or that gives no pairs;
+//! - when the store is dropped (a clean stop), so the next open replays
+//!   nothing.
+//!
+//! At open the tiles are read from the `map` table, and the pairs of every
+//! stored delta set over them again (`core::map_batch::set_batch`), deeper
+//! tiles read from the `map` table as the last commit left them. That
+//! gives the tiles near the root as the last commit left them, exactly: a
+//! node off the replayed paths did not change since the checkpoint; on
+//! them, a deeper subtree already holds its pairs (setting them again
+//! changes nothing) and a subtree near the root is rebuilt from the
+//! checkpoint's content and the pairs, which are every pair set under it
+//! since (the map never removes a key). The start-up then checks the map's
+//! root against the log's last map head, as for any stored map.
+//!
+//! The store answers reads of these tiles from memory only (a tile not
+//! there was never written). The memory copy changes after the transaction
+//! commits, while the sequencer holds readers off (the storage contract).
+//!
+//! Delta bytes: `u64` the commit's version (tree size) ‖ `u32` count ‖
+//! count × (`key hash` 32 bytes ‖ `value hash` 32 bytes). Internal to the
+//! local store, like its other records.
+
+use super::local_store::{db_error, MAP};
+use super::StorageError;
+use crate::core::encoding::{Reader, Writer};
+use crate::core::map::{FastMap, Position};
+use crate::core::map_batch::set_batch;
+use crate::core::map_tiles::{tile_of, Tile, NEAR_ROOT};
+use crate::core::map_versions::{MapAt, MapRecord, RecordSource};
+use crate::core::Hash;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use std::collections::BTreeSet;
+
+pub(super) const DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("map_near_root");
+
+/// Delta bytes stored before a checkpoint: ≈ 170 unary commits of ≈ 190
+/// pairs (64 bytes each), a few seconds of a saturating unary load. A
+/// checkpoint then writes the ≈ 2.4 MB of tiles those commits changed
+/// (nearly all 4,369), once; an open after a crash sets at most ≈ 32,000
+/// pairs again.
+pub const CHECKPOINT_BYTES: u64 = 2 << 20;
+
+/// Bytes of a delta of `pairs` pairs.
+fn delta_len(pairs: usize) -> u64 {
+    12 + 64 * pairs as u64
+}
+
+/// True for the positions of tiles this module keeps.
+pub fn near_root(tile: &Position) -> bool {
+    usize::from(tile.depth) <= NEAR_ROOT
+}
+
+/// The tiles near the root as the last commit left them.
+pub(super) struct NearRoot {
+    tiles: FastMap<Position, MapRecord>,
+    /// Tiles changed since the last checkpoint (in the `map` table, older).
+    dirty: BTreeSet<Position>,
+    /// Bytes of the deltas stored since the last checkpoint.
+    pending: u64,
+    /// What the dirty tiles' records weigh written whole ([`whole_len`]),
+    /// kept up to date: summing it per commit took 9 % of the writer.
+    dirty_len: u64,
+    /// The number of the next delta (= deltas stored since the checkpoint).
+    next: u64,
+    checkpoint_bytes: u64,
+}
+
+/// What one commit writes for the tiles near the root.
+pub(super) enum Write {
+    Delta {
+        number: u64,
+        bytes: Vec<u8>,
+    },
+    /// Every tile changed since the last checkpoint, with its new content.
+    Checkpoint(Vec<(Position, MapRecord)>),
+}
+
+fn corrupt(why: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("the registry map's tiles near the root: {why}"))
+}
+
+/// The bytes of `tile`'s record written whole (key, version, flag).
+fn whole_len(tile: &Tile) -> u64 {
+    16 + tile.encoded_len() as u64
+}
+
+/// The map as the open finds it: the tiles near the root from memory (as
+/// of the checkpoint), the others from the `map` table (the latest).
+struct Checkpointed<'a, T> {
+    tiles: &'a FastMap<Position, MapRecord>,
+    map: &'a T,
+}
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> RecordSource for Checkpointed<'_, T> {
+    type Error = StorageError;
+    fn map_record(&self, tile: &Position) -> Result<Option<MapRecord>, StorageError> {
+        if near_root(tile) {
+            return Ok(self.tiles.get(tile).cloned());
+        }
+        match self.map.get(&tile.to_key()[..]).map_err(db_error)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                MapRecord::from_bytes(tile, v.value()).map_err(corrupt)?,
+            )),
+        }
+    }
+}
+
+impl NearRoot {
+    /// Reads the tiles from the `map` table and sets the stored deltas'
+    /// pairs over them (see the module doc).
+    pub fn load(db: &Database) -> Result<Self, StorageError> {
+        let tx = db.begin_read().map_err(db_error)?;
+        let map = tx.open_table(MAP).map_err(db_error)?;
+        let mut tiles = FastMap::default();
+        // Keys sort by depth first (2 bytes, big-endian): these come first.
+        let end = [0u8, NEAR_ROOT as u8 + 1];
+        for kv in map.range(..&end[..]).map_err(db_error)? {
+            let (k, v) = kv.map_err(db_error)?;
+            let p = Position::from_key(k.value()).ok_or_else(|| corrupt("a bad key"))?;
+            tiles.insert(p, MapRecord::from_bytes(&p, v.value()).map_err(corrupt)?);
+        }
+        let mut near = NearRoot {
+            tiles,
+            dirty: BTreeSet::new(),
+            pending: 0,
+            dirty_len: 0,
+            next: 0,
+            checkpoint_bytes: CHECKPOINT_BYTES,
+        };
+        let deltas = match tx.open_table(DELTAS) {
+            Ok(t) => t,
+            // `local_migrate::prepare` creates it before this runs; a
+            // file without it has no deltas either.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(near),
+            Err(e) => return Err(db_error(e)),
+        };
+        let (mut pairs, mut version) = (Vec::new(), 0);
+        for kv in deltas.iter().map_err(db_error)? {
+            let (number, bytes) = kv.map_err(db_error)?;
+            let bad = |e| corrupt(format!("delta {}: {e}", number.value()));
+            version = read_delta(bytes.value(), &mut pairs).map_err(bad)?;
+            near.pending += bytes.value().len() as u64;
+            near.next = number.value() + 1;
+        }
+        if pairs.is_empty() {
+            return Ok(near);
+        }
+        let started = std::time::Instant::now();
+        let source = Checkpointed {
+            tiles: &near.tiles,
+            map: &map,
+        };
+        // Every version is readable: nothing commits during the open.
+        let at = MapAt::new(&source, u64::MAX);
+        let (_, writes) = set_batch(&at, &pairs)?;
+        // Only these tiles are stale; the deeper writes are what is stored.
+        let writes = (writes.into_iter())
+            .filter(|(p, _)| near_root(&tile_of(p)))
+            .collect();
+        let records = at.records_for(version, writes, false)?;
+        near.dirty.extend(records.iter().map(|(p, _)| *p));
+        near.tiles.extend(records);
+        near.dirty_len = (near.dirty.iter())
+            .map(|p| whole_len(&near.tiles[p].tile))
+            .sum();
+        tracing::info!(
+            "the registry map's tiles near the root: {} pairs of {} commits set again in {:.2} s",
+            pairs.len(),
+            near.next,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(near)
+    }
+
+    /// The record of the tile rooted at `p` (a position [`near_root`]).
+    pub fn get(&self, p: &Position) -> Option<MapRecord> {
+        self.tiles.get(p).cloned()
+    }
+
+    /// Checkpoints after `bytes` of deltas instead of [`CHECKPOINT_BYTES`].
+    pub fn set_checkpoint_bytes(&mut self, bytes: u64) {
+        self.checkpoint_bytes = bytes;
+    }
+
+    /// Deltas stored since the last checkpoint: `(count, bytes)`.
+    pub fn pending(&self) -> (u64, u64) {
+        (self.next, self.pending)
+    }
+
+    /// What a commit writing `new` (tiles near the root, each at most
+    /// once) after setting `pairs` stores for them: its delta, or a
+    /// checkpoint (see the module doc).
+    pub fn plan(&self, new: &[(Position, MapRecord)], pairs: &[(Hash, Hash)]) -> Write {
+        let len = delta_len(pairs.len());
+        let whole = self.dirty_len_after(new);
+        let version = new.first().map_or(0, |(_, r)| r.version);
+        let one_version = new
+            .iter()
+            .all(|(_, r)| r.version == version && r.previous.is_none());
+        if !pairs.is_empty()
+            && one_version
+            && self.pending + len < self.checkpoint_bytes
+            && 2 * len < whole
+        {
+            let mut w = Writer::with_capacity(len as usize);
+            w.u64(version).u32(pairs.len() as u32);
+            for (key, value) in pairs {
+                w.raw(key).raw(value);
+            }
+            return Write::Delta {
+                number: self.next,
+                bytes: w.finish(),
+            };
+        }
+        let changed: BTreeSet<Position> = new.iter().map(|(p, _)| *p).collect();
+        let mut all: Vec<(Position, MapRecord)> = (self.dirty.iter())
+            .filter(|p| !changed.contains(p))
+            .map(|p| (*p, self.tiles[p].clone()))
+            .collect();
+        all.extend(new.iter().cloned());
+        Write::Checkpoint(all)
+    }
+
+    /// `dirty_len` once `new` is in.
+    fn dirty_len_after(&self, new: &[(Position, MapRecord)]) -> u64 {
+        let (mut gone, mut added) = (0, 0);
+        for (p, record) in new {
+            if self.dirty.contains(p) {
+                gone += whole_len(&self.tiles[p].tile);
+            }
+            added += whole_len(&record.tile);
+        }
+        self.dirty_len - gone + added
+    }
+
+    /// Every tile changed since the last checkpoint, written whole: what
+    /// the store's drop commits, so the next open replays nothing.
+    pub fn checkpoint(&self) -> Option<Write> {
+        (self.next > 0).then(|| self.plan(&[], &[]))
+    }
+
+    /// Stores `write` in `tx`, the commit's transaction.
+    pub fn store(write: &Write, tx: &WriteTransaction) -> Result<(), StorageError> {
+        match write {
+            Write::Delta { number, bytes } => {
+                let mut deltas = tx.open_table(DELTAS).map_err(db_error)?;
+                deltas.insert(*number, &bytes[..]).map_err(db_error)?;
+            }
+            Write::Checkpoint(records) => {
+                let mut map = tx.open_table(MAP).map_err(db_error)?;
+                for (p, record) in records {
+                    map.insert(&p.to_key()[..], &record.to_bytes()[..])
+                        .map_err(db_error)?;
+                }
+                drop(map);
+                tx.delete_table(DELTAS).map_err(db_error)?;
+                tx.open_table(DELTAS).map_err(db_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in `new` once `write` (planned for it) is committed.
+    pub fn committed(&mut self, new: Vec<(Position, MapRecord)>, write: Write) {
+        match write {
+            Write::Delta { number, bytes } => {
+                self.dirty_len = self.dirty_len_after(&new);
+                self.dirty.extend(new.iter().map(|(p, _)| *p));
+                self.pending += bytes.len() as u64;
+                self.next = number + 1;
+            }
+            Write::Checkpoint(records) => {
+                tracing::debug!(
+                    "map tiles near the root: {} written whole, after {} deltas of {} bytes",
+                    records.len(),
+                    self.next,
+                    self.pending
+                );
+                self.dirty.clear();
+                self.dirty_len = 0;
+                self.pending = 0;
+                self.next = 0;
+            }
+        }
+        self.tiles.extend(new);
+    }
+
+    /// Forgets every tile (the `map` and delta tables were emptied).
+    pub fn clear(&mut self) {
+        self.tiles.clear();
+        self.dirty.clear();
+        self.dirty_len = 0;
+        self.pending = 0;
+        self.next = 0;
+    }
+}
+
+/// Appends a delta's pairs to `pairs`; returns its version.
+fn read_delta(bytes: &[u8], pairs: &mut Vec<(Hash, Hash)>) -> Result<u64, crate::core::Error> {
+    let mut r = Reader::new(bytes);
+    let version = r.u64("version")?;
+    for _ in 0..r.u32("pair count")? {
+        let key = r.take(32, "key hash")?.try_into().expect("32 bytes");
+        let value = r.take(32, "value hash")?.try_into().expect("32 bytes");
+        pairs.push((key, value));
+    }
+    r.finish("delta")?;
+    Ok(version)
+}
+
+#[cfg(test)]
+#[path = "map_near_root_tests.rs"]
+mod tests;

@@ -1,0 +1,216 @@
+//! The map's tiles near the root, written as deltas and checkpoints: the
+//! store reads back exactly the map it was given, before and after a
+//! reopen, whatever the checkpoint size.
+
+use super::*;
+use crate::core::frontier::Frontier;
+use crate::core::map::{prove, MapSource, MemoryMap};
+use crate::core::map_batch::set_batch;
+use crate::core::map_versions::MapAt;
+use crate::core::{merkle, sha256, Hash};
+use crate::storage::{Batch, LocalStorage, LogMeta, Records, Storage};
+
+/// Key hashes: random ones (paths end near the root), ones sharing their
+/// first 18 bits (paths go on into deeper tiles), and, among the keys
+/// added after the first commit, twins of earlier ones (all bits but the
+/// last the same: a leaf near the root splits down to depth 255).
+fn key(i: u64) -> Hash {
+    if i >= KEYS && i.is_multiple_of(10) {
+        let mut twin = key(i / 10 % KEYS);
+        twin[31] ^= 1;
+        return twin;
+    }
+    let mut k = sha256(&i.to_be_bytes());
+    if i.is_multiple_of(3) {
+        k[0] = 0x5a;
+        k[1] = 0xc3;
+        k[2] &= 0x3f;
+    }
+    k
+}
+
+/// Keys in the map: enough that the tiles near the root are full, as in
+/// a real registry, so a commit changes a part of each tile it crosses.
+const KEYS: u64 = 4_000;
+
+/// Commit 1 sets the first `KEYS` keys; commit `n` > 1 adds 10 keys and
+/// changes 10 others.
+fn pairs(n: u64) -> Vec<(Hash, Hash)> {
+    let value = |i: u64| sha256(&[i, n].map(u64::to_be_bytes).concat());
+    match n {
+        1 => (0..KEYS).map(|i| (key(i), value(i))).collect(),
+        _ => (0..10)
+            .map(|j| KEYS + 10 * n + j)
+            .chain((0..10).map(|j| (n * 53 + j * 7) % KEYS))
+            .map(|i| (key(i), value(i)))
+            .collect(),
+    }
+}
+
+/// Every key the commits up to `n` set.
+fn keys_to(n: u64) -> Vec<Hash> {
+    (0..KEYS + 10 * n + 10).map(key).collect()
+}
+
+/// Commits `commits` batches to `s`, as the sequencer does (one entry and
+/// the map's records per batch), mirrored in `reference`; returns the
+/// delta counts seen after each commit.
+fn load(s: &LocalStorage, reference: &mut MemoryMap, commits: u64) -> Vec<u64> {
+    let mut frontier = Frontier::new();
+    let mut counts = Vec::new();
+    for n in 1..=commits {
+        let pairs = pairs(n);
+        let records = {
+            let src = Records(s);
+            let at = MapAt::new(&src, n - 1);
+            let (_, writes) = set_batch(&at, &pairs).unwrap();
+            at.records_for(n, writes, false).unwrap()
+        };
+        reference.set_all(pairs.iter().map(|(k, v)| (k, v)));
+        let leaf = format!("leaf {n}").into_bytes();
+        let mut nodes = Vec::new();
+        frontier.push(merkle::leaf_hash(&leaf), |node| nodes.push(node));
+        let meta = LogMeta {
+            origin: "example.org/near-root".into(),
+            vkey: "vkey".into(),
+            size: n,
+            checkpoint: format!("checkpoint {n}"),
+        };
+        s.commit(Batch {
+            leaves: vec![(n - 1, leaf)],
+            nodes,
+            map: records,
+            map_set: pairs.clone(),
+            meta: Some(meta),
+            ..Batch::default()
+        })
+        .unwrap();
+        let changed: Vec<Hash> = pairs.iter().map(|(k, _)| *k).collect();
+        same_map(
+            s,
+            reference,
+            n,
+            changed.iter().take(20).chain(&[key(0), key(3)]),
+        );
+        counts.push(s.map_deltas().0);
+    }
+    counts
+}
+
+/// The root, and the proofs of `keys`, are the reference map's (a proof
+/// holds every node on its key's path and every sibling of one, so the
+/// proofs of all keys cover the whole tree).
+fn same_map<'k>(
+    s: &LocalStorage,
+    reference: &MemoryMap,
+    size: u64,
+    keys: impl IntoIterator<Item = &'k Hash>,
+) {
+    let src = Records(s);
+    let at = MapAt::new(&src, size);
+    let root = at.map_node(&Position::ROOT).unwrap().hash();
+    assert_eq!(root, reference.root(), "root at size {size}");
+    for k in keys {
+        assert_eq!(prove(&at, k).unwrap(), reference.prove(k), "key {k:02x?}");
+    }
+}
+
+#[test]
+fn the_map_survives_deltas_checkpoints_and_reopens() {
+    // Checkpoints only when a delta does not pay (the default, for this
+    // small load); one every few commits; one at every commit.
+    for checkpoint in [CHECKPOINT_BYTES, 10_000, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut reference = MemoryMap::default();
+        let s = LocalStorage::open(&path).unwrap();
+        s.set_map_checkpoint_bytes(checkpoint);
+        let counts = load(&s, &mut reference, 40);
+        match checkpoint {
+            // Commit 1 writes every tile whole (they are new); then deltas.
+            CHECKPOINT_BYTES => assert_eq!(counts, (0..40).collect::<Vec<_>>()),
+            1 => assert!(counts.iter().all(|&c| c == 0), "{counts:?}"),
+            _ => {
+                let dropped = counts.windows(2).filter(|w| w[1] < w[0]).count();
+                assert!(dropped >= 3, "checkpoints in between: {counts:?}");
+                assert!(
+                    counts.iter().any(|&c| c >= 2),
+                    "deltas in between: {counts:?}"
+                );
+            }
+        }
+        // As a crash leaves it: the deltas stay, and the open sets them again.
+        let last = *counts.last().unwrap();
+        s.abandon();
+        let reopened = LocalStorage::open(&path).unwrap();
+        same_map(&reopened, &reference, 40, &keys_to(40));
+        assert_eq!(reopened.map_deltas().0, last, "the deltas are stored");
+        // A clean stop writes the tiles whole.
+        drop(reopened);
+        let reopened = LocalStorage::open(&path).unwrap();
+        assert_eq!(reopened.map_deltas(), (0, 0));
+        same_map(&reopened, &reference, 40, &keys_to(40));
+        // Going on after the reopen, the map is still the reference's.
+        let more = pairs(41);
+        let src = Records(&reopened);
+        let at = MapAt::new(&src, 40);
+        let (root, _) = set_batch(&at, &more).unwrap();
+        assert_eq!(root, reference.set_all(more.iter().map(|(k, v)| (k, v))));
+    }
+}
+
+/// `accord reindex` empties the map: the tiles near the root go too, from
+/// memory and from the file (with their deltas).
+#[test]
+fn clearing_the_map_clears_the_tiles_near_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut reference = MemoryMap::default();
+    {
+        let s = LocalStorage::open(&path).unwrap();
+        load(&s, &mut reference, 5);
+        assert!(s.clear_map().unwrap() > 0, "deep tiles were stored");
+        assert_eq!(s.map_deltas(), (0, 0));
+        assert_eq!(s.map_record(&Position::ROOT).unwrap(), None);
+    }
+    let reopened = LocalStorage::open(&path).unwrap();
+    assert_eq!(reopened.map_record(&Position::ROOT).unwrap(), None);
+    assert_eq!(reopened.map_deltas(), (0, 0));
+}
+
+/// A layout-3 records file (every tile in the `map` table, no deltas)
+/// opens as layout 4 with its map whole.
+#[test]
+fn a_layout_3_file_opens_with_its_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut reference = MemoryMap::default();
+    {
+        let s = LocalStorage::open(&path).unwrap();
+        s.set_map_checkpoint_bytes(1); // every tile in `map`, as layout 3
+        load(&s, &mut reference, 8);
+    }
+    let file = path.join(crate::storage::local_store::RECORDS_FILE);
+    let marker = |set: Option<u8>| {
+        let db = redb::Database::create(&file).unwrap();
+        let tx = db.begin_write().unwrap();
+        let layout = {
+            let mut meta = tx.open_table(crate::storage::local_store::META).unwrap();
+            if let Some(v) = set {
+                meta.insert("L", &[v][..]).unwrap();
+            }
+            let layout = meta.get("L").unwrap().unwrap().value().to_vec();
+            layout
+        };
+        if set.is_some() {
+            tx.delete_table(DELTAS).unwrap();
+        }
+        tx.commit().unwrap();
+        layout
+    };
+    marker(Some(3));
+    let reopened = LocalStorage::open(&path).unwrap();
+    same_map(&reopened, &reference, 8, &keys_to(8));
+    drop(reopened);
+    assert_eq!(marker(None), [crate::storage::local_store::LAYOUT]);
+}
