@@ -7,8 +7,8 @@
 //! in map reads; 2,100 entries/s against 12,000 without the map). A tile
 //! holds the nodes of 4 consecutive levels under one prefix, so a path
 //! touches ≈ depth / 4 records. Four levels, not eight: a tile then holds at
-//! most 15 internal nodes (≈ 0.5 KiB), so the top tiles, rewritten by
-//! every batch, stay small.
+//! most 15 internal nodes (≈ 0.5 KiB), so the top tiles, which nearly
+//! every batch changes, stay small.
 //!
 //! This is storage layout only: the tree, its hashes and its proofs are
 //! those of `core::map`, whatever the grouping.
@@ -25,8 +25,8 @@ pub const TILE_HEIGHT: usize = 4;
 /// all. Nearly every batch crosses them (a unary commit of ≈ 64 entries
 /// rewrote ≈ 338 of them, BENCHMARKS.md), so the writer keeps them from
 /// one batch to the next (`sequencer/prefetch.rs`) and the local store
-/// holds them in memory and writes only their changed nodes
-/// (`storage/map_near_root.rs`). Deeper tiles (65,536 at depth 16) are
+/// holds them in memory, storing per commit only the pairs it set in the
+/// map (`storage/map_near_root.rs`). Deeper tiles (65,536 at depth 16) are
 /// mostly crossed once per batch.
 pub const NEAR_ROOT: usize = 3 * TILE_HEIGHT;
 

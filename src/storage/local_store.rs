@@ -47,7 +47,7 @@ use crate::core::Hash;
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
@@ -63,8 +63,8 @@ pub const RECORDS_FILE: &str = "records.redb";
 pub const LAYOUT: u8 = 4;
 
 /// The records store's cache in MiB (`accord serve --cache-mb`). The hot
-/// records (the top tiles of the registry map, recent organizations) are
-/// far smaller; the OS page cache still holds the rest of the file.
+/// records (the registry map's tiles below those held in memory, recent
+/// organizations) are far smaller; the OS page cache holds the rest.
 pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// What opening the records file failed on: held open elsewhere, a file
@@ -90,6 +90,13 @@ fn open_error(file: &Path, e: redb::DatabaseError) -> StorageError {
             file.display()
         )),
     }
+}
+
+/// The tiles near the root after a panic during a commit's update of them.
+fn near_lost() -> StorageError {
+    StorageError::Corrupt(
+        "a commit failed while updating the registry map's tiles near the root in memory: restart the server (the records file has them)".into(),
+    )
 }
 
 /// Every redb error, reported as the database's.
@@ -187,7 +194,7 @@ impl LocalStorage {
     /// finds no map, rebuilds it from the log and checks it against the
     /// log's last map head. Returns how many records were removed.
     pub fn clear_map(&self) -> Result<u64, StorageError> {
-        let mut near = self.near.write().unwrap_or_else(PoisonError::into_inner);
+        let mut near = self.near_mut()?;
         let removed = self.clear(MAP, |tx| {
             tx.delete_table(super::map_near_root::DELTAS)
                 .map_err(db_error)?;
@@ -200,12 +207,9 @@ impl LocalStorage {
     }
 
     /// Deltas of the map's tiles near the root stored since their last
-    /// checkpoint, `(count, bytes)` (tests and `examples/dbstats.rs`).
+    /// checkpoint, `(count, bytes)` (tests).
     pub fn map_deltas(&self) -> (u64, u64) {
-        self.near
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending()
+        (self.near.read().unwrap_or_else(PoisonError::into_inner)).pending()
     }
 
     /// Drops the store as a crash would leave it, as far as the map's
@@ -246,6 +250,16 @@ impl LocalStorage {
         Ok(removed)
     }
 
+    /// The tiles near the root, for reading. A panic while a commit updated
+    /// them (poisoning the lock) leaves them unknown: an error, not a guess.
+    fn near(&self) -> Result<RwLockReadGuard<'_, NearRoot>, StorageError> {
+        self.near.read().map_err(|_| near_lost())
+    }
+
+    fn near_mut(&self) -> Result<RwLockWriteGuard<'_, NearRoot>, StorageError> {
+        self.near.write().map_err(|_| near_lost())
+    }
+
     fn read<T>(
         &self,
         table: TableDefinition<&[u8], &[u8]>,
@@ -269,7 +283,10 @@ impl LocalStorage {
 /// fails or never runs (a crash), the deltas stay and the open uses them.
 impl Drop for LocalStorage {
     fn drop(&mut self) {
-        let near = self.near.get_mut().unwrap_or_else(PoisonError::into_inner);
+        // Poisoned: what memory holds is unknown, and the deltas stay.
+        let Ok(near) = self.near.get_mut() else {
+            return;
+        };
         let Some(write) = near.checkpoint() else {
             return;
         };
@@ -297,9 +314,10 @@ impl Storage for LocalStorage {
         let (near, deep): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.map)
             .into_iter()
             .partition(|(p, _)| near_root(p));
-        let near_write = (!near.is_empty()).then(|| {
-            (self.near.read().unwrap_or_else(PoisonError::into_inner)).plan(&near, &batch.map_set)
-        });
+        let near_write = match near.is_empty() {
+            true => None,
+            false => Some(self.near()?.plan(&near, &batch.map_set)),
+        };
         let mut written = None;
         if !batch.leaves.is_empty() {
             // The leaves and nodes go to the log files first, durably
@@ -353,12 +371,17 @@ impl Storage for LocalStorage {
             let written = batch.registry.iter().map(|(k, _)| k.as_slice());
             self.records.invalidate(written);
         }
+        if committed.is_err() && near_write.is_some() {
+            // The commit may have landed: memory may now be behind the
+            // file, so no clean stop may write it over the deltas.
+            self.near_mut()?.forget_on_drop();
+        }
         committed?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         // Readers hold off commits (the contract): none sees the tiles
         // near the root change apart from the rest of the batch.
         if let Some(w) = near_write {
-            (self.near.write().unwrap_or_else(PoisonError::into_inner)).committed(near, w);
+            self.near_mut()?.committed(near, w);
         }
         // Readers see the new entries with the rest of the batch (they read
         // only below a size published after `commit` returns).
@@ -389,11 +412,7 @@ impl Storage for LocalStorage {
 
     fn map_record(&self, position: &Position) -> Result<Option<MapRecord>, StorageError> {
         if near_root(position) {
-            return Ok(self
-                .near
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(position));
+            return Ok(self.near()?.get(position));
         }
         self.read(MAP, &position.to_key(), |v| {
             MapRecord::from_bytes(position, v)
@@ -402,10 +421,12 @@ impl Storage for LocalStorage {
         .map_err(|e| StorageError::Corrupt(format!("a registry map record: {e}")))
     }
 
+    /// The tiles near the root from memory, the others from the file: one
+    /// consistent map only because commits hold readers off (the contract).
     fn map_records(&self, positions: &[Position]) -> Result<Vec<Option<MapRecord>>, StorageError> {
         let tx = self.db.begin_read().map_err(db_error)?;
         let t = tx.open_table(MAP).map_err(db_error)?;
-        let near = self.near.read().unwrap_or_else(PoisonError::into_inner);
+        let near = self.near()?;
         positions
             .iter()
             .map(|p| {

@@ -18,13 +18,22 @@
 //! - in a commit whose delta would be at least half the size of the tiles
 //!   changed since the last checkpoint written whole (a batch that crosses
 //!   most of them: a delta would only add bytes), or that gives no pairs;
-//! - when the store is dropped (a clean stop), so the next open replays
-//!   nothing.
+//! - when the store is dropped (a clean stop: the server drops it once
+//!   every task holding it has ended), so the next open replays nothing;
+//!   not after a commit that failed but may have been stored, nor after
+//!   a panic while memory was being updated (the deltas then stay).
+//!
+//! Everything rests on `map_set` being exactly the pairs that gave the
+//! batch's map records (the sequencer takes both from one
+//! `sequencer::map::update`); the start-up's root check catches a store
+//! that replays anything else.
 //!
 //! At open the tiles are read from the `map` table, and the pairs of every
 //! stored delta set over them again (`core::map_batch::set_batch`), deeper
 //! tiles read from the `map` table as the last commit left them. That
-//! gives the tiles near the root as the last commit left them, exactly: a
+//! gives the tiles near the root with the content the last commit left
+//! them (each labelled with the last delta's version: the tree size that
+//! commit published, at which every reader of a local store reads): a
 //! node off the replayed paths did not change since the checkpoint; on
 //! them, a deeper subtree already holds its pairs (setting them again
 //! changes nothing) and a subtree near the root is rebuilt from the
@@ -83,6 +92,9 @@ pub(super) struct NearRoot {
     /// The number of the next delta (= deltas stored since the checkpoint).
     next: u64,
     checkpoint_bytes: u64,
+    /// A commit failed in a way that may have stored it: memory may be
+    /// behind the file, so the drop must not checkpoint it.
+    unsure: bool,
 }
 
 /// What one commit writes for the tiles near the root.
@@ -147,6 +159,7 @@ impl NearRoot {
             dirty_len: 0,
             next: 0,
             checkpoint_bytes: CHECKPOINT_BYTES,
+            unsure: false,
         };
         let deltas = match tx.open_table(DELTAS) {
             Ok(t) => t,
@@ -242,7 +255,8 @@ impl NearRoot {
         Write::Checkpoint(all)
     }
 
-    /// `dirty_len` once `new` is in.
+    /// `dirty_len` once `new` (one record per tile, as `records_for`
+    /// gives) is in.
     fn dirty_len_after(&self, new: &[(Position, MapRecord)]) -> u64 {
         let (mut gone, mut added) = (0, 0);
         for (p, record) in new {
@@ -257,7 +271,13 @@ impl NearRoot {
     /// Every tile changed since the last checkpoint, written whole: what
     /// the store's drop commits, so the next open replays nothing.
     pub fn checkpoint(&self) -> Option<Write> {
-        (self.next > 0).then(|| self.plan(&[], &[]))
+        (self.next > 0 && !self.unsure).then(|| self.plan(&[], &[]))
+    }
+
+    /// After a commit that failed but may have been stored: the drop
+    /// leaves the deltas for the next open (see `unsure`).
+    pub fn forget_on_drop(&mut self) {
+        self.unsure = true;
     }
 
     /// Stores `write` in `tx`, the commit's transaction.

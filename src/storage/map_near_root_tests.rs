@@ -34,13 +34,15 @@ fn key(i: u64) -> Hash {
 const KEYS: u64 = 4_000;
 
 /// Commit 1 sets the first `KEYS` keys; commit `n` > 1 adds 10 keys and
-/// changes 10 others.
+/// changes 12 others: key 1 and the first key the commit before added
+/// (so later deltas set keys again, and their order counts), and 10 more.
 fn pairs(n: u64) -> Vec<(Hash, Hash)> {
     let value = |i: u64| sha256(&[i, n].map(u64::to_be_bytes).concat());
     match n {
         1 => (0..KEYS).map(|i| (key(i), value(i))).collect(),
         _ => (0..10)
             .map(|j| KEYS + 10 * n + j)
+            .chain([1, KEYS + 10 * (n - 1)])
             .chain((0..10).map(|j| (n * 53 + j * 7) % KEYS))
             .map(|i| (key(i), value(i)))
             .collect(),
@@ -52,13 +54,17 @@ fn keys_to(n: u64) -> Vec<Hash> {
     (0..KEYS + 10 * n + 10).map(key).collect()
 }
 
-/// Commits `commits` batches to `s`, as the sequencer does (one entry and
-/// the map's records per batch), mirrored in `reference`; returns the
-/// delta counts seen after each commit.
-fn load(s: &LocalStorage, reference: &mut MemoryMap, commits: u64) -> Vec<u64> {
-    let mut frontier = Frontier::new();
+/// Makes commits `commits` to `s` as the sequencer does (one entry, the
+/// map's records and the pairs set per batch), mirrored in `reference`;
+/// returns the delta counts seen after each commit.
+fn load(
+    s: &LocalStorage,
+    reference: &mut MemoryMap,
+    frontier: &mut Frontier,
+    commits: std::ops::RangeInclusive<u64>,
+) -> Vec<u64> {
     let mut counts = Vec::new();
-    for n in 1..=commits {
+    for n in commits {
         let pairs = pairs(n);
         let records = {
             let src = Records(s);
@@ -125,7 +131,8 @@ fn the_map_survives_deltas_checkpoints_and_reopens() {
         let mut reference = MemoryMap::default();
         let s = LocalStorage::open(&path).unwrap();
         s.set_map_checkpoint_bytes(checkpoint);
-        let counts = load(&s, &mut reference, 40);
+        let mut frontier = Frontier::new();
+        let counts = load(&s, &mut reference, &mut frontier, 1..=40);
         match checkpoint {
             // Commit 1 writes every tile whole (they are new); then deltas.
             CHECKPOINT_BYTES => assert_eq!(counts, (0..40).collect::<Vec<_>>()),
@@ -145,15 +152,25 @@ fn the_map_survives_deltas_checkpoints_and_reopens() {
         let reopened = LocalStorage::open(&path).unwrap();
         same_map(&reopened, &reference, 40, &keys_to(40));
         assert_eq!(reopened.map_deltas().0, last, "the deltas are stored");
+        // More commits after that open, and another crash: the deltas go
+        // on from those the open found.
+        let more = load(&reopened, &mut reference, &mut frontier, 41..=45);
+        reopened.abandon();
+        let reopened = LocalStorage::open(&path).unwrap();
+        same_map(&reopened, &reference, 45, &keys_to(45));
+        assert_eq!(reopened.map_deltas().0, *more.last().unwrap());
+        if checkpoint == CHECKPOINT_BYTES {
+            assert_eq!(more, (40..45).collect::<Vec<_>>());
+        }
         // A clean stop writes the tiles whole.
         drop(reopened);
         let reopened = LocalStorage::open(&path).unwrap();
         assert_eq!(reopened.map_deltas(), (0, 0));
-        same_map(&reopened, &reference, 40, &keys_to(40));
+        same_map(&reopened, &reference, 45, &keys_to(45));
         // Going on after the reopen, the map is still the reference's.
-        let more = pairs(41);
+        let more = pairs(46);
         let src = Records(&reopened);
-        let at = MapAt::new(&src, 40);
+        let at = MapAt::new(&src, 45);
         let (root, _) = set_batch(&at, &more).unwrap();
         assert_eq!(root, reference.set_all(more.iter().map(|(k, v)| (k, v))));
     }
@@ -168,7 +185,7 @@ fn clearing_the_map_clears_the_tiles_near_the_root() {
     let mut reference = MemoryMap::default();
     {
         let s = LocalStorage::open(&path).unwrap();
-        load(&s, &mut reference, 5);
+        load(&s, &mut reference, &mut Frontier::new(), 1..=5);
         assert!(s.clear_map().unwrap() > 0, "deep tiles were stored");
         assert_eq!(s.map_deltas(), (0, 0));
         assert_eq!(s.map_record(&Position::ROOT).unwrap(), None);
@@ -188,7 +205,7 @@ fn a_layout_3_file_opens_with_its_map() {
     {
         let s = LocalStorage::open(&path).unwrap();
         s.set_map_checkpoint_bytes(1); // every tile in `map`, as layout 3
-        load(&s, &mut reference, 8);
+        load(&s, &mut reference, &mut Frontier::new(), 1..=8);
     }
     let file = path.join(crate::storage::local_store::RECORDS_FILE);
     let marker = |set: Option<u8>| {

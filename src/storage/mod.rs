@@ -131,8 +131,8 @@ pub struct Batch {
     pub nodes: Vec<NewNode>,
     /// Registry map tile records to write (each replacing the one at its tile root).
     pub map: Vec<(Position, MapRecord)>,
-    /// The `(key hash, value hash)` pairs set in the map that gave `map`
-    /// (the later of a key given twice wins). A store that keeps some
+    /// Exactly the `(key hash, value hash)` pairs set in the map that gave
+    /// `map` (the later of a key given twice wins), or none. A store that keeps some
     /// tiles in memory between checkpoints stores these instead of them
     /// and sets them again at open (the local store's tiles near the root,
     /// `map_near_root.rs`); left empty, such a store writes those tiles
