@@ -26,7 +26,7 @@ pub const TILE_HEIGHT: usize = 4;
 /// rewrote ≈ 338 of them, BENCHMARKS.md), so the writer keeps them from
 /// one batch to the next (`sequencer/prefetch.rs`) and the local store
 /// holds them in memory, storing per commit only the pairs it set in the
-/// map (`storage/map_near_root.rs`). Deeper tiles (65,536 at depth 16) are
+/// map unless writing the tiles pays (`storage/map_near_root.rs`). Deeper tiles (65,536 at depth 16) are
 /// mostly crossed once per batch.
 pub const NEAR_ROOT: usize = 3 * TILE_HEIGHT;
 

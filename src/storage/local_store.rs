@@ -201,9 +201,11 @@ impl LocalStorage {
             tx.open_table(super::map_near_root::DELTAS)
                 .map_err(db_error)?;
             Ok(())
-        })?;
+        });
+        // Also if it failed (it may have landed): with nothing in memory,
+        // the drop writes nothing, and the file decides at the next open.
         near.clear();
-        Ok(removed)
+        removed
     }
 
     /// Deltas of the map's tiles near the root stored since their last
@@ -248,6 +250,57 @@ impl LocalStorage {
         also(&tx)?;
         tx.commit().map_err(db_error)?;
         Ok(removed)
+    }
+
+    /// Writes `batch` to the log files (durably) and into a transaction of
+    /// the records file, returned uncommitted with what the files now hold.
+    fn write_batch(
+        &self,
+        batch: &Batch,
+        deep: &[(Position, MapRecord)],
+        near_write: Option<&super::map_near_root::Write>,
+    ) -> Result<(redb::WriteTransaction, Option<super::log_files::Written>), StorageError> {
+        let mut written = None;
+        if !batch.leaves.is_empty() {
+            // The leaves and nodes go to the log files first, durably
+            // (their own commit points are in `LogFiles::write`); they count
+            // only once the transaction below records `F`. A crash before
+            // that leaves a tail the next open cuts; nothing acknowledged.
+            written = Some(self.log.write(&batch.leaves, &batch.nodes)?);
+        }
+        let tx = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_error)?;
+            if let Some(w) = &written {
+                meta.insert("F", &w.entries().to_be_bytes()[..])
+                    .map_err(db_error)?;
+            }
+            if let Some(m) = &batch.meta {
+                meta.insert("m", &encode_meta(m)[..]).map_err(db_error)?;
+            }
+            let mut hashes = tx.open_table(HASHES).map_err(db_error)?;
+            for n in batch.nodes.iter().filter(|n| n.level == 0) {
+                hashes.insert(&n.hash[..], n.index).map_err(db_error)?;
+            }
+            let mut map = tx.open_table(MAP).map_err(db_error)?;
+            for (position, record) in deep {
+                map.insert(&position.to_key()[..], &record.to_bytes()[..])
+                    .map_err(db_error)?;
+            }
+            drop(map);
+            if let Some(w) = near_write {
+                NearRoot::store(w, &tx)?;
+            }
+            let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
+            for (key, value) in &batch.registry {
+                match value {
+                    Some(v) => registry.insert(key.as_slice(), v.as_slice()),
+                    None => registry.remove(key.as_slice()).map(|_| None),
+                }
+                .map_err(db_error)?;
+            }
+        }
+        Ok((tx, written))
     }
 
     /// The tiles near the root, for reading. A panic while a commit updated
@@ -316,65 +369,39 @@ impl Storage for LocalStorage {
             .partition(|(p, _)| near_root(p));
         let near_write = match near.is_empty() {
             true => None,
-            false => Some(self.near()?.plan(&near, &batch.map_set)),
+            false => {
+                let mut tiles = self.near_mut()?;
+                tiles.begin()?;
+                Some(tiles.plan(&near, &batch.map_set))
+            }
         };
-        let mut written = None;
-        if !batch.leaves.is_empty() {
-            // The leaves and nodes go to the log files first, durably
-            // (their own commit points are in `LogFiles::write`); they count
-            // only once the transaction below records `F`. A crash before
-            // that leaves a tail the next open cuts; nothing acknowledged.
-            written = Some(self.log.write(&batch.leaves, &batch.nodes)?);
-        }
-        let tx = self.db.begin_write().map_err(db_error)?;
-        {
-            let mut meta = tx.open_table(META).map_err(db_error)?;
-            if let Some(w) = &written {
-                meta.insert("F", &w.entries().to_be_bytes()[..])
-                    .map_err(db_error)?;
-            }
-            if let Some(m) = &batch.meta {
-                meta.insert("m", &encode_meta(m)[..]).map_err(db_error)?;
-            }
-            let mut hashes = tx.open_table(HASHES).map_err(db_error)?;
-            for n in batch.nodes.iter().filter(|n| n.level == 0) {
-                hashes.insert(&n.hash[..], n.index).map_err(db_error)?;
-            }
-            let mut map = tx.open_table(MAP).map_err(db_error)?;
-            for (position, record) in &deep {
-                map.insert(&position.to_key()[..], &record.to_bytes()[..])
-                    .map_err(db_error)?;
-            }
-            drop(map);
-            if let Some(w) = &near_write {
-                NearRoot::store(w, &tx)?;
-            }
-            let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
-            for (key, value) in &batch.registry {
-                match value {
-                    Some(v) => registry.insert(key.as_slice(), v.as_slice()),
-                    None => registry.remove(key.as_slice()).map(|_| None),
+        let (tx, written) = match self.write_batch(&batch, &deep, near_write.as_ref()) {
+            Ok(done) => done,
+            Err(e) => {
+                // Nothing of the batch is in the records file (its
+                // transaction was dropped, not committed).
+                if near_write.is_some() {
+                    if let Ok(mut tiles) = self.near_mut() {
+                        tiles.aborted();
+                    }
                 }
-                .map_err(db_error)?;
+                return Err(e);
             }
-        }
+        };
         // Commit point: when `commit` returns Ok the whole batch is on disk
         // (redb's fdatasync) and visible to readers' new transactions; a
         // crash before leaves none of it (the previous header stays the
         // valid one) and nothing was acknowledged. A crash after it but
         // before the replies leave keeps the entries; clients that retry
-        // get them back as duplicates (same index).
+        // get them back as duplicates (same index). If it fails, the tiles
+        // near the root stay marked unsure (`NearRoot::begin`): it may
+        // have landed.
         let committed = tx.commit().map_err(db_error);
         // Also if the commit failed: the cache must not outlive a write
         // that may be visible.
         if !batch.registry.is_empty() {
             let written = batch.registry.iter().map(|(k, _)| k.as_slice());
             self.records.invalidate(written);
-        }
-        if committed.is_err() && near_write.is_some() {
-            // The commit may have landed: memory may now be behind the
-            // file, so no clean stop may write it over the deltas.
-            self.near_mut()?.forget_on_drop();
         }
         committed?;
         self.syncs.fetch_add(1, Ordering::Relaxed);

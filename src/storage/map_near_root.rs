@@ -63,7 +63,7 @@ use std::collections::BTreeSet;
 pub(super) const DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("map_near_root");
 
 /// Delta bytes stored before a checkpoint: ≈ 170 unary commits of ≈ 190
-/// pairs (64 bytes each), a few seconds of a saturating unary load. A
+/// pairs (64 bytes each), ≈ 3 s of a saturating unary load. A
 /// checkpoint then writes the ≈ 2.4 MB of tiles those commits changed
 /// (nearly all 4,369), once; an open after a crash sets at most ≈ 32,000
 /// pairs again.
@@ -92,8 +92,9 @@ pub(super) struct NearRoot {
     /// The number of the next delta (= deltas stored since the checkpoint).
     next: u64,
     checkpoint_bytes: u64,
-    /// A commit failed in a way that may have stored it: memory may be
-    /// behind the file, so the drop must not checkpoint it.
+    /// A commit writing these tiles is under way, or failed in a way that
+    /// may have stored it (its `tx.commit()` failed): memory may be behind
+    /// the file, so neither the drop nor another commit may write it.
     unsure: bool,
 }
 
@@ -274,10 +275,24 @@ impl NearRoot {
         (self.next > 0 && !self.unsure).then(|| self.plan(&[], &[]))
     }
 
-    /// After a commit that failed but may have been stored: the drop
-    /// leaves the deltas for the next open (see `unsure`).
-    pub fn forget_on_drop(&mut self) {
+    /// Marks a commit writing these tiles as under way, until
+    /// [`NearRoot::committed`] or [`NearRoot::aborted`]; refused after one
+    /// that failed but may have been stored (see `unsure`): only a restart,
+    /// which reads the file, knows the tiles then.
+    pub fn begin(&mut self) -> Result<(), StorageError> {
+        if self.unsure {
+            return Err(StorageError::Database(
+                "an earlier commit failed and may have been stored: restart the server to read the registry map's tiles near the root again".into(),
+            ));
+        }
         self.unsure = true;
+        Ok(())
+    }
+
+    /// The commit begun failed before its transaction committed: nothing
+    /// of it is stored, and memory still matches the file.
+    pub fn aborted(&mut self) {
+        self.unsure = false;
     }
 
     /// Stores `write` in `tx`, the commit's transaction.
@@ -303,6 +318,7 @@ impl NearRoot {
 
     /// Takes in `new` once `write` (planned for it) is committed.
     pub fn committed(&mut self, new: Vec<(Position, MapRecord)>, write: Write) {
+        self.unsure = false;
         match write {
             Write::Delta { number, bytes } => {
                 self.dirty_len = self.dirty_len_after(&new);

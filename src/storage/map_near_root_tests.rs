@@ -35,7 +35,8 @@ const KEYS: u64 = 4_000;
 
 /// Commit 1 sets the first `KEYS` keys; commit `n` > 1 adds 10 keys and
 /// changes 12 others: key 1 and the first key the commit before added
-/// (so later deltas set keys again, and their order counts), and 10 more.
+/// (so later deltas set keys again, and their order counts; for commit 2
+/// that key is new), and 10 more.
 fn pairs(n: u64) -> Vec<(Hash, Hash)> {
     let value = |i: u64| sha256(&[i, n].map(u64::to_be_bytes).concat());
     match n {
@@ -230,4 +231,37 @@ fn a_layout_3_file_opens_with_its_map() {
     same_map(&reopened, &reference, 8, &keys_to(8));
     drop(reopened);
     assert_eq!(marker(None), [crate::storage::local_store::LAYOUT]);
+}
+
+/// A commit under way, or one whose transaction failed (it may have been
+/// stored), keeps the drop from writing memory over the deltas and
+/// refuses the next commit; an aborted one (nothing stored) does not.
+#[test]
+fn an_unsure_commit_keeps_the_deltas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut reference = MemoryMap::default();
+    {
+        let s = LocalStorage::open(&path).unwrap();
+        load(&s, &mut reference, &mut Frontier::new(), 1..=3);
+        s.abandon(); // two deltas stay
+    }
+    let db = redb::Database::create(path.join(crate::storage::local_store::RECORDS_FILE)).unwrap();
+    let mut near = NearRoot::load(&db).unwrap();
+    assert_eq!(near.pending().0, 2);
+    assert!(
+        near.checkpoint().is_some(),
+        "a clean stop would write the tiles"
+    );
+    near.begin().unwrap();
+    assert!(
+        near.checkpoint().is_none(),
+        "not while a commit is under way"
+    );
+    near.aborted();
+    assert!(near.checkpoint().is_some());
+    near.begin().unwrap(); // ... and its transaction's commit fails
+    assert!(near.checkpoint().is_none(), "it may have been stored");
+    let refused = near.begin().unwrap_err().to_string();
+    assert!(refused.contains("restart the server"), "{refused}");
 }
