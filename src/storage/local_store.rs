@@ -17,7 +17,8 @@
 //! commit). A crash leaves the last committed transaction; redb then
 //! repairs its free-space map at the next open by walking the file (see
 //! `open_with_cache`). The log files are written and fdatasynced before it
-//! (`LogFiles::write`); the transaction records how many entries they hold.
+//! commits (`LogFiles::write`, on a second thread while the transaction
+//! is filled); the transaction records how many entries they hold.
 //!
 //! Tables (big-endian integers, so keys sort in index order):
 //! - `meta`: `m` → [`LogMeta`]; `F` → entries the log files hold (u64);
@@ -254,27 +255,51 @@ impl LocalStorage {
 
     /// Writes `batch` to the log files (durably) and into a transaction of
     /// the records file, returned uncommitted with what the files now hold.
+    /// The two run at once: the files' writes and fdatasyncs on a scoped
+    /// thread, the transaction's B-tree inserts (no I/O until its commit)
+    /// on this one, so a commit waits for the slower of them rather than
+    /// their sum (BENCHMARKS.md, "Where a unary batch's time goes").
     fn write_batch(
         &self,
         batch: &Batch,
         deep: &[(Position, MapRecord)],
         near_write: Option<&super::map_near_root::Write>,
     ) -> Result<(redb::WriteTransaction, Option<super::log_files::Written>), StorageError> {
-        let mut written = None;
-        if !batch.leaves.is_empty() {
+        let (files, tx) = std::thread::scope(|scope| {
             // The leaves and nodes go to the log files first, durably
             // (their own commit points are in `LogFiles::write`); they count
-            // only once the transaction below records `F`. A crash before
-            // that leaves a tail the next open cuts; nothing acknowledged.
-            written = Some(self.log.write(&batch.leaves, &batch.nodes)?);
+            // only once the transaction below records `F`, which it does
+            // only after they are durable. A crash before that leaves a
+            // tail the next open cuts; nothing acknowledged.
+            let files = (!batch.leaves.is_empty())
+                .then(|| scope.spawn(|| self.log.write(&batch.leaves, &batch.nodes)));
+            let tx = self.records_into_tx(batch, deep, near_write);
+            let files = files.map(|f| f.join().expect("writing the log files does not panic"));
+            (files, tx)
+        });
+        // If either failed, `tx` is dropped uncommitted: nothing of the
+        // batch counts, whatever the files hold past their count.
+        let written = files.transpose()?;
+        let tx = tx?;
+        if let Some(w) = &written {
+            let mut meta = tx.open_table(META).map_err(db_error)?;
+            meta.insert("F", &w.entries().to_be_bytes()[..])
+                .map_err(db_error)?;
         }
+        Ok((tx, written))
+    }
+
+    /// A write transaction holding `batch`'s records (all but the log
+    /// files' count `F`), uncommitted.
+    fn records_into_tx(
+        &self,
+        batch: &Batch,
+        deep: &[(Position, MapRecord)],
+        near_write: Option<&super::map_near_root::Write>,
+    ) -> Result<redb::WriteTransaction, StorageError> {
         let tx = self.db.begin_write().map_err(db_error)?;
         {
             let mut meta = tx.open_table(META).map_err(db_error)?;
-            if let Some(w) = &written {
-                meta.insert("F", &w.entries().to_be_bytes()[..])
-                    .map_err(db_error)?;
-            }
             if let Some(m) = &batch.meta {
                 meta.insert("m", &encode_meta(m)[..]).map_err(db_error)?;
             }
@@ -300,7 +325,7 @@ impl LocalStorage {
                 .map_err(db_error)?;
             }
         }
-        Ok((tx, written))
+        Ok(tx)
     }
 
     /// The tiles near the root, for reading. A panic while a commit updated

@@ -82,8 +82,10 @@ pub fn near_root(tile: &Position) -> bool {
 /// The tiles near the root as the last commit left them.
 pub(super) struct NearRoot {
     tiles: FastMap<Position, MapRecord>,
-    /// Tiles changed since the last checkpoint (in the `map` table, older).
-    dirty: BTreeSet<Position>,
+    /// Tiles changed since the last checkpoint (in the `map` table, older),
+    /// each with what its record weighs written whole ([`whole_len`]), so
+    /// a commit sizes what it replaces without walking the old tiles.
+    dirty: FastMap<Position, u64>,
     /// Bytes of the deltas stored since the last checkpoint.
     pending: u64,
     /// What the dirty tiles' records weigh written whole ([`whole_len`]),
@@ -155,7 +157,7 @@ impl NearRoot {
         }
         let mut near = NearRoot {
             tiles,
-            dirty: BTreeSet::new(),
+            dirty: FastMap::default(),
             pending: 0,
             dirty_len: 0,
             next: 0,
@@ -193,11 +195,9 @@ impl NearRoot {
             .filter(|(p, _)| near_root(&tile_of(p)))
             .collect();
         let records = at.records_for(version, writes, false)?;
-        near.dirty.extend(records.iter().map(|(p, _)| *p));
+        (near.dirty).extend(records.iter().map(|(p, r)| (*p, whole_len(&r.tile))));
         near.tiles.extend(records);
-        near.dirty_len = (near.dirty.iter())
-            .map(|p| whole_len(&near.tiles[p].tile))
-            .sum();
+        near.dirty_len = near.dirty.values().sum();
         tracing::info!(
             "the registry map's tiles near the root: {} pairs of {} commits set again in {:.2} s",
             pairs.len(),
@@ -248,11 +248,13 @@ impl NearRoot {
             };
         }
         let changed: BTreeSet<Position> = new.iter().map(|(p, _)| *p).collect();
-        let mut all: Vec<(Position, MapRecord)> = (self.dirty.iter())
+        let mut all: Vec<(Position, MapRecord)> = (self.dirty.keys())
             .filter(|p| !changed.contains(p))
             .map(|p| (*p, self.tiles[p].clone()))
             .collect();
         all.extend(new.iter().cloned());
+        // In key order: the B-tree takes them page by page.
+        all.sort_unstable_by_key(|a| a.0);
         Write::Checkpoint(all)
     }
 
@@ -261,9 +263,7 @@ impl NearRoot {
     fn dirty_len_after(&self, new: &[(Position, MapRecord)]) -> u64 {
         let (mut gone, mut added) = (0, 0);
         for (p, record) in new {
-            if self.dirty.contains(p) {
-                gone += whole_len(&self.tiles[p].tile);
-            }
+            gone += self.dirty.get(p).copied().unwrap_or(0);
             added += whole_len(&record.tile);
         }
         self.dirty_len - gone + added
@@ -322,7 +322,7 @@ impl NearRoot {
         match write {
             Write::Delta { number, bytes } => {
                 self.dirty_len = self.dirty_len_after(&new);
-                self.dirty.extend(new.iter().map(|(p, _)| *p));
+                (self.dirty).extend(new.iter().map(|(p, r)| (*p, whole_len(&r.tile))));
                 self.pending += bytes.len() as u64;
                 self.next = number + 1;
             }
