@@ -12,6 +12,8 @@ for line in open(sys.argv[1]):
     rows.append((t, e, c))
 rows = rows[100:-20]
 n = len(rows)
+if n < 2:
+    sys.exit(f"{sys.argv[1]}: too few batches (more than 121 needed)")
 cycle = 1000 * (rows[-1][0] - rows[0][0]) / (n - 1)
 commit = sorted(r[2] for r in rows)
 print(f"{n} batches, {sum(r[1] for r in rows) / n:.1f} entries each; cycle {cycle:.2f} ms, "

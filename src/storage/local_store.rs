@@ -256,9 +256,10 @@ impl LocalStorage {
     /// Writes `batch` to the log files (durably) and into a transaction of
     /// the records file, returned uncommitted with what the files now hold.
     /// The two run at once: the files' writes and fdatasyncs on a scoped
-    /// thread, the transaction's B-tree inserts (no I/O until its commit)
-    /// on this one, so a commit waits for the slower of them rather than
-    /// their sum (BENCHMARKS.md, "Where a unary batch's time goes").
+    /// thread, the transaction's B-tree inserts (no fsync, and nothing
+    /// visible, until its commit) on this one, so a commit waits for the
+    /// slower of them rather than their sum (BENCHMARKS.md, "Where a unary
+    /// batch's time goes").
     fn write_batch(
         &self,
         batch: &Batch,
@@ -266,15 +267,25 @@ impl LocalStorage {
         near_write: Option<&super::map_near_root::Write>,
     ) -> Result<(redb::WriteTransaction, Option<super::log_files::Written>), StorageError> {
         let (files, tx) = std::thread::scope(|scope| {
-            // The leaves and nodes go to the log files first, durably
-            // (their own commit points are in `LogFiles::write`); they count
-            // only once the transaction below records `F`, which it does
-            // only after they are durable. A crash before that leaves a
-            // tail the next open cuts; nothing acknowledged.
+            // The leaves and nodes go to the log files, durably (their own
+            // commit points are in `LogFiles::write`), while the records
+            // go into the transaction; they count only once it records
+            // `F`, which it does only after they are durable. A crash
+            // before that leaves a tail the next open cuts; nothing
+            // acknowledged.
             let files = (!batch.leaves.is_empty())
                 .then(|| scope.spawn(|| self.log.write(&batch.leaves, &batch.nodes)));
             let tx = self.records_into_tx(batch, deep, near_write);
-            let files = files.map(|f| f.join().expect("writing the log files does not panic"));
+            // A panic there (a thread the system refused) becomes an
+            // error, so `tx` is dropped, and aborted, normally: redb skips
+            // the abort of a transaction dropped while unwinding.
+            let files = files.map(|f| {
+                f.join().unwrap_or_else(|_| {
+                    Err(StorageError::Database(
+                        "writing the log files panicked".into(),
+                    ))
+                })
+            });
             (files, tx)
         });
         // If either failed, `tx` is dropped uncommitted: nothing of the
