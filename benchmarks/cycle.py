@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """usage: cycle.py SERVE_LOG: the writer's cycle from the server's "batch committed" lines
-(skips the first 100 and last 20 batches: ramp-up and drain)."""
+(the text log format, not --log-format json; skips the first 100 and last 20 batches:
+ramp-up and drain). The cycle is the mean time between batches; commit_ms includes
+the wait for the readers' gate; "deciding" is the rest of the cycle."""
 import sys, re, datetime
 rows = []
 for line in open(sys.argv[1]):

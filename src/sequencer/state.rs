@@ -489,7 +489,7 @@ impl State {
             size: head.size,
             checkpoint: checkpoint.clone(),
         });
-        // Commit point (see LocalStorage::commit): the entries, their map head
+        // Commit point (see `storage/local_store/commit.rs`): the entries, their map head
         // and map records, and the checkpoint, all or nothing. Nothing is
         // acknowledged before this returns; a crash before it loses only
         // unacknowledged work and leaves the previous map and checkpoint.

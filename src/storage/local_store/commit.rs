@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 
 impl LocalStorage {
     /// `Storage::commit`: the batch's log files and records transaction
-    /// (`write_batch`), then the tiles near the root in memory.
+    /// (`write_batch`), the transaction's commit (durable), then the
+    /// query cache's invalidation, the tiles near the root in memory and
+    /// the new entries made readable.
     pub(super) fn commit_batch(&self, mut batch: Batch) -> Result<(), StorageError> {
         // The tiles near the root go to memory and, as a delta or a
         // checkpoint, into the same transaction (`map_near_root.rs`).
@@ -71,6 +73,7 @@ impl LocalStorage {
         self.log.remember(&batch.nodes);
         Ok(())
     }
+
     /// Writes `batch` to the log files (durably) and into a transaction of
     /// the records file, returned uncommitted with what the files now hold.
     /// The two run at once: the files' writes and fdatasyncs on a scoped
