@@ -9,6 +9,12 @@
 //! holds that heap's lock, and pages given back are faulted in again
 //! when reused. Its cost was not measured on its own: the batch rates of
 //! a 1M load were unchanged (BENCHMARKS.md).
+//!
+//! The `accord` binary allocates with mimalloc instead (`main.rs`), which
+//! gives freed pages back by itself, a second after they were freed (its
+//! `purge_delay`): it calls [`allocator_returns_memory`] and no thread is
+//! started. The library (tests, examples) keeps glibc's allocator and the
+//! trimming.
 
 use std::time::Duration;
 
@@ -16,9 +22,24 @@ use std::time::Duration;
 /// returned within seconds, long enough that the walks cost nothing.
 pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
+/// Set by [`allocator_returns_memory`]: no trimming thread.
+static ALLOCATOR_RETURNS_MEMORY: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Tells the server that the process's global allocator is not glibc's
+/// but one that gives freed memory back by itself (the binary's mimalloc),
+/// so [`start_trimming`] starts nothing. Call before serving.
+pub fn allocator_returns_memory() {
+    ALLOCATOR_RETURNS_MEMORY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Starts the trimming thread, once per process (tests start many servers
-/// in one process). Only with glibc, whose `malloc_trim` this is.
+/// in one process). Only with glibc's allocator, whose `malloc_trim` this
+/// is.
 pub fn start_trimming() {
+    if ALLOCATOR_RETURNS_MEMORY.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         static STARTED: std::sync::Once = std::sync::Once::new();
