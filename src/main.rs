@@ -1,13 +1,16 @@
 use clap::Parser;
 
 /// The process's allocator: mimalloc, not glibc's malloc. Why (issue 18,
-/// BENCHMARKS.md "mimalloc"): glibc's malloc and free took ≈ 16 % of the
-/// server's samples (their own time, `perf`) under unary load (redb's page buffers, the map's
-/// tiles: thousands of allocations per batch); with mimalloc the server
-/// used ≈ 7 % less CPU per entry and the fresh unary rate rose 10–14 %.
-/// It is C only (built by `cc`, as `ring` already is), and it gives freed
-/// pages back to the system by itself, so the server's glibc heap
-/// trimming is switched off (`server::memory`).
+/// BENCHMARKS.md, "The allocator, and what durability costs at 1M"):
+/// glibc's malloc and free took ≈ 16 % of the server's samples (their own
+/// time, `perf`) under unary load (redb's page buffers, the map's tiles:
+/// thousands of allocations per batch); with mimalloc the server used
+/// ≈ 7 % less CPU per entry and the fresh unary rate rose 10–16 % round by
+/// round (13 % on the means). It is C (C++ only under MSVC), built by `cc`
+/// as `ring` already is, and it gives freed pages back to the system by
+/// itself (after its purge delay, on a later allocation or free: it has no
+/// thread of its own), so the server's glibc heap trimming is switched off
+/// (`server::memory`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -11,10 +11,12 @@
 //! a 1M load were unchanged (BENCHMARKS.md).
 //!
 //! The `accord` binary allocates with mimalloc instead (`main.rs`), which
-//! gives freed pages back by itself, a second after they were freed (its
-//! `purge_delay`): it calls [`allocator_returns_memory`] and no thread is
-//! started. The library (tests, examples) keeps glibc's allocator and the
-//! trimming.
+//! gives freed pages back by itself: no sooner than a second after they
+//! were freed (its v3 `purge_delay`), on a later allocation or free (it
+//! has no thread of its own). The binary calls [`allocator_returns_memory`]
+//! and no thread is started. The library keeps glibc's allocator and the
+//! trimming, and so do the examples, the benches and the servers that tests
+//! start in-process; tests that spawn the `accord` binary run mimalloc.
 
 use std::time::Duration;
 
