@@ -10,11 +10,16 @@ use clap::Parser;
 /// as `ring` already is, and it gives freed pages back to the system by
 /// itself (after its purge delay, on a later allocation or free: it has no
 /// thread of its own), so the server's glibc heap trimming is switched off
-/// (`server::memory`).
+/// (`server::memory`). The price is memory: 36–100 MB more RSS at rest
+/// after loads of 1–2M entries (BENCHMARKS.md); a build without the default
+/// `mimalloc` feature (`cargo build --release --no-default-features`)
+/// keeps glibc's allocator and its trimming.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    #[cfg(feature = "mimalloc")]
     accord::server::memory::allocator_returns_memory();
     let cli = accord::cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

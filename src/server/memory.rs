@@ -10,7 +10,8 @@
 //! when reused. Its cost was not measured on its own: the batch rates of
 //! a 1M load were unchanged (BENCHMARKS.md).
 //!
-//! The `accord` binary allocates with mimalloc instead (`main.rs`), which
+//! The `accord` binary allocates with mimalloc instead (`main.rs`; the
+//! default `mimalloc` feature), which
 //! gives freed pages back by itself: no sooner than a second after they
 //! were freed (its v3 `purge_delay`), on a later allocation or free (it
 //! has no thread of its own). The binary calls [`allocator_returns_memory`]
