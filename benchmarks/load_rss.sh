@@ -2,7 +2,7 @@
 # usage: load_rss.sh BIN DATA PORT HTTPPORT [ENV=VALUE...]: serves the log in
 # DATA (e.g. grow.sh's) with BIN (and the environment given, e.g.
 # MIMALLOC_PURGE_DELAY=0; glibc's MALLOC_* settings no longer apply to the
-# accord binary, which allocates with mimalloc), adds 100,000 entries by SubmitBatch (8 streams of
+# accord binary of a default build, which allocates with mimalloc), adds 100,000 entries by SubmitBatch (8 streams of
 # 1,000), sampling the server's RSS every second; prints the rate, the
 # peak RSS, the median RSS through the load and the RSS 12 s after it.
 [ $# -ge 4 ] || { echo "usage: load_rss.sh BIN DATA PORT HTTPPORT [ENV=VALUE...]" >&2; exit 2; }

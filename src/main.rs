@@ -11,7 +11,7 @@ use clap::Parser;
 /// itself (after its purge delay, on a later allocation or free: it has no
 /// thread of its own), so the server's glibc heap trimming is switched off
 /// (`server::memory`). The price is memory: 36–100 MB more RSS at rest
-/// after loads of 1–2M entries (BENCHMARKS.md); a build without the default
+/// on logs of 1–2M entries (BENCHMARKS.md); a build without the default
 /// `mimalloc` feature (`cargo build --release --no-default-features`)
 /// keeps glibc's allocator and its trimming.
 #[cfg(feature = "mimalloc")]

@@ -10,14 +10,16 @@
 //! when reused. Its cost was not measured on its own: the batch rates of
 //! a 1M load were unchanged (BENCHMARKS.md).
 //!
-//! The `accord` binary allocates with mimalloc instead (`main.rs`; the
-//! default `mimalloc` feature), which
-//! gives freed pages back by itself: no sooner than a second after they
-//! were freed (its v3 `purge_delay`), on a later allocation or free (it
-//! has no thread of its own). The binary calls [`allocator_returns_memory`]
-//! and no thread is started. The library keeps glibc's allocator and the
-//! trimming, and so do the examples, the benches and the servers that tests
-//! start in-process; tests that spawn the `accord` binary run mimalloc.
+//! The `accord` binary, built with its default `mimalloc` feature,
+//! allocates with mimalloc instead (`main.rs`), which gives freed pages
+//! back by itself: no sooner than a second after they were freed (its v3
+//! `purge_delay`), on a later allocation or free (it has no thread of its
+//! own). That binary calls [`allocator_returns_memory`] and no thread is
+//! started; built with `--no-default-features`, it keeps glibc's allocator
+//! and this trimming. The library keeps glibc's allocator and the
+//! trimming, and so do the examples, the benches and the servers that
+//! tests start in-process; tests that spawn the `accord` binary run its
+//! allocator (mimalloc in a default build).
 
 use std::time::Duration;
 
