@@ -3,7 +3,7 @@ use clap::Parser;
 /// The process's allocator: mimalloc, not glibc's malloc. Why (issue 18,
 /// BENCHMARKS.md, "The allocator, and what durability costs at 1M"):
 /// glibc's malloc and free took ≈ 16 % of the server's samples (their own
-/// time, `perf`) under unary load (redb's page buffers, the map's tiles:
+/// time, `perf`) under unary load (the records store's buffers, the map's tiles:
 /// thousands of allocations per batch); with mimalloc the server used
 /// ≈ 7 % less CPU per entry and the fresh unary rate rose 10–16 % round by
 /// round (13 % on the means). It is C (C++ only under MSVC), built by `cc`

@@ -199,13 +199,11 @@ async fn a_damaged_or_missing_database_is_refused() {
     // Every submission above was acknowledged, hence durable: SIGKILL.
     server.kill9();
 
-    // The records file overwritten with garbage (same size): redb finds no
-    // valid header.
-    let db_file = data
+    // Every file of the records store overwritten with garbage (same size).
+    let records = data
         .join("db")
-        .join(accord::storage::local_store::RECORDS_FILE);
-    let len = std::fs::metadata(&db_file).unwrap().len() as usize;
-    std::fs::write(&db_file, vec![0xab; len]).unwrap();
+        .join(accord::storage::records_db::RECORDS_DIR);
+    garble(&records);
     let why = refused(&data);
     assert!(
         why.contains("holds no log") || why.contains("damaged"),
@@ -216,4 +214,17 @@ async fn a_damaged_or_missing_database_is_refused() {
     std::fs::remove_dir_all(data.join("db")).unwrap();
     let why = refused(&data);
     assert!(why.contains("holds no log"), "{why}");
+}
+
+/// Overwrites every file under `dir` with bytes of the same length.
+fn garble(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            garble(&path);
+        } else {
+            let len = std::fs::metadata(&path).unwrap().len() as usize;
+            std::fs::write(&path, vec![0xab; len]).unwrap();
+        }
+    }
 }

@@ -1,13 +1,14 @@
 //! The commit path reaches the disk: a real `accord serve` runs under
 //! `strace -f`, one statement is submitted, and before its answer arrives
-//! the server has called fdatasync(2) on the records file
-//! (`DB/records.redb`) and on the log files beside it (leaves and Merkle
+//! the server has called fdatasync(2) on the records store's journal
+//! (`DB/records/N.jnl`) and on the log files beside it (leaves and Merkle
 //! nodes).
 //!
-//! `LocalStorage::commit` relies on redb's `Durability::Immediate`
-//! commit to fdatasync the records file before it returns (read in redb
-//! 2.6's source: `FileBackend::sync_data`); this test checks that it does,
-//! so a redb update that weakened it would be caught.
+//! `LocalStorage::commit` relies on fjall's write batch with
+//! `PersistMode::SyncData` to fdatasync the journal before it returns
+//! (read in fjall 3.1's source: `Journal::persist`, `File::sync_data`);
+//! this test checks that it does, so a fjall update that weakened it
+//! would be caught.
 //!
 //! Skips (saying so) when strace is missing, unless ACCORD_REQUIRE_STRACE
 //! is set, as `.ci/run` does after installing it.
@@ -23,9 +24,18 @@ fn syncs_of(trace: &str, file: &str) -> Vec<String> {
     let needle = format!("<{file}>");
     trace
         .lines()
-        .filter(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&needle))
+        .filter(|l| is_sync(l) && l.contains(&needle))
         .map(str::to_owned)
         .collect()
+}
+
+fn is_sync(line: &str) -> bool {
+    line.contains("fdatasync(") || line.contains("fsync(")
+}
+
+/// True for a line syncing a journal of the records store in `records`.
+fn journal_sync(line: &str, records: &str) -> bool {
+    line.contains("fdatasync(") && line.contains(&format!("<{records}/")) && line.contains(".jnl>")
 }
 
 /// Sends SIGTERM to the traced server when dropped.
@@ -76,8 +86,8 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
     );
     let db_dir = accord::server::datadir::db_path(&data);
     let db_dir = db_dir.canonicalize().unwrap_or(db_dir);
-    let db_file = db_dir.join(accord::storage::local_store::RECORDS_FILE);
-    let (db_dir, db_file) = (db_dir.to_str().unwrap(), db_file.to_str().unwrap());
+    let records = db_dir.join(accord::storage::records_db::RECORDS_DIR);
+    let (db_dir, records) = (db_dir.to_str().unwrap(), records.to_str().unwrap());
 
     let mut c = {
         let mut tries = 0;
@@ -106,13 +116,7 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
     // tracee goes on, so everything done before the answer is in the file.
     let after = std::fs::read_to_string(&trace_path).unwrap();
     let new = after.get(before.len()..).unwrap_or_default();
-    let syncs = syncs_of(new, db_file);
-    assert!(
-        syncs.iter().any(|l| l.contains("fdatasync(")),
-        "entry {} was answered without an fdatasync of {db_file}; trace since start-up:\n{new}",
-        answer.into_inner().index
-    );
-    // Where in the trace the records file's last fdatasync is (the
+    // Where in the trace the journal's last fdatasync is (the
     // submission's commit, the last thing before the answer): the log
     // files' must come before it (the count it commits says they hold
     // the entries).
@@ -120,8 +124,13 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
         .lines()
         .collect::<Vec<_>>()
         .iter()
-        .rposition(|l| l.contains("fdatasync(") && l.contains(&format!("<{db_file}>")))
-        .expect("found above");
+        .rposition(|l| journal_sync(l, records))
+        .unwrap_or_else(|| {
+            panic!(
+                "entry {} was answered without an fdatasync of a journal in {records}; trace since start-up:\n{new}",
+                answer.get_ref().index
+            )
+        });
     // The log's leaves and nodes live in files of their own beside it
     // (`storage/log_files.rs`): each was fdatasynced before the answer too.
     for name in [
@@ -141,7 +150,7 @@ async fn an_answer_follows_an_fdatasync_of_the_data_file() {
             .position(|l| l.contains("fdatasync(") && l.contains(&format!("<{file}>")));
         assert!(
             first.is_some_and(|at| at < records_sync),
-            "{file} was not fdatasynced before the records file; trace since start-up:\n{new}"
+            "{file} was not fdatasynced before the records store's journal; trace since start-up:\n{new}"
         );
     }
     // Start-up made the files it created durable: their directory was

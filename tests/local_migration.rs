@@ -1,8 +1,10 @@
 //! A database written by servers before the records store (sled, with the
 //! log files beside it) opens as a `LocalStorage` with every record: the
 //! log, the leaf-hash index, the registry, the map, the cosigned
-//! checkpoint. sled's files are gone afterwards; a move a crash
-//! interrupted is done again from the start.
+//! checkpoint. So does a records file of redb (layouts 3 and 4,
+//! `records.redb`; through which a sled database moves). sled's files and
+//! the redb file are gone afterwards; a move a crash interrupted is done
+//! again from the start.
 
 use accord::core::frontier::Frontier;
 use accord::core::map_versions::{records, MapAt};
@@ -100,6 +102,24 @@ fn sled_log(path: &Path, cosigned: &StoredCosigned) -> ([u8; 32], [u8; 32]) {
     roots
 }
 
+/// A temporary directory with a sled database at `db` (`sled_log`).
+fn sled_dir() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    StoredCosigned,
+    ([u8; 32], [u8; 32]),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let cosigned = StoredCosigned {
+        size: 100,
+        note: "note\n".into(),
+        at: 1,
+    };
+    let roots = sled_log(&path, &cosigned);
+    (dir, path, cosigned, roots)
+}
+
 #[test]
 fn a_sled_database_is_moved_into_the_records_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,14 +153,7 @@ fn a_sled_database_is_moved_into_the_records_store() {
 /// marker): thrown away, and the move done again from sled.
 #[test]
 fn an_interrupted_move_starts_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let cosigned = StoredCosigned {
-        size: 100,
-        note: "note\n".into(),
-        at: 1,
-    };
-    let (map_root, log_root) = sled_log(&path, &cosigned);
+    let (_dir, path, cosigned, (map_root, log_root)) = sled_dir();
     {
         let db =
             redb::Database::create(path.join(accord::storage::local_store::RECORDS_FILE)).unwrap();
@@ -174,42 +187,40 @@ fn log_files_without_records_are_refused() {
     assert_eq!(std::fs::read(&leaves).unwrap(), b"someone's leaves");
 }
 
-/// A crash after the move's commit but before sled's files were all
-/// removed: the next open removes them. sled's files beside a records
-/// file that did not move them: refused, nothing removed.
+/// A crash after the move into redb's file but before sled's files were
+/// all removed: the next open removes them (and moves the file into the
+/// records directory). sled's files beside a records directory that did
+/// not move them: refused, nothing removed.
 #[test]
 fn sled_files_are_removed_only_after_their_own_move() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     drop(SledStorage::open(&path).unwrap());
-    drop(LocalStorage::open(&path).unwrap());
     let file = path.join(accord::storage::local_store::RECORDS_FILE);
     let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
-    // As the move's commit leaves it: the removal pending, sled's files there.
-    let pending = |on: bool| {
+    // As the move's commit leaves it: layout 4, the removal pending,
+    // sled's files there.
+    {
         let db = redb::Database::create(&file).unwrap();
         let tx = db.begin_write().unwrap();
         {
             let mut t = tx.open_table(meta).unwrap();
-            if on {
-                t.insert("S", &[][..]).unwrap();
-            } else {
-                t.remove("S").unwrap();
-            }
+            t.insert("L", &[4][..]).unwrap();
+            t.insert("S", &[][..]).unwrap();
         }
         tx.commit().unwrap();
-    };
+    }
     let leftovers = || {
         for name in ["conf", "db", "snap.0000000000001234"] {
             std::fs::write(path.join(name), b"sled's").unwrap();
         }
         std::fs::create_dir_all(path.join("blobs")).unwrap();
     };
-    pending(true);
     leftovers();
     drop(LocalStorage::open(&path).unwrap());
     assert!(sled_files(&path).is_empty(), "{:?}", sled_files(&path));
-    // Not pending any more: sled's files appearing now are not ours to remove.
+    assert!(!file.exists(), "the redb file was moved and removed");
+    // sled's files appearing now are not ours to remove.
     leftovers();
     let err = LocalStorage::open(&path)
         .err()
@@ -217,4 +228,29 @@ fn sled_files_are_removed_only_after_their_own_move() {
         .to_string();
     assert!(err.contains("not moved from"), "{err}");
     assert_eq!(sled_files(&path).len(), 4);
+}
+
+/// A records directory a crash left half-built (`records.building`) is
+/// thrown away and built again; a records directory without its layout
+/// marker (damaged) is refused.
+#[test]
+fn a_half_built_records_directory_is_built_again() {
+    let (_dir, path, cosigned, (map_root, log_root)) = sled_dir();
+    let building = path.join(accord::storage::records_db::BUILDING);
+    std::fs::create_dir_all(&building).unwrap();
+    std::fs::write(building.join("junk"), b"half a build").unwrap();
+    let s = LocalStorage::open(&path).unwrap();
+    same_log(&s, map_root, log_root, &cosigned);
+    drop(s);
+    assert!(!building.exists());
+    assert!(sled_files(&path).is_empty());
+
+    let records = path.join(accord::storage::records_db::RECORDS_DIR);
+    std::fs::remove_dir_all(&records).unwrap();
+    drop(fjall::Database::builder(&records).open().unwrap());
+    let err = LocalStorage::open(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("no layout marker"), "{err}");
 }

@@ -80,8 +80,8 @@ pub struct ServeArgs {
     /// Apply the per-address connection cap to loopback clients too.
     #[arg(long, value_name = "BOOL", env = "ACCORD_CONNECTION_LIMIT_LOOPBACK", num_args = 0..=1, default_missing_value = "true")]
     connection_limit_loopback: Option<bool>,
-    /// The records file's cache in MiB (redb: registry and map records are
-    /// read through it) [default: 64]
+    /// The records store's block cache in MiB (fjall: registry and map
+    /// records are read through it) [default: 64]
     #[arg(long, value_name = "MIB", env = "ACCORD_CACHE_MB")]
     cache_mb: Option<u64>,
     /// Keep the log in PostgreSQL (a libpq URL, postgres://user@host/db)

@@ -98,8 +98,8 @@ pub struct Config {
     pub max_connections_per_address: usize,
     /// Apply the per-address connection cap to loopback clients too.
     pub connection_limit_loopback: bool,
-    /// The records file's cache in MiB (redb; the registry and the map are
-    /// read through it).
+    /// The records store's block cache in MiB (fjall; the registry and the
+    /// map are read through it).
     pub cache_mb: u64,
     /// Where the log is kept: the local store under `data`
     /// (default), or PostgreSQL (`[storage] url = "postgres://…"`).

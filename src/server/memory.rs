@@ -1,9 +1,10 @@
 //! Gives freed heap memory back to the system now and then.
 //!
-//! Why: the records store (redb) allocates and frees page buffers by the
-//! thousand per commit, and glibc keeps what is freed inside its heaps for
-//! reuse: after a load of 1M entries the server held 376 MB, 207 MB once
-//! restarted (BENCHMARKS.md, "The local store on redb"). `malloc_trim(0)`
+//! Why: the records store allocates and frees buffers by the thousand per
+//! commit, and glibc keeps what is freed inside its heaps for reuse: with
+//! the records in redb (until 2026-11-30), after a load of 1M entries the
+//! server held 376 MB, 207 MB once restarted (BENCHMARKS.md, "The local
+//! store on redb"). `malloc_trim(0)`
 //! hands the free pages inside the heaps back (madvise). It runs on a
 //! thread of its own, once every [`TRIM_EVERY`]; while it walks a heap it
 //! holds that heap's lock, and pages given back are faulted in again

@@ -95,7 +95,8 @@ pub fn list_signatories(
 /// page and a few rows skipped on the way (withdrawn organizations, and
 /// in the second part the verified ones, listed first). Warm, a row costs
 /// ≈ 1–2 µs (its records in the record cache); with its ≈ 5 records in
-/// redb's or the OS's cache ≈ 15–25 µs, so ≈ 3 ms for 128 rows; reads
+/// the records store's or the OS's cache ≈ 15–25 µs (measured with redb),
+/// so ≈ 3 ms for 128 rows; reads
 /// from the disk itself (after a restart) take longer.
 pub const INLINE_EXAMINED: usize = 128;
 // A full default page needs DEFAULT_PAGE + 1 matching rows.

@@ -2,7 +2,7 @@
 //! append-only files of `log_files.rs`, plus the nodes that proofs read
 //! most, in memory.
 //!
-//! Both local stores (`local_store.rs`, redb; `sled_store.rs`, the older
+//! Both local stores (`local_store.rs`, fjall; `sled_store.rs`, the older
 //! sled databases it migrates from) keep their records in a key-value
 //! database and the log here; the database's atomic commit records how
 //! many entries the files hold, which is what makes a written tail count.

@@ -1,7 +1,9 @@
-//! The local store's layout at open: a fresh directory gets layout 4, a
-//! layout-3 records file is marked 4 (it differs only by the deltas of the
-//! map's tiles near the root, of which it has none), and a sled database
-//! (layouts 1 and 2) is moved into the records file.
+//! The first stage of moving an older local store into layout 5
+//! (`records_build.rs`): a sled database (layouts 1 and 2) is moved into a
+//! redb records file as layout 4, and a layout-3 records file is marked 4
+//! (it differs only by the deltas of the map's tiles near the root, of
+//! which it has none). `records_build.rs` then copies the redb file's
+//! records into fjall.
 //!
 //! The move reads sled's records in key order and copies them into redb
 //! in transactions of [`CHUNK`] records that need not reach the disk,
@@ -14,18 +16,77 @@
 //! log files first (`sled_layout.rs`). Each step is restartable; see the
 //! commit points below.
 
-use super::local_store::{db_error, HASHES, LAYOUT, MAP, META, REGISTRY};
-use super::map_near_root::DELTAS;
 use super::{SledStorage, StorageError};
-use redb::{Database, Durability, ReadableTable};
+use redb::{Database, Durability, ReadableTable, TableDefinition};
 use std::path::Path;
+
+// The tables of layouts 3 and 4 (`records.redb`); the records are the
+// same as layout 5's (`records_db.rs`), but for the integers' types.
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(super) const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
+pub(super) const MAP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map");
+pub(super) const REGISTRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("registry");
+pub(super) const DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("map_near_root");
+
+/// The records file of layouts 3 and 4 in the database directory.
+pub const RECORDS_FILE: &str = "records.redb";
+/// The layout this stage brings a records file to.
+const LAYOUT: u8 = 4;
+
+/// Every redb error, reported as the database's.
+fn db_error(e: impl Into<redb::Error>) -> StorageError {
+    StorageError::Database(e.into().to_string())
+}
+
+/// What opening the records file failed on: held open elsewhere, a file
+/// redb does not recognize or finds inconsistent (damaged: restore), or
+/// the system refusing (permissions, space, I/O: fix that, then retry).
+fn open_error(file: &Path, e: redb::DatabaseError) -> StorageError {
+    use redb::StorageError as E;
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Database(format!(
+            "{} is already open (by another process, such as a server running on this data directory, or still by this one)",
+            file.display()
+        )),
+        redb::DatabaseError::Storage(E::Io(io))
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            StorageError::Database(format!("cannot open {}: {io}", file.display()))
+        }
+        e => StorageError::Corrupt(format!(
+            "the records file {} is damaged or unreadable ({e}); restore the data directory from a backup",
+            file.display()
+        )),
+    }
+}
+
+/// Opens (creating it) the redb records file in `dir` and brings it to
+/// layout 4, moving a sled database there into it first.
+pub(super) fn open_redb(dir: &Path) -> Result<Database, StorageError> {
+    let file = dir.join(RECORDS_FILE);
+    let db = redb::Builder::new()
+        .set_repair_callback(|r| {
+            // Only after a crash: redb walks the file to rebuild its
+            // free-space map (seconds per GB).
+            if r.progress() == 0.0 {
+                tracing::warn!("the records file was not closed cleanly: repairing it");
+            }
+        })
+        .create(&file)
+        .map_err(|e| open_error(&file, e))?;
+    prepare(&db, dir)?;
+    Ok(db)
+}
 
 /// Records copied per redb transaction during the move (≈ 10–30 MB).
 const CHUNK: usize = 100_000;
 
 /// sled's files in a database directory; `conf` is removed last, so its
 /// presence is what says a sled database is (still) here.
-const SLED_CONF: &str = "conf";
+pub(super) const SLED_CONF: &str = "conf";
 const SLED_FILES: [&str; 2] = ["db", "blobs"];
 /// Meta key present from the move's commit until sled's files are removed.
 const SLED_PENDING: &str = "S";
@@ -39,7 +100,7 @@ const LAYOUT_3: u8 = 3;
 
 /// Brings the records file in `dir` to layout 4 and returns how many
 /// entries the log files hold.
-pub(super) fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
+fn prepare(db: &Database, dir: &Path) -> Result<u64, StorageError> {
     let (layout, pending) = {
         // Creates the tables of a new file (a no-op for an existing one).
         let tx = db.begin_write().map_err(db_error)?;
@@ -149,7 +210,7 @@ fn move_from_sled(db: &Database, dir: &Path) -> Result<(), StorageError> {
     mark(db, true)?;
     tracing::info!(
         "moved {moved} records from sled into {} in {:.1} s",
-        dir.join(super::local_store::RECORDS_FILE).display(),
+        dir.join(RECORDS_FILE).display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

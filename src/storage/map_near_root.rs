@@ -1,5 +1,5 @@
 //! The registry map's tiles near the root, held in memory by the local
-//! store and written to its records file less often.
+//! store and written to its records store less often.
 //!
 //! Why (issue 18): every commit crosses the tiles whose roots are at depth
 //! ≤ 12 (`core::map_tiles::NEAR_ROOT`, 4,369 tiles). A unary commit of ≈ 64
@@ -10,9 +10,9 @@
 //! Now a commit stores instead what it set in the map: its (key hash,
 //! value hash) pairs ([`Batch::map_set`](super::Batch), ≈ 12 KB for such a
 //! commit), as one record (a *delta*) under the next number of the
-//! `map_near_root` table, in the same transaction as the rest of its
+//! `map_near_root` keyspace, in the same write batch as the rest of its
 //! batch: as atomic and as durable as before. The tiles themselves go
-//! back to the `map` table (a *checkpoint*, which removes the deltas):
+//! back to the `map` keyspace (a *checkpoint*, which removes the deltas):
 //! - in the commit whose delta would bring the deltas to
 //!   [`CHECKPOINT_BYTES`];
 //! - in a commit whose delta would be at least half the size of the tiles
@@ -28,9 +28,9 @@
 //! `sequencer::map::update`); the start-up's root check catches a store
 //! that replays anything else.
 //!
-//! At open the tiles are read from the `map` table, and the pairs of every
+//! At open the tiles are read from the `map` keyspace, and the pairs of every
 //! stored delta set over them again (`core::map_batch::set_batch`), deeper
-//! tiles read from the `map` table as the last commit left them. That
+//! tiles read from the `map` keyspace as the last commit left them. That
 //! gives the tiles near the root with the content the last commit left
 //! them (each labelled with the last delta's version: the tree size that
 //! commit published, at which every reader of a local store reads): a
@@ -42,14 +42,14 @@
 //! root against the log's last map head, as for any stored map.
 //!
 //! The store answers reads of these tiles from memory only (a tile not
-//! there was never written). The memory copy changes after the transaction
+//! there was never written). The memory copy changes after the write batch
 //! commits, while the sequencer holds readers off (the storage contract).
 //!
 //! Delta bytes: `u64` the commit's version (tree size) ‖ `u32` count ‖
 //! count × (`key hash` 32 bytes ‖ `value hash` 32 bytes). Internal to the
 //! local store, like its other records.
 
-use super::local_store::{db_error, MAP};
+use super::records_db::{db_error, RecordsDb};
 use super::StorageError;
 use crate::core::encoding::{Reader, Writer};
 use crate::core::map::{FastMap, Position};
@@ -57,10 +57,8 @@ use crate::core::map_batch::set_batch;
 use crate::core::map_tiles::{tile_of, Tile, NEAR_ROOT};
 use crate::core::map_versions::{MapAt, MapRecord, RecordSource};
 use crate::core::Hash;
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use fjall::OwnedWriteBatch;
 use std::collections::BTreeSet;
-
-pub(super) const DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("map_near_root");
 
 /// Delta bytes stored before a checkpoint: ≈ 170 unary commits of ≈ 190
 /// pairs (64 bytes each), ≈ 3 s of a saturating unary load. A
@@ -82,7 +80,7 @@ pub fn near_root(tile: &Position) -> bool {
 /// The tiles near the root as the last commit left them.
 pub(super) struct NearRoot {
     tiles: FastMap<Position, MapRecord>,
-    /// Tiles changed since the last checkpoint (in the `map` table, older),
+    /// Tiles changed since the last checkpoint (in the `map` keyspace, older),
     /// each with what its record weighs written whole ([`whole_len`]), so
     /// a commit sizes what it replaces without walking the old tiles.
     dirty: FastMap<Position, u64>,
@@ -95,8 +93,8 @@ pub(super) struct NearRoot {
     next: u64,
     checkpoint_bytes: u64,
     /// A commit writing these tiles is under way, or failed in a way that
-    /// may have stored it (its `tx.commit()` failed): memory may be behind
-    /// the file, so neither the drop nor another commit may write it.
+    /// may have stored it (its commit failed): memory may be behind
+    /// the store, so neither the drop nor another commit may write it.
     unsure: bool,
 }
 
@@ -106,8 +104,12 @@ pub(super) enum Write {
         number: u64,
         bytes: Vec<u8>,
     },
-    /// Every tile changed since the last checkpoint, with its new content.
-    Checkpoint(Vec<(Position, MapRecord)>),
+    /// Every tile changed since the last checkpoint, with its new content;
+    /// the deltas stored since (numbered from 0) are removed.
+    Checkpoint {
+        records: Vec<(Position, MapRecord)>,
+        deltas: u64,
+    },
 }
 
 fn corrupt(why: impl std::fmt::Display) -> StorageError {
@@ -120,40 +122,36 @@ fn whole_len(tile: &Tile) -> u64 {
 }
 
 /// The map as the open finds it: the tiles near the root from memory (as
-/// of the checkpoint), the others from the `map` table (the latest).
-struct Checkpointed<'a, T> {
+/// of the checkpoint), the others from the `map` keyspace (the latest).
+struct Checkpointed<'a> {
     tiles: &'a FastMap<Position, MapRecord>,
-    map: &'a T,
+    db: &'a RecordsDb,
 }
 
-impl<T: ReadableTable<&'static [u8], &'static [u8]>> RecordSource for Checkpointed<'_, T> {
+impl RecordSource for Checkpointed<'_> {
     type Error = StorageError;
     fn map_record(&self, tile: &Position) -> Result<Option<MapRecord>, StorageError> {
         if near_root(tile) {
             return Ok(self.tiles.get(tile).cloned());
         }
-        match self.map.get(&tile.to_key()[..]).map_err(db_error)? {
+        match self.db.get(&self.db.map, &tile.to_key())? {
             None => Ok(None),
-            Some(v) => Ok(Some(
-                MapRecord::from_bytes(tile, v.value()).map_err(corrupt)?,
-            )),
+            Some(v) => Ok(Some(MapRecord::from_bytes(tile, &v).map_err(corrupt)?)),
         }
     }
 }
 
 impl NearRoot {
-    /// Reads the tiles from the `map` table and sets the stored deltas'
+    /// Reads the tiles from the `map` keyspace and sets the stored deltas'
     /// pairs over them (see the module doc).
-    pub fn load(db: &Database) -> Result<Self, StorageError> {
-        let tx = db.begin_read().map_err(db_error)?;
-        let map = tx.open_table(MAP).map_err(db_error)?;
+    pub fn load(db: &RecordsDb) -> Result<Self, StorageError> {
         let mut tiles = FastMap::default();
         // Keys sort by depth first (2 bytes, big-endian): these come first.
         let end = [0u8, NEAR_ROOT as u8 + 1];
-        for kv in map.range(..&end[..]).map_err(db_error)? {
-            let (k, v) = kv.map_err(db_error)?;
-            let p = Position::from_key(k.value()).ok_or_else(|| corrupt("a bad key"))?;
-            tiles.insert(p, MapRecord::from_bytes(&p, v.value()).map_err(corrupt)?);
+        for kv in db.map.range(..&end[..]) {
+            let (k, v) = kv.into_inner().map_err(db_error)?;
+            let p = Position::from_key(&k).ok_or_else(|| corrupt("a bad key"))?;
+            tiles.insert(p, MapRecord::from_bytes(&p, &v).map_err(corrupt)?);
         }
         let mut near = NearRoot {
             tiles,
@@ -164,20 +162,17 @@ impl NearRoot {
             checkpoint_bytes: CHECKPOINT_BYTES,
             unsure: false,
         };
-        let deltas = match tx.open_table(DELTAS) {
-            Ok(t) => t,
-            // `local_migrate::prepare` creates it before this runs; a
-            // file without it has no deltas either.
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(near),
-            Err(e) => return Err(db_error(e)),
-        };
         let (mut pairs, mut version) = (Vec::new(), 0);
-        for kv in deltas.iter().map_err(db_error)? {
-            let (number, bytes) = kv.map_err(db_error)?;
-            let bad = |e| corrupt(format!("delta {}: {e}", number.value()));
-            version = read_delta(bytes.value(), &mut pairs).map_err(bad)?;
-            near.pending += bytes.value().len() as u64;
-            near.next = number.value() + 1;
+        for kv in db.deltas.iter() {
+            let (number, bytes) = kv.into_inner().map_err(db_error)?;
+            let number: [u8; 8] = (*number)
+                .try_into()
+                .map_err(|_| corrupt("a bad delta number"))?;
+            let number = u64::from_be_bytes(number);
+            let bad = |e| corrupt(format!("delta {number}: {e}"));
+            version = read_delta(&bytes, &mut pairs).map_err(bad)?;
+            near.pending += bytes.len() as u64;
+            near.next = number + 1;
         }
         if pairs.is_empty() {
             return Ok(near);
@@ -185,7 +180,7 @@ impl NearRoot {
         let started = std::time::Instant::now();
         let source = Checkpointed {
             tiles: &near.tiles,
-            map: &map,
+            db,
         };
         // Every version is readable: nothing commits during the open.
         let at = MapAt::new(&source, u64::MAX);
@@ -253,9 +248,12 @@ impl NearRoot {
             .map(|p| (*p, self.tiles[p].clone()))
             .collect();
         all.extend(new.iter().cloned());
-        // In key order: the B-tree takes them page by page.
+        // In key order, as they are stored.
         all.sort_unstable_by_key(|a| a.0);
-        Write::Checkpoint(all)
+        Write::Checkpoint {
+            records: all,
+            deltas: self.next,
+        }
     }
 
     /// `dirty_len` once `new` (one record per tile, as `records_for`
@@ -278,7 +276,7 @@ impl NearRoot {
     /// Marks a commit writing these tiles as under way, until
     /// [`NearRoot::committed`] or [`NearRoot::aborted`]; refused after one
     /// that failed but may have been stored (see `unsure`): only a restart,
-    /// which reads the file, knows the tiles then.
+    /// which reads the store, knows the tiles then.
     pub fn begin(&mut self) -> Result<(), StorageError> {
         if self.unsure {
             return Err(StorageError::Database(
@@ -289,31 +287,27 @@ impl NearRoot {
         Ok(())
     }
 
-    /// The commit begun failed before its transaction committed: nothing
-    /// of it is stored, and memory still matches the file.
+    /// The commit begun failed before its write batch committed: nothing
+    /// of it is stored, and memory still matches the store.
     pub fn aborted(&mut self) {
         self.unsure = false;
     }
 
-    /// Stores `write` in `tx`, the commit's transaction.
-    pub fn store(write: &Write, tx: &WriteTransaction) -> Result<(), StorageError> {
+    /// Puts `write` into `batch`, the commit's write batch.
+    pub fn store(write: &Write, db: &RecordsDb, batch: &mut OwnedWriteBatch) {
         match write {
             Write::Delta { number, bytes } => {
-                let mut deltas = tx.open_table(DELTAS).map_err(db_error)?;
-                deltas.insert(*number, &bytes[..]).map_err(db_error)?;
+                batch.insert(&db.deltas, number.to_be_bytes(), bytes.as_slice());
             }
-            Write::Checkpoint(records) => {
-                let mut map = tx.open_table(MAP).map_err(db_error)?;
+            Write::Checkpoint { records, deltas } => {
                 for (p, record) in records {
-                    map.insert(&p.to_key()[..], &record.to_bytes()[..])
-                        .map_err(db_error)?;
+                    batch.insert(&db.map, p.to_key(), record.to_bytes());
                 }
-                drop(map);
-                tx.delete_table(DELTAS).map_err(db_error)?;
-                tx.open_table(DELTAS).map_err(db_error)?;
+                for number in 0..*deltas {
+                    batch.remove(&db.deltas, number.to_be_bytes());
+                }
             }
         }
-        Ok(())
     }
 
     /// Takes in `new` once `write` (planned for it) is committed.
@@ -326,7 +320,7 @@ impl NearRoot {
                 self.pending += bytes.len() as u64;
                 self.next = number + 1;
             }
-            Write::Checkpoint(records) => {
+            Write::Checkpoint { records, .. } => {
                 tracing::debug!(
                     "map tiles near the root: {} written whole, after {} deltas of {} bytes",
                     records.len(),
@@ -342,7 +336,7 @@ impl NearRoot {
         self.tiles.extend(new);
     }
 
-    /// Forgets every tile (the `map` and delta tables were emptied).
+    /// Forgets every tile (the `map` and delta keyspaces are being emptied).
     pub fn clear(&mut self) {
         self.tiles.clear();
         self.dirty.clear();

@@ -196,44 +196,82 @@ fn clearing_the_map_clears_the_tiles_near_the_root() {
     assert_eq!(reopened.map_deltas(), (0, 0));
 }
 
-/// A layout-3 records file (every tile in the `map` table, no deltas)
-/// opens as layout 4 with its map whole.
-#[test]
-fn a_layout_3_file_opens_with_its_map() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let mut reference = MemoryMap::default();
+/// Writes the records of the store at `path` (closed) into a redb
+/// records file of `layout` (3 or 4) beside the log files, as an older
+/// Accord kept them, and removes the records directory.
+fn back_to_redb(path: &std::path::Path, layout: u8) {
+    use crate::storage::local_migrate::{DELTAS, HASHES, MAP, META, REGISTRY};
+    use crate::storage::records_db::{RecordsDb, RECORDS_DIR};
+    let records = path.join(RECORDS_DIR);
+    let db = RecordsDb::open_at(&records, 8 << 20).unwrap();
+    let old = redb::Database::create(path.join(crate::storage::local_store::RECORDS_FILE)).unwrap();
+    let tx = old.begin_write().unwrap();
     {
-        let s = LocalStorage::open(&path).unwrap();
-        s.set_map_checkpoint_bytes(1); // every tile in `map`, as layout 3
-        load(&s, &mut reference, &mut Frontier::new(), 1..=8);
-    }
-    let file = path.join(crate::storage::local_store::RECORDS_FILE);
-    let marker = |set: Option<u8>| {
-        let db = redb::Database::create(&file).unwrap();
-        let tx = db.begin_write().unwrap();
-        let layout = {
-            let mut meta = tx.open_table(crate::storage::local_store::META).unwrap();
-            if let Some(v) = set {
-                meta.insert("L", &[v][..]).unwrap();
-            }
-            let layout = meta.get("L").unwrap().unwrap().value().to_vec();
-            layout
+        let all = |space: &fjall::Keyspace| {
+            let kvs = space.iter().map(|kv| kv.into_inner().unwrap());
+            kvs.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>()
         };
-        if set.is_some() {
-            tx.delete_table(DELTAS).unwrap();
+        let mut meta = tx.open_table(META).unwrap();
+        for (k, v) in all(&db.meta) {
+            let k = String::from_utf8(k).unwrap();
+            let v = if k == "L" { vec![layout] } else { v };
+            meta.insert(k.as_str(), v.as_slice()).unwrap();
         }
-        tx.commit().unwrap();
-        layout
-    };
-    marker(Some(3));
-    let reopened = LocalStorage::open(&path).unwrap();
-    same_map(&reopened, &reference, 8, &keys_to(8));
-    drop(reopened);
-    assert_eq!(marker(None), [crate::storage::local_store::LAYOUT]);
+        let mut hashes = tx.open_table(HASHES).unwrap();
+        for (k, v) in all(&db.hashes) {
+            hashes
+                .insert(k.as_slice(), u64::from_be_bytes(v.try_into().unwrap()))
+                .unwrap();
+        }
+        for (table, space) in [(MAP, &db.map), (REGISTRY, &db.registry)] {
+            let mut t = tx.open_table(table).unwrap();
+            for (k, v) in all(space) {
+                t.insert(k.as_slice(), v.as_slice()).unwrap();
+            }
+        }
+        let deltas = all(&db.deltas);
+        assert!(layout == 4 || deltas.is_empty(), "layout 3 has no deltas");
+        let mut t = tx.open_table(DELTAS).unwrap();
+        for (k, v) in deltas {
+            t.insert(u64::from_be_bytes(k.try_into().unwrap()), v.as_slice())
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(db);
+    std::fs::remove_dir_all(records).unwrap();
 }
 
-/// A commit under way, or one whose transaction failed (it may have been
+/// A layout-3 records file (every tile in the `map` table, no deltas) and
+/// a layout-4 one with deltas move into the records directory with their
+/// map whole, and the redb file is removed.
+#[test]
+fn redb_records_files_move_with_their_map() {
+    for layout in [3, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut reference = MemoryMap::default();
+        {
+            let s = LocalStorage::open(&path).unwrap();
+            if layout == 3 {
+                s.set_map_checkpoint_bytes(1); // every tile in `map`, as layout 3
+            }
+            load(&s, &mut reference, &mut Frontier::new(), 1..=8);
+            if layout == 4 {
+                assert!(s.map_deltas().0 > 0);
+                s.abandon(); // the deltas stay
+            }
+        }
+        back_to_redb(&path, layout);
+        let reopened = LocalStorage::open(&path).unwrap();
+        same_map(&reopened, &reference, 8, &keys_to(8));
+        let file = path.join(crate::storage::local_store::RECORDS_FILE);
+        assert!(!file.exists(), "{} was removed", file.display());
+    }
+}
+
+/// A commit under way, or one whose write batch failed (it may have been
 /// stored), keeps the drop from writing memory over the deltas and
 /// refuses the next commit; an aborted one (nothing stored) does not.
 #[test]
@@ -246,7 +284,8 @@ fn an_unsure_commit_keeps_the_deltas() {
         load(&s, &mut reference, &mut Frontier::new(), 1..=3);
         s.abandon(); // two deltas stay
     }
-    let db = redb::Database::create(path.join(crate::storage::local_store::RECORDS_FILE)).unwrap();
+    let records = path.join(crate::storage::records_db::RECORDS_DIR);
+    let db = crate::storage::records_db::RecordsDb::open_at(&records, 8 << 20).unwrap();
     let mut near = NearRoot::load(&db).unwrap();
     assert_eq!(near.pending().0, 2);
     assert!(
@@ -260,7 +299,7 @@ fn an_unsure_commit_keeps_the_deltas() {
     );
     near.aborted();
     assert!(near.checkpoint().is_some());
-    near.begin().unwrap(); // ... and its transaction's commit fails
+    near.begin().unwrap(); // ... and its write batch's commit fails
     assert!(near.checkpoint().is_none(), "it may have been stored");
     let refused = near.begin().unwrap_err().to_string();
     assert!(refused.contains("restart the server"), "{refused}");

@@ -52,6 +52,8 @@ pub mod postgres;
 pub mod read_ahead;
 pub mod recent_nodes;
 pub mod record_cache;
+mod records_build;
+pub mod records_db;
 pub mod sled_layout;
 pub mod sled_store;
 
@@ -70,7 +72,8 @@ use crate::core::Hash;
 pub enum StorageError {
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
-    /// The local records store (redb) or its files failed.
+    /// The local records store (fjall, or redb while moving an older
+    /// layout) or its files failed.
     #[error("database error: {0}")]
     Database(String),
     #[error("stored data is corrupt: {0}")]

@@ -1,24 +1,26 @@
 //! The local store's commit path: a batch's leaves and nodes to the log
-//! files and its other records into one redb transaction, at once; then
-//! the commit, the tiles near the root in memory and the readers' view.
+//! files and its other records into one fjall write batch, at once; then
+//! the batch's durable commit, the tiles near the root in memory and the
+//! readers' view.
 //! And the clean stop's checkpoint of those tiles (`map_near_root.rs`).
 
-use super::{db_error, LocalStorage, HASHES, MAP, META, REGISTRY};
+use super::LocalStorage;
 use crate::core::map::Position;
 use crate::core::map_versions::MapRecord;
 use crate::storage::map_near_root::{near_root, NearRoot, Write};
 use crate::storage::sled_store::encode_meta;
 use crate::storage::{Batch, StorageError};
+use fjall::OwnedWriteBatch;
 use std::sync::atomic::Ordering;
 
 impl LocalStorage {
-    /// `Storage::commit`: the batch's log files and records transaction
-    /// (`write_batch`), the transaction's commit (durable), then the
+    /// `Storage::commit`: the batch's log files and records write batch
+    /// (`write_batch`), its commit (durable), then the
     /// query cache's invalidation, the tiles near the root in memory and
     /// the new entries made readable.
     pub(super) fn commit_batch(&self, mut batch: Batch) -> Result<(), StorageError> {
         // The tiles near the root go to memory and, as a delta or a
-        // checkpoint, into the same transaction (`map_near_root.rs`).
+        // checkpoint, into the same write batch (`map_near_root.rs`).
         let (near, deep): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.map)
             .into_iter()
             .partition(|(p, _)| near_root(p));
@@ -30,11 +32,11 @@ impl LocalStorage {
                 Some(tiles.plan(&near, &batch.map_set))
             }
         };
-        let (tx, written) = match self.write_batch(&batch, &deep, near_write.as_ref()) {
+        let (records, written) = match self.write_batch(&batch, &deep, near_write.as_ref()) {
             Ok(done) => done,
             Err(e) => {
-                // Nothing of the batch is in the records file (its
-                // transaction was dropped, not committed).
+                // Nothing of the batch is in the records store (its write
+                // batch was dropped, not committed).
                 if near_write.is_some() {
                     if let Ok(mut tiles) = self.near_mut() {
                         tiles.aborted();
@@ -43,15 +45,15 @@ impl LocalStorage {
                 return Err(e);
             }
         };
-        // Commit point: when `commit` returns Ok the whole batch is on disk
-        // (redb's fdatasync) and visible to readers' new transactions; a
-        // crash before leaves none of it (the previous header stays the
-        // valid one) and nothing was acknowledged. A crash after it but
+        // Commit point: when `commit` returns Ok the whole batch is in the
+        // journal, fdatasynced, and visible to readers; a crash before
+        // leaves none of it (recovery drops a torn batch at the journal's
+        // end) and nothing was acknowledged. A crash after it but
         // before the replies leave keeps the entries; clients that retry
         // get them back as duplicates (same index). If it fails, the tiles
         // near the root stay marked unsure (`NearRoot::begin`): it may
         // have landed.
-        let committed = tx.commit().map_err(db_error);
+        let committed = self.db.commit(records);
         // Also if the commit failed: the cache must not outlive a write
         // that may be visible.
         if !batch.registry.is_empty() {
@@ -74,11 +76,11 @@ impl LocalStorage {
         Ok(())
     }
 
-    /// Writes `batch` to the log files (durably) and into a transaction of
-    /// the records file, returned uncommitted with what the files now hold.
-    /// The two run at once: the files' writes and fdatasyncs on a scoped
-    /// thread, the transaction's B-tree inserts (no fsync, and nothing
-    /// visible, until its commit) on this one, so a commit waits for the
+    /// Writes `batch` to the log files (durably) and into a write batch of
+    /// the records store, returned uncommitted with what the files now
+    /// hold. The two run at once: the files' writes and fdatasyncs on a
+    /// scoped thread, the records' copies into the write batch on this
+    /// one, so a commit waits for the
     /// slower of them rather than their sum (BENCHMARKS.md, "Where a unary
     /// batch's time goes").
     fn write_batch(
@@ -86,26 +88,19 @@ impl LocalStorage {
         batch: &Batch,
         deep: &[(Position, MapRecord)],
         near_write: Option<&Write>,
-    ) -> Result<
-        (
-            redb::WriteTransaction,
-            Option<crate::storage::log_files::Written>,
-        ),
-        StorageError,
-    > {
-        let (files, tx) = std::thread::scope(|scope| {
+    ) -> Result<(OwnedWriteBatch, Option<crate::storage::log_files::Written>), StorageError> {
+        let (files, records) = std::thread::scope(|scope| {
             // The leaves and nodes go to the log files, durably (their own
             // commit points are in `LogFiles::write`), while the records
-            // go into the transaction; they count only once it records
+            // go into the write batch; they count only once it records
             // `F`, which it does only after they are durable. A crash
             // before that leaves a tail the next open cuts; nothing
             // acknowledged.
             let files = (!batch.leaves.is_empty())
                 .then(|| scope.spawn(|| self.log.write(&batch.leaves, &batch.nodes)));
-            let tx = self.records_into_tx(batch, deep, near_write);
+            let records = self.records_into_batch(batch, deep, near_write);
             // A panic there (a thread the system refused) becomes an
-            // error, so `tx` is dropped, and aborted, normally: redb skips
-            // the abort of a transaction dropped while unwinding.
+            // error, so the write batch is dropped normally.
             let files = files.map(|f| {
                 f.join().unwrap_or_else(|_| {
                     Err(StorageError::Database(
@@ -113,57 +108,47 @@ impl LocalStorage {
                     ))
                 })
             });
-            (files, tx)
+            (files, records)
         });
-        // If either failed, `tx` is dropped uncommitted: nothing of the
-        // batch counts, whatever the files hold past their count.
+        // If it failed, the write batch is dropped uncommitted: nothing of
+        // the batch counts, whatever the files hold past their count.
         let written = files.transpose()?;
-        let tx = tx?;
+        let mut records = records;
         if let Some(w) = &written {
-            let mut meta = tx.open_table(META).map_err(db_error)?;
-            meta.insert("F", &w.entries().to_be_bytes()[..])
-                .map_err(db_error)?;
+            records.insert(&self.db.meta, "F", w.entries().to_be_bytes());
         }
-        Ok((tx, written))
+        Ok((records, written))
     }
 
-    /// A write transaction holding `batch`'s records (all but the log
-    /// files' count `F`), uncommitted.
-    fn records_into_tx(
+    /// A write batch holding `batch`'s records (all but the log files'
+    /// count `F`), uncommitted.
+    fn records_into_batch(
         &self,
         batch: &Batch,
         deep: &[(Position, MapRecord)],
         near_write: Option<&Write>,
-    ) -> Result<redb::WriteTransaction, StorageError> {
-        let tx = self.db.begin_write().map_err(db_error)?;
-        {
-            let mut meta = tx.open_table(META).map_err(db_error)?;
-            if let Some(m) = &batch.meta {
-                meta.insert("m", &encode_meta(m)[..]).map_err(db_error)?;
-            }
-            let mut hashes = tx.open_table(HASHES).map_err(db_error)?;
-            for n in batch.nodes.iter().filter(|n| n.level == 0) {
-                hashes.insert(&n.hash[..], n.index).map_err(db_error)?;
-            }
-            let mut map = tx.open_table(MAP).map_err(db_error)?;
-            for (position, record) in deep {
-                map.insert(&position.to_key()[..], &record.to_bytes()[..])
-                    .map_err(db_error)?;
-            }
-            drop(map);
-            if let Some(w) = near_write {
-                NearRoot::store(w, &tx)?;
-            }
-            let mut registry = tx.open_table(REGISTRY).map_err(db_error)?;
-            for (key, value) in &batch.registry {
-                match value {
-                    Some(v) => registry.insert(key.as_slice(), v.as_slice()),
-                    None => registry.remove(key.as_slice()).map(|_| None),
-                }
-                .map_err(db_error)?;
+    ) -> OwnedWriteBatch {
+        let db = &self.db;
+        let mut records = db.batch();
+        if let Some(m) = &batch.meta {
+            records.insert(&db.meta, "m", encode_meta(m));
+        }
+        for n in batch.nodes.iter().filter(|n| n.level == 0) {
+            records.insert(&db.hashes, n.hash, n.index.to_be_bytes());
+        }
+        for (position, record) in deep {
+            records.insert(&db.map, position.to_key(), record.to_bytes());
+        }
+        if let Some(w) = near_write {
+            NearRoot::store(w, db, &mut records);
+        }
+        for (key, value) in &batch.registry {
+            match value {
+                Some(v) => records.insert(&db.registry, key.as_slice(), v.as_slice()),
+                None => records.remove(&db.registry, key.as_slice()),
             }
         }
-        Ok(tx)
+        records
     }
 }
 
@@ -179,12 +164,11 @@ impl Drop for LocalStorage {
         let Some(write) = near.checkpoint() else {
             return;
         };
-        let stored = self.db.begin_write().map_err(db_error).and_then(|tx| {
-            NearRoot::store(&write, &tx)?;
-            // Commit point: the tiles whole and no deltas, or (before it)
-            // the deltas as they were; either opens to the same map.
-            tx.commit().map_err(db_error)
-        });
+        let mut records = self.db.batch();
+        NearRoot::store(&write, &self.db, &mut records);
+        // Commit point: the tiles whole and no deltas, or (before it) the
+        // deltas as they were; either opens to the same map.
+        let stored = self.db.commit(records);
         match stored {
             Ok(()) => near.committed(Vec::new(), write),
             Err(e) => tracing::warn!("the map's tiles near the root stay in deltas: {e}"),
