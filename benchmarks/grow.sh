@@ -1,7 +1,7 @@
 #!/bin/bash
 # usage: grow.sh BIN PORT HTTPPORT CHUNKS [DEADLINE]: a fresh local log grown by
 # CHUNKS × 250k batched entries (8 streams of 1,000-entry SubmitBatch calls),
-# printing after each chunk the rate, the disk (the records file and the log
+# printing after each chunk the rate, the disk (the records store and the log
 # files) and the server's RSS; then inclusion proofs at 1/4/16 streams, a
 # restart after SIGTERM (how long the open takes) and the proofs again, and
 # registry queries (proof, first page of signatories, organization). At least one chunk runs; no
@@ -42,9 +42,10 @@ kill $SP; wait $SP 2>/dev/null
 du -sb "$D/d/db"
 "$BIN" serve --data "$D/d" --listen 127.0.0.1:$PORT --http-listen 127.0.0.1:$HP > "$D/serve2.log" 2>&1 & SP=$!
 # (sled replayed every page written since its last open: minutes after a
-# large load; redb reads one header.)
+# large load; redb read one header; fjall replays at most 64 MiB of journal
+# and sets the near-root deltas again.)
 started $SP "$D/serve2.log" 'accepting submissions' 900
-grep -E "database opened|serving a log|accepting|repairing" "$D/serve2.log" | cut -c1-160
+grep -E "database opened|serving a log|accepting|repairing|set again" "$D/serve2.log" | cut -c1-160
 for c in 1 4 16; do echo "== proof after the restart, $c streams"; "$BIN" bench --server $U --mode proof --requests 10000 --concurrency $c --json; echo; done
 for m in registry-proof list org; do echo "== $m after the restart, 1 stream"; "$BIN" bench --server $U --mode $m --requests 10000 --concurrency 1 --json; echo; done
 grep VmRSS /proc/$SP/status

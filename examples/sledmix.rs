@@ -4,10 +4,11 @@
 //! with `1`, also a 278-byte leaf and a node, as sled held them before the
 //! log files), applied and flushed as `SledStorage::commit` did; with
 //! `redb`, the records without the log into redb tables, one durable
-//! transaction per batch, as `LocalStorage::commit` does (with the
-//! records file's size, the process's RSS and the time to reopen); with
-//! `fjall`, the same into fjall keyspaces, one durable write batch per
-//! batch, as `records_db.rs` configures them.
+//! transaction per batch, as `LocalStorage::commit` did until 2026-11-30
+//! (with the records file's size, the process's RSS and the time to
+//! reopen); with `fjall`, the same into fjall keyspaces, one durable
+//! write batch per batch, as `LocalStorage::commit` does now, configured
+//! as `records_db.rs` configures them.
 //! `cargo run --release --example sledmix -- 1|0|redb|fjall BATCHES [PER]`
 //! (`PER`: entries per batch, 1,000 by default; 65 is a unary commit's).
 //! BENCHMARKS.md has its figures; they decided moving leaves and nodes

@@ -170,7 +170,7 @@ fn an_interrupted_move_starts_again() {
     assert!(sled_files(&path).is_empty());
 }
 
-/// Log files beside a records file that records no entries (its file was
+/// Log files beside a records store that records no entries (it was
 /// replaced or lost): refused, and the files are left as they are.
 #[test]
 fn log_files_without_records_are_refused() {
@@ -253,4 +253,28 @@ fn a_half_built_records_directory_is_built_again() {
         .expect("refused")
         .to_string();
     assert!(err.contains("no layout marker"), "{err}");
+}
+
+/// A store is open in one place at a time (the data directory's lock),
+/// and a `records.redb` beside a records directory that did not move it
+/// (a copy restored over part of the directory?) is refused, not removed.
+#[test]
+fn one_open_at_a_time_and_no_stray_redb_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let first = LocalStorage::open(&path).unwrap();
+    let err = LocalStorage::open(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("already open"), "{err}");
+    drop(first);
+    let stray = path.join(accord::storage::local_store::RECORDS_FILE);
+    drop(redb::Database::create(&stray).unwrap());
+    let err = LocalStorage::open(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("not moved from"), "{err}");
+    assert!(stray.exists(), "left as it was");
 }

@@ -221,7 +221,7 @@ async fn a_backup_of_a_running_log_restores_to_a_log_that_passes_audit() {
         .await
         .unwrap()
         .into_inner();
-    // The files of a running server cannot be opened (the records file is locked)…
+    // The files of a running server cannot be opened (the records store is locked)…
     let cold = tmp.path().join("cold.backup");
     let cold_backup = || {
         accord(&[

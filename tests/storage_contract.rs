@@ -192,7 +192,7 @@ fn local_node_cache_serves_the_same_proofs() {
     same_proofs(&LocalStorage::open(&path).unwrap(), size2, &reference);
 }
 
-/// One durable commit of the records file per batch (counted by the store,
+/// One durable commit of the records store per batch (counted by the store,
 /// so this checks the count, not the disk), also of a batch with a large
 /// value (200 KiB: a registry record and a leaf, which goes to the log
 /// files whatever its size). The durability guard is

@@ -1,7 +1,7 @@
 //! `accord backup` and `accord restore`.
 //!
 //! A backup is taken from a *running* server through the public API (the
-//! records file admits one process at a time, so the files of a running
+//! records store admits one process at a time, so the files of a running
 //! server cannot be opened), or from the data directory of a stopped one: the latest
 //! signed checkpoint, then every entry up to that size. Because the entries
 //! are checked against the checkpoint's root (and the checkpoint against the

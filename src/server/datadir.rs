@@ -4,7 +4,7 @@
 //! DATA/log.key        the checkpoint signing key, C2SP signer-key form, mode 0600
 //! DATA/operator.pem   the operator key (PKCS#8 PEM, mode 0600): signs commitment registrations
 //! DATA/admin.token    the bearer token for operator-only requests (hex, mode 0600)
-//! DATA/db/            the log files and the records file (storage::local_store)
+//! DATA/db/            the log files and the records store, db/records/ (storage::local_store)
 //! ```
 //! The key's name is the log's origin, so the key file alone fixes which log
 //! a directory holds; the database repeats origin and verifier key and the

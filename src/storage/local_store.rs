@@ -53,7 +53,7 @@ fn near_lost() -> StorageError {
 }
 
 pub struct LocalStorage {
-    db: RecordsDb,
+    pub(super) db: RecordsDb,
     /// The log's leaves and nodes (levels ≥ 1), and the nodes held in memory.
     log: FileLog,
     /// Registry records queries read again and again (`record_cache.rs`).
@@ -67,6 +67,25 @@ pub struct LocalStorage {
     /// checkpoint, so the stored size never goes back.
     cosigned: Mutex<()>,
     path: PathBuf,
+    /// The database directory's lock (`records_build::lock`), released
+    /// when the store is dropped (fields drop in order: this one last).
+    _lock: std::fs::File,
+}
+
+/// Meta key present while `clear_map` empties the map: an open that finds
+/// it finishes the job before reading the map.
+const MAP_CLEARING: &str = "X";
+
+/// Empties the `map` and `map_near_root` keyspaces, then removes the
+/// [`MAP_CLEARING`] note (its commit point: until then a crash leaves the
+/// note, and the next open empties them again).
+fn finish_clearing_map(db: &RecordsDb) -> Result<u64, StorageError> {
+    db.remove_all(&db.deltas, None)?;
+    let removed = db.remove_all(&db.map, None)?;
+    let mut batch = db.batch();
+    batch.remove(&db.meta, MAP_CLEARING);
+    db.commit(batch)?;
+    Ok(removed)
 }
 
 impl LocalStorage {
@@ -80,15 +99,19 @@ impl LocalStorage {
             let p = p.to_owned();
             move |e: std::io::Error| StorageError::Database(format!("{what} {}: {e}", p.display()))
         };
-        std::fs::create_dir_all(path).map_err(io("create", path))?;
+        let lock = super::records_build::lock(path)?;
         let started = std::time::Instant::now();
         // The layout's commit points are in `records_build.rs`.
         let db = super::records_build::open(path, cache_bytes)?;
         tracing::debug!("records store opened in {:?}", started.elapsed());
         let entries = db.entries()?;
         let files = LogFiles::open(path, entries)?;
+        if db.meta_value(MAP_CLEARING)?.is_some() {
+            tracing::warn!("finishing the registry map's removal, which a crash interrupted");
+            finish_clearing_map(&db)?;
+        }
         let near = NearRoot::load(&db)?;
-        // The records file, the log files and the directory entries naming
+        // The records directory, the log files and the directory entries naming
         // them: durable before anything is acknowledged.
         for p in [path, path.parent().unwrap_or(Path::new("."))] {
             if !p.as_os_str().is_empty() {
@@ -105,6 +128,7 @@ impl LocalStorage {
             syncs: AtomicU64::new(0),
             cosigned: Mutex::new(()),
             path: path.to_owned(),
+            _lock: lock,
         })
     }
 
@@ -131,16 +155,21 @@ impl LocalStorage {
     /// finds no map, rebuilds it from the log and checks it against the
     /// log's last map head. Returns how many records were removed.
     ///
-    /// The deltas go first: a crash midway leaves part of the `map`
-    /// keyspace and no deltas, a map that does not match the log's map
-    /// head either, so the next start stops again and `reindex` runs again.
+    /// Not one atomic write (the map may hold millions of records): a note
+    /// ([`MAP_CLEARING`]) is committed durably first, and the next open
+    /// finishes a removal a crash interrupted, so no start ever reads part
+    /// of a map (whose root tile, the first key, would be gone while
+    /// deeper tiles stayed, and be built anew over them).
     pub fn clear_map(&self) -> Result<u64, StorageError> {
         let mut near = self.near_mut()?;
         // Also if it fails midway: with nothing in memory, the drop writes
-        // nothing, and the store decides at the next open.
+        // nothing, and the next open finishes the removal.
         near.clear();
-        self.db.remove_all(&self.db.deltas, None)?;
-        self.db.remove_all(&self.db.map, None)
+        // Commit point: from here the map counts as being removed.
+        let mut batch = self.db.batch();
+        batch.insert(&self.db.meta, MAP_CLEARING, []);
+        self.db.commit(batch)?;
+        finish_clearing_map(&self.db)
     }
 
     /// Deltas of the map's tiles near the root stored since their last

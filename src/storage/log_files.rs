@@ -1,5 +1,5 @@
 //! The log's leaves and Merkle nodes in append-only files beside the
-//! records file (issue 18): written once, sequentially, never rewritten.
+//! records store (issue 18): written once, sequentially, never rewritten.
 //!
 //! Why: in sled each entry cost a 270-byte leaf insert and a node insert,
 //! and sled rewrites whole pages (and keeps the old ones until it cleans
@@ -16,7 +16,7 @@
 //!   a tree of `n` leaves has `n - popcount(n)` of them.
 //!   Level 0 (the leaf hashes) is not stored: it is one hash of a leaf.
 //!
-//! How many entries the files hold is recorded in the records file with
+//! How many entries the files hold is recorded in the records store with
 //! each batch (`LocalStorage::commit`), in its atomic commit: that count,
 //! not the files' lengths, says what is committed. A crash after the files
 //! were written but before that commit leaves a tail past it, which
@@ -67,7 +67,7 @@ pub enum FilesError {
 /// Most entries a crash can leave past the committed count: one batch
 /// (the sequencer's `MAX_BATCH` new and as many held statements, and a
 /// map head, 8,193) with room to spare. A longer tail means the database
-/// went back (an older copy of the records file): cutting it would destroy
+/// went back (an older copy of the records store): cutting it would destroy
 /// acknowledged entries, so `open` refuses instead.
 pub const MAX_TAIL: u64 = 1 << 14;
 

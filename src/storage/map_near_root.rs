@@ -5,7 +5,8 @@
 //! ≤ 12 (`core::map_tiles::NEAR_ROOT`, 4,369 tiles). A unary commit of ≈ 64
 //! entries rewrote ≈ 338 of them whole, ≈ 0.5 KiB each: more than half of
 //! its map records and most of their bytes, each a random insert into the
-//! `map` table (BENCHMARKS.md, "What a unary commit writes to the map").
+//! `map` table, then in redb (BENCHMARKS.md, "What a unary commit writes to
+//! the map").
 //!
 //! Now a commit stores instead what it set in the map: its (key hash,
 //! value hash) pairs ([`Batch::map_set`](super::Batch), ≈ 12 KB for such a

@@ -196,6 +196,37 @@ fn clearing_the_map_clears_the_tiles_near_the_root() {
     assert_eq!(reopened.map_deltas(), (0, 0));
 }
 
+/// A removal of the map a crash interrupted (its note still stored, the
+/// map still whole here) is finished by the next open, before the map is
+/// read.
+#[test]
+fn an_interrupted_clearing_of_the_map_is_finished_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut reference = MemoryMap::default();
+    {
+        let s = LocalStorage::open(&path).unwrap();
+        load(&s, &mut reference, &mut Frontier::new(), 1..=5);
+        s.abandon(); // the deltas stay too
+    }
+    {
+        let records = path.join(crate::storage::records_db::RECORDS_DIR);
+        let db = crate::storage::records_db::RecordsDb::open_at(&records, 8 << 20).unwrap();
+        assert!(db.map.iter().next().is_some() && db.deltas.iter().next().is_some());
+        let mut batch = db.batch();
+        batch.insert(&db.meta, "X", []);
+        db.commit(batch).unwrap();
+    }
+    let reopened = LocalStorage::open(&path).unwrap();
+    assert_eq!(reopened.map_record(&Position::ROOT).unwrap(), None);
+    assert_eq!(reopened.map_deltas(), (0, 0));
+    assert!(
+        reopened.db.map.iter().next().is_none(),
+        "every tile removed"
+    );
+    assert_eq!(reopened.db.meta_value("X").unwrap(), None, "the note too");
+}
+
 /// Writes the records of the store at `path` (closed) into a redb
 /// records file of `layout` (3 or 4) beside the log files, as an older
 /// Accord kept them, and removes the records directory.

@@ -7,11 +7,19 @@
 //! the layout, makes it durable, closes it and renames it to `records`.
 //! Commit points:
 //! - before the rename, a crash leaves [`BUILDING`], which the next open
-//!   removes and builds again, from the same sources (nothing is removed
-//!   before the rename);
+//!   removes and builds again, from the redb file if there is one
+//!   (nothing of it is removed before the rename; a sled database's files
+//!   are, but only once `local_migrate.rs` has moved them into that redb
+//!   file durably);
 //! - the rename (then the directory's fsync) is the commit point: from
 //!   then on `records` is the database, and the redb file an older layout
-//!   left is removed by this open or, after a crash, by the next one.
+//!   left is removed by this open or, after a crash, by the next one. The
+//!   build records that it moved that file ([`REDB_MOVED`], with the
+//!   layout marker); a `records.redb` beside a records directory without
+//!   that note is not this build's to remove, and the open refuses.
+//!
+//! The whole open holds the directory's lock file ([`lock`]) first, so two
+//! processes never build (or use) one directory at once.
 
 use super::local_migrate::{
     open_redb, DELTAS, HASHES, MAP, META, RECORDS_FILE, REGISTRY, SLED_CONF,
@@ -25,6 +33,34 @@ use std::path::Path;
 /// Records copied per fjall batch while moving a redb file (≈ 10–30 MB).
 const CHUNK: usize = 100_000;
 
+/// Meta key present from a build that moved `records.redb` until that
+/// file is removed.
+const REDB_MOVED: &str = "R";
+
+/// The database directory's lock file.
+pub const LOCK_FILE: &str = "accord.lock";
+
+/// Locks the database directory `dir` (creating it and its lock file) for
+/// as long as the returned file is open: fjall locks only its own
+/// directory, which a build renames, and the log files have no lock of
+/// their own.
+pub(super) fn lock(dir: &Path) -> Result<std::fs::File, StorageError> {
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(super::records_db::already_open(dir)),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
+    }
+}
+
 fn io<'a>(what: &'static str, p: &'a Path) -> impl Fn(std::io::Error) -> StorageError + 'a {
     move |e| StorageError::Database(format!("{what} {}: {e}", p.display()))
 }
@@ -35,8 +71,9 @@ fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(io("fsync", dir))
 }
 
-/// Opens the records of the database directory `dir`, building them
-/// first if they are absent (see the module doc).
+/// Opens the records of the database directory `dir` (locked by the
+/// caller, [`lock`]), building them first if they are absent (see the
+/// module doc).
 pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<RecordsDb, StorageError> {
     let path = dir.join(RECORDS_DIR);
     if !path.exists() {
@@ -66,10 +103,15 @@ pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<RecordsDb, StorageErr
             dir.display()
         )));
     }
-    // Commit point: the moved redb file is gone; a crash before leaves it,
-    // removed again by the next open (`records` decides, see above).
     let old = dir.join(RECORDS_FILE);
+    let moved = db.meta_value(REDB_MOVED)?.is_some();
     if old.exists() {
+        if !moved {
+            return Err(StorageError::Corrupt(format!(
+                "{} holds both a records directory and a file {RECORDS_FILE} it was not moved from; restore the whole data directory from one backup",
+                dir.display()
+            )));
+        }
         std::fs::remove_file(&old).map_err(io("remove", &old))?;
         fsync_dir(dir)?;
         tracing::info!(
@@ -77,6 +119,14 @@ pub(super) fn open(dir: &Path, cache_bytes: u64) -> Result<RecordsDb, StorageErr
             old.display(),
             path.display()
         );
+    }
+    // Commit point: the note goes once the file is gone; a crash before
+    // leaves it, and the next open removes what is left (nothing, or the
+    // file again).
+    if moved {
+        let mut batch = db.batch();
+        batch.remove(&db.meta, REDB_MOVED);
+        db.commit(batch)?;
     }
     Ok(db)
 }
@@ -94,7 +144,9 @@ fn build(dir: &Path, cache_bytes: u64) -> Result<(), StorageError> {
     }
     {
         let db = RecordsDb::open_at(&building, cache_bytes)?;
+        let mut batch = db.batch();
         if dir.join(RECORDS_FILE).exists() || dir.join(SLED_CONF).exists() {
+            batch.insert(&db.meta, REDB_MOVED, []);
             let started = std::time::Instant::now();
             let moved = copy_from_redb(&open_redb(dir)?, &db)?;
             tracing::info!(
@@ -106,7 +158,6 @@ fn build(dir: &Path, cache_bytes: u64) -> Result<(), StorageError> {
         } else {
             super::log_files::refuse_orphans(dir)?;
         }
-        let mut batch = db.batch();
         batch.insert(&db.meta, "L", [LAYOUT]);
         db.commit(batch)?;
         db.db

@@ -13,7 +13,8 @@
 //! Durability: a commit is one [`fjall::OwnedWriteBatch`] with
 //! `PersistMode::SyncData`: fjall writes the batch to the journal,
 //! fdatasyncs it, and only then makes it visible. A crash leaves whole
-//! batches: recovery drops a torn, checksum-failing tail.
+//! batches: recovery cuts an incomplete batch at the journal's end (one
+//! whose checksum does not match fails the open: damage, not a crash).
 //!
 //! Keyspaces (big-endian integers, so keys sort in index order):
 //! - `meta`: `m` → [`LogMeta`](super::LogMeta); `F` → entries the log files
@@ -52,9 +53,10 @@ pub const LAYOUT: u8 = 5;
 /// a file): 16 MiB, ≈ 10,000–40,000 entries' records; 48 MiB for the
 /// three busy keyspaces, plus those being written out. Measured at 1M
 /// entries (BENCHMARKS.md, "The records in an LSM tree"): 8 MiB (with
-/// [`L0_TABLES`] at 4) rewrote more in compactions (411 ms of server CPU
-/// per 1,000 unary entries against 346 ms); 32 MiB kept ≈ 65 MB more after
-/// the load; fjall's default, 64 MiB, took 390 MB of RSS in a 500k-entry
+/// [`L0_TABLES`] at 4) used more of the server's CPU (411 ms per 1,000
+/// unary entries, on a 1.12M log, against 346 ms; more rewriting in
+/// compactions, inferred); 32 MiB kept ≈ 60 MB more after the load's
+/// proofs; fjall's default, 64 MiB, took 390 MB of RSS in a 500k-entry
 /// run of the record mix alone.
 const MEMTABLE_BYTES: u64 = 16 << 20;
 /// Files in a keyspace's first level before they are merged into the
@@ -62,8 +64,9 @@ const MEMTABLE_BYTES: u64 = 16 << 20;
 /// rewrites most of the next level, and merging twice as much at a time
 /// halves how often. Below fjall's write stall at 20.
 const L0_TABLES: u8 = 8;
-/// Journal kept before fjall flushes the memtables holding it up: what an
-/// open after a crash replays at most (fjall's default is 512 MiB).
+/// Journal kept before fjall flushes the memtables holding it up: about
+/// what an open replays at most, after a crash or a clean stop alike
+/// (fjall does not flush its memtables at close; its default is 512 MiB).
 const JOURNAL_BYTES: u64 = 64 << 20;
 
 /// fjall's background threads (flushes and compactions). One: with two,
@@ -76,6 +79,14 @@ const WORKERS: usize = 1;
 /// Records removed per batch by [`RecordsDb::remove_all`] (≈ 5–10 MB).
 const REMOVE_CHUNK: usize = 100_000;
 
+/// Another process (or this one) holds the database directory.
+pub(super) fn already_open(dir: &Path) -> StorageError {
+    StorageError::Database(format!(
+        "{} is already open (by another process, such as a server running on this data directory, or still by this one)",
+        dir.display()
+    ))
+}
+
 /// Every fjall error met after the open, reported as the database's.
 pub(super) fn db_error(e: fjall::Error) -> StorageError {
     StorageError::Database(format!("the records store: {e}"))
@@ -85,19 +96,22 @@ pub(super) fn db_error(e: fjall::Error) -> StorageError {
 /// (permissions, space, I/O: fix that, then retry), or files fjall finds
 /// inconsistent (damaged: restore).
 fn open_error(dir: &Path, e: fjall::Error) -> StorageError {
+    let system = |io: &std::io::Error| {
+        !matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+        )
+    };
     match e {
-        fjall::Error::Locked => StorageError::Database(format!(
-            "{} is already open (by another process, such as a server running on this data directory, or still by this one)",
-            dir.display()
-        )),
-        fjall::Error::Io(io)
-            if !matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
-            ) =>
-        {
+        fjall::Error::Locked => already_open(dir),
+        fjall::Error::Io(io) | fjall::Error::Storage(fjall::LsmError::Io(io)) if system(&io) => {
             StorageError::Database(format!("cannot open {}: {io}", dir.display()))
         }
+        // An unreadable version marker (`None`) is damage, below.
+        fjall::Error::InvalidVersion(Some(v)) => StorageError::Corrupt(format!(
+            "the records in {} have fjall's format {v:?}, which this version does not read (a newer Accord wrote them?)",
+            dir.display()
+        )),
         e => StorageError::Corrupt(format!(
             "the records in {} are damaged or unreadable ({e}); restore the data directory from a backup",
             dir.display()
