@@ -122,6 +122,7 @@ fn records_mix(store: Store, batches: u64, per: u64) {
         let db = fjall::Database::builder(dir.path().join("records"))
             .worker_threads(1)
             .cache_size(64 << 20)
+            .max_journaling_size(64 << 20)
             .open()
             .unwrap();
         let options = || {
