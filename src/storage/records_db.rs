@@ -19,7 +19,9 @@
 //! Keyspaces (big-endian integers, so keys sort in index order):
 //! - `meta`: `m` → [`LogMeta`](super::LogMeta); `F` → entries the log files
 //!   hold (u64); `L` → the layout (one byte, [`LAYOUT`]); `c` → the last
-//!   cosigned checkpoint (size:u64 ‖ at:u64 ‖ note)
+//!   cosigned checkpoint (size:u64 ‖ at:u64 ‖ note); `R` (empty) → the
+//!   build moved a `records.redb` still to be removed (`records_build.rs`);
+//!   `X` (empty) → a removal of the map is under way (`local_store.rs`)
 //! - `hashes`: leaf hash (32 bytes) → index (u64)
 //! - `map`: map tile root key → registry map tile record
 //!   (`core::map_versions`); the tiles near the root as of their last
@@ -107,9 +109,10 @@ fn open_error(dir: &Path, e: fjall::Error) -> StorageError {
         fjall::Error::Io(io) | fjall::Error::Storage(fjall::LsmError::Io(io)) if system(&io) => {
             StorageError::Database(format!("cannot open {}: {io}", dir.display()))
         }
-        // An unreadable version marker (`None`) is damage, below.
+        // An unreadable version marker (`None`, also a format newer than
+        // this fjall knows) is reported as damage, below.
         fjall::Error::InvalidVersion(Some(v)) => StorageError::Corrupt(format!(
-            "the records in {} have fjall's format {v:?}, which this version does not read (a newer Accord wrote them?)",
+            "the records in {} have fjall's disk format {v:?}, which this version does not read",
             dir.display()
         )),
         e => StorageError::Corrupt(format!(
