@@ -57,19 +57,36 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The SQL states PostgreSQL reports when two concurrent `CREATE TABLE IF
+/// NOT EXISTS` of one table collide (seen in CI: `42710` "type ... already
+/// exists"; `23505` on `pg_type_typname_nsp_index`; `42P07` is the same race
+/// caught on the relation's name).
+fn is_creation_race(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::DUPLICATE_OBJECT,
+            SqlState::DUPLICATE_TABLE,
+        ]
+        .contains(c)
+    })
+}
+
 /// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one.
 pub fn migrate(client: &mut postgres::Client) -> Result<(), StorageError> {
     // Two instances creating the table at once can collide in PostgreSQL's
-    // catalog (a unique violation on pg_type): the loser retries and finds it.
+    // catalog: `IF NOT EXISTS` checks before the other's creation commits,
+    // so the loser fails with a unique violation on pg_type, or with "type
+    // already exists" / "relation already exists", depending on where the
+    // race is caught. The loser retries and then finds the table.
     for attempt in 0.. {
         let created = client.batch_execute(
             "CREATE TABLE IF NOT EXISTS accord_schema (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         );
         match created {
             Ok(()) => break,
-            Err(e)
-                if attempt < 3
-                    && e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) if attempt < 3 && is_creation_race(&e) => {}
             Err(e) => return Err(e.into()),
         }
     }
