@@ -127,6 +127,17 @@ async fn sigterm_finishes_in_flight_work_and_exits_0() {
     let data = tmp.path().join("data");
     let mut server = ServeProcess::start(&data, &[]).unwrap();
     let url = server.url();
+    // The binary's allocator asks for no huge pages (`server::memory`).
+    if cfg!(all(target_os = "linux", feature = "mimalloc")) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()));
+        if let Some(line) =
+            (status.iter().flat_map(|s| s.lines())).find(|l| l.starts_with("THP_enabled:"))
+        {
+            assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+        } else {
+            eprintln!("SKIPPED: the huge-pages check (no THP_enabled in /proc: kernel before 5.0)");
+        }
+    }
     register_and_endorse(&data, &url, 0..1).await;
     // Submitters keep going while the signal arrives.
     let mut writers = Vec::new();
