@@ -43,6 +43,7 @@
 //!   and after, and reads again if it moved (the service's `at_one_size`).
 
 pub mod file_log;
+mod idle_flush;
 mod local_migrate;
 pub mod local_store;
 pub mod log_files;

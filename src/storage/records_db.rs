@@ -35,6 +35,7 @@
 //! place (`records_build.rs`), so a `records` directory is always a
 //! complete database.
 
+use super::idle_flush::IdleFlush;
 use super::StorageError;
 use fjall::compaction::Leveled;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
@@ -125,6 +126,8 @@ fn open_error(dir: &Path, e: fjall::Error) -> StorageError {
 /// The records database and its keyspaces (cheap handles; fjall is
 /// internally synchronized).
 pub(super) struct RecordsDb {
+    /// First, so it stops (dropped first) before the database closes.
+    idle: IdleFlush,
     pub db: Database,
     pub meta: Keyspace,
     pub hashes: Keyspace,
@@ -151,12 +154,21 @@ impl RecordsDb {
             })
             .map_err(|e| open_error(dir, e))
         };
+        let (meta, hashes, map, deltas, registry) = (
+            space("meta")?,
+            space("hashes")?,
+            space("map")?,
+            space("map_near_root")?,
+            space("registry")?,
+        );
+        let spaces = [&meta, &hashes, &map, &deltas, &registry];
         Ok(RecordsDb {
-            meta: space("meta")?,
-            hashes: space("hashes")?,
-            map: space("map")?,
-            deltas: space("map_near_root")?,
-            registry: space("registry")?,
+            idle: IdleFlush::start(spaces.into_iter().cloned().collect()),
+            meta,
+            hashes,
+            map,
+            deltas,
+            registry,
             db,
         })
     }
@@ -168,6 +180,7 @@ impl RecordsDb {
     /// Commits `batch` durably: journaled and fdatasynced before it
     /// returns, and visible only then (see the module doc).
     pub fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StorageError> {
+        self.idle.committed();
         (batch.durability(Some(PersistMode::SyncData)).commit()).map_err(db_error)
     }
 
