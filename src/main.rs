@@ -20,7 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     #[cfg(feature = "mimalloc")]
-    accord::server::memory::allocator_returns_memory();
+    {
+        accord::server::memory::no_huge_pages();
+        accord::server::memory::allocator_returns_memory();
+    }
     let cli = accord::cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -121,23 +121,29 @@ async fn metrics_and_health_report_what_happened() {
     assert!(m.contains("# TYPE accord_admission_seconds histogram"));
 }
 
+/// The binary built with mimalloc turns huge pages off (`server::memory`).
+#[test]
+fn the_server_runs_without_huge_pages() {
+    if !cfg!(all(target_os = "linux", feature = "mimalloc")) {
+        eprintln!("SKIPPED: huge pages are turned off only by the Linux mimalloc build");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(&tmp.path().join("data"), &[]).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) else {
+        eprintln!("SKIPPED: the huge-pages check (no THP_enabled in /proc: a kernel before 5.0)");
+        return;
+    };
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_work_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let mut server = ServeProcess::start(&data, &[]).unwrap();
     let url = server.url();
-    // The binary's allocator asks for no huge pages (`server::memory`).
-    if cfg!(all(target_os = "linux", feature = "mimalloc")) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()));
-        if let Some(line) =
-            (status.iter().flat_map(|s| s.lines())).find(|l| l.starts_with("THP_enabled:"))
-        {
-            assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
-        } else {
-            eprintln!("SKIPPED: the huge-pages check (no THP_enabled in /proc: kernel before 5.0)");
-        }
-    }
     register_and_endorse(&data, &url, 0..1).await;
     // Submitters keep going while the signal arrives.
     let mut writers = Vec::new();

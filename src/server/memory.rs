@@ -34,26 +34,47 @@ static ALLOCATOR_RETURNS_MEMORY: std::sync::atomic::AtomicBool =
 
 /// Tells the server that the process's global allocator is not glibc's
 /// but one that gives freed memory back by itself (the binary's mimalloc),
-/// so [`start_trimming`] starts nothing; and turns transparent huge pages
-/// off for the process. Call first in `main`, before serving.
-///
-/// Why no huge pages: mimalloc asks for them where the system allows
-/// (Linux's THP in `madvise` mode, as on the benchmark machine). A 2 MiB
-/// page counts in full towards RSS as soon as any byte of it is touched,
-/// is zeroed whole when first touched, and is given back only whole. At
-/// 1M entries, with them off (BENCHMARKS.md, "Huge pages off"): RSS 5 s
-/// after 100k batched entries and 20,000 proofs 321–328 against
-/// 370–383 MB, 142 against 191 MB after a restart; rates unchanged
-/// within the noise.
+/// so [`start_trimming`] starts nothing. Call before serving.
 pub fn allocator_returns_memory() {
     ALLOCATOR_RETURNS_MEMORY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Turns transparent huge pages off for the whole process (its threads and
+/// children too). The `accord` binary calls it first in `main` when built
+/// with its default `mimalloc` feature; a `--no-default-features` build
+/// keeps the system's setting.
+///
+/// Why: mimalloc asks for huge pages where the system allows (Linux's THP
+/// in `madvise` mode, as on the benchmark machine; in `always` mode every
+/// allocator gets them). A 2 MiB page counts in full towards RSS as soon
+/// as any byte of it is touched, is zeroed whole when first touched, and
+/// is given back only whole. At 1M entries, with them off (BENCHMARKS.md,
+/// "Huge pages off, idle memtables written out"): RSS 5 s after 100k
+/// batched entries and 20,000 proofs 321–328 against 370–383 MB, 142
+/// against 191 MB after a restart; SubmitBatch 6,800–7,057 against
+/// 5,996–6,556/s, a 1M load 142 against 139 s.
+pub fn no_huge_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process (kept
-    // by its threads and children); it reads or changes no memory of ours.
-    // It fails only on kernels older than 3.15, which then keep huge
-    // pages: nothing to report.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    {
+        use libc::{c_int, c_ulong};
+        // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process; it
+        // reads or changes no memory of ours. The kernel reads its
+        // arguments as unsigned longs, so they are passed as such.
+        let set = unsafe {
+            libc::prctl(
+                libc::PR_SET_THP_DISABLE as c_int,
+                1 as c_ulong,
+                0 as c_ulong,
+                0 as c_ulong,
+                0 as c_ulong,
+            )
+        };
+        if set != 0 {
+            // Kernels before 3.15, or a sandbox refusing it: huge pages
+            // stay, and only memory use differs.
+            let e = std::io::Error::last_os_error();
+            tracing::debug!("transparent huge pages stay on: {e}");
+        }
     }
 }
 

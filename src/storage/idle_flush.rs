@@ -3,14 +3,15 @@
 //!
 //! Why (issue 18): fjall writes a keyspace's memtable (its newest records,
 //! in memory and in the journal) to a file only once it is full, up to
-//! `records_db::MEMTABLE_BYTES` per keyspace. After a load stops, what
-//! the memtables then hold stays in memory until the next restart: part
-//! of why the server held ≈ 325 MB a few seconds after a 1M load and
-//! 142 MB after a restart (BENCHMARKS.md, "Huge pages off"). A thread
-//! checks every [`CHECK_EVERY`]; after a whole period without a commit,
-//! following one with, it rotates every keyspace's memtable that holds
-//! [`MIN_FLUSH_BYTES`] or more (fjall's worker flushes it, as when it
-//! fills). Durability does not change: the
+//! `records_db::MEMTABLE_BYTES` per keyspace, and an open fills the
+//! memtables again from the journal. So what a load leaves in them stays
+//! in memory while the server rests: part of the ≈ 320 MB it held a few
+//! seconds after 100k batched entries and 20,000 proofs on a 1M log
+//! (BENCHMARKS.md, "Huge pages off, idle memtables written out"). A
+//! thread checks every [`CHECK_EVERY`]; after a whole period without a
+//! commit, following one with (or following the open), it rotates every
+//! keyspace's memtable that holds [`MIN_FLUSH_BYTES`] or more (fjall's
+//! worker flushes it, as when it fills). Durability does not change: the
 //! records are in the journal already, and a flush is how fjall always
 //! moves them to files. The rotation is fjall 3.1's
 //! `Keyspace::rotate_memtable`: public but left out of its documentation
@@ -28,15 +29,18 @@ use std::time::Duration;
 /// many times a second), short enough to give memory back soon after.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// Smaller memtables stay: each flush adds a file to the keyspace's first
-/// level, and with random keys merging those into the next level rewrites
-/// most of it, so a server with a trickle of submissions must not flush
-/// tiny memtables every few seconds. A quarter of `MEMTABLE_BYTES`: at
-/// most four times as many flushes as a load makes, and only when idle.
-const MIN_FLUSH_BYTES: u64 = 4 << 20;
+/// Smaller memtables stay. Each flush adds a file to the keyspace's first
+/// level, and with random keys each merge of those files into the next
+/// level rewrites most of it; flushing at a quarter of `MEMTABLE_BYTES`
+/// makes up to four times as many flushes, and merges, as filling does.
+/// That happens only where commits come in bursts with idle gaps between
+/// them, each burst bringing megabytes: a busy keyspace takes ≈ 1–2 KB
+/// per entry, so a trickle of submissions fills 4 MiB only every few
+/// thousand entries and flushes about as rarely as before.
+const MIN_FLUSH_BYTES: u64 = super::records_db::MEMTABLE_BYTES / 4;
 
 /// The thread and what it shares with the store. Dropping it stops the
-/// thread and waits for it (at most one rotation in progress).
+/// thread and waits for it (at most one round of rotations in progress).
 pub(super) struct IdleFlush {
     commits: Arc<AtomicU64>,
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -67,14 +71,46 @@ impl IdleFlush {
         }
     }
 
-    /// Counts a commit (the store's only writes go through commits).
+    /// Counts a durable commit (`RecordsDb::commit`; the few writes made
+    /// outside it, such as `remove_all`'s chunks, are not counted: at
+    /// worst a rotation runs during them, which fjall allows).
     pub fn committed(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
+/// What the thread remembers from one look to the next.
+struct Looks {
+    /// The commit count at the last look.
+    last: u64,
+    /// The commit count when the memtables were last written out; at
+    /// first unlike any count, so the memtables an open filled from the
+    /// journal are written out too once the store rests.
+    flushed: u64,
+}
+
+impl Looks {
+    fn new() -> Self {
+        Looks {
+            last: 0,
+            flushed: u64::MAX,
+        }
+    }
+
+    /// One look at the commit count `now`: whether to write out now (no
+    /// commit for a whole period, and some since the last time).
+    fn idle_now(&mut self, now: u64) -> bool {
+        let idle = now == self.last && now != self.flushed;
+        if idle {
+            self.flushed = now;
+        }
+        self.last = now;
+        idle
+    }
+}
+
 fn run(spaces: &[Keyspace], period: Duration, commits: &AtomicU64, stop: &(Mutex<bool>, Condvar)) {
-    let (mut last, mut flushed) = (0, 0);
+    let mut looks = Looks::new();
     loop {
         {
             let stopped = stop.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,19 +121,17 @@ fn run(spaces: &[Keyspace], period: Duration, commits: &AtomicU64, stop: &(Mutex
                 return;
             }
         }
-        let now = commits.load(Ordering::Relaxed);
-        if now == last && now != flushed {
-            for space in spaces {
-                if space.tree.active_memtable().size() < MIN_FLUSH_BYTES {
-                    continue;
-                }
-                if let Err(e) = space.rotate_memtable() {
-                    tracing::warn!("flushing an idle memtable: {e}");
-                }
-            }
-            flushed = now;
+        if !looks.idle_now(commits.load(Ordering::Relaxed)) {
+            continue;
         }
-        last = now;
+        for space in spaces {
+            if space.tree.active_memtable().size() < MIN_FLUSH_BYTES {
+                continue;
+            }
+            if let Err(e) = space.rotate_memtable() {
+                tracing::warn!("flushing an idle memtable: {e}");
+            }
+        }
     }
 }
 
@@ -124,13 +158,14 @@ mod tests {
         let small = db
             .keyspace("small", KeyspaceCreateOptions::default)
             .unwrap();
-        let idle =
-            IdleFlush::start_every(vec![big.clone(), small.clone()], Duration::from_millis(50));
         // 6 MiB in one, 64 KiB in the other: over and under MIN_FLUSH_BYTES.
         for i in 0u32..6 * 1024 {
             big.insert(i.to_be_bytes(), vec![7u8; 1024]).unwrap();
         }
         small.insert("k", vec![1u8; 64 << 10]).unwrap();
+        // Started after the writes, so no look falls amid them.
+        let idle =
+            IdleFlush::start_every(vec![big.clone(), small.clone()], Duration::from_millis(50));
         idle.committed();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while big.tree.active_memtable().size() > 0 || big.tree.table_count() == 0 {
@@ -147,5 +182,19 @@ mod tests {
             Some(&[7u8; 1024][..])
         );
         drop(idle); // stops the thread and waits for it
+    }
+
+    #[test]
+    fn written_out_after_a_whole_period_without_commits_once_per_rest() {
+        let mut looks = Looks::new();
+        let seen: Vec<bool> = [0, 0, 3, 5, 5, 5, 6, 7, 7, 7]
+            .into_iter()
+            .map(|now| looks.idle_now(now))
+            .collect();
+        // At rest after the open; busy; at rest (once); busy; at rest (once).
+        let expected = [
+            true, false, false, false, true, false, false, false, true, false,
+        ];
+        assert_eq!(seen, expected);
     }
 }

@@ -61,7 +61,7 @@ pub const LAYOUT: u8 = 5;
 /// compactions, inferred); 32 MiB kept ≈ 60 MB more after the load's
 /// proofs; fjall's default, 64 MiB, took 390 MB of RSS in a 500k-entry
 /// run of the record mix alone.
-const MEMTABLE_BYTES: u64 = 16 << 20;
+pub(super) const MEMTABLE_BYTES: u64 = 16 << 20;
 /// Files in a keyspace's first level before they are merged into the
 /// next (fjall's default is 4): the keys are random, so each merge
 /// rewrites most of the next level, and merging twice as much at a time
@@ -180,8 +180,9 @@ impl RecordsDb {
     /// Commits `batch` durably: journaled and fdatasynced before it
     /// returns, and visible only then (see the module doc).
     pub fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StorageError> {
+        (batch.durability(Some(PersistMode::SyncData)).commit()).map_err(db_error)?;
         self.idle.committed();
-        (batch.durability(Some(PersistMode::SyncData)).commit()).map_err(db_error)
+        Ok(())
     }
 
     pub fn get(&self, space: &Keyspace, key: &[u8]) -> Result<Option<fjall::Slice>, StorageError> {
