@@ -21,7 +21,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     #[cfg(feature = "mimalloc")]
     {
-        accord::server::memory::no_huge_pages();
+        // Before logging starts, and refused only where it cannot matter
+        // beyond memory use (`no_huge_pages`): nothing to report.
+        let _ = accord::server::memory::no_huge_pages();
         accord::server::memory::allocator_returns_memory();
     }
     let cli = accord::cli::Cli::parse();

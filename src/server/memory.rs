@@ -40,7 +40,8 @@ pub fn allocator_returns_memory() {
 }
 
 /// Turns transparent huge pages off for the whole process (its threads and
-/// children too). The `accord` binary calls it first in `main` when built
+/// children too). Refused by kernels before 3.15 or by a sandbox: huge
+/// pages then stay, and only memory use differs. The `accord` binary calls it first in `main` when built
 /// with its default `mimalloc` feature; a `--no-default-features` build
 /// keeps the system's setting.
 ///
@@ -53,7 +54,7 @@ pub fn allocator_returns_memory() {
 /// batched entries and 20,000 proofs 321–328 against 370–383 MB, 142
 /// against 191 MB after a restart; SubmitBatch 6,800–7,057 against
 /// 5,996–6,556/s, a 1M load 142 against 139 s.
-pub fn no_huge_pages() {
+pub fn no_huge_pages() -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use libc::{c_int, c_ulong};
@@ -70,12 +71,10 @@ pub fn no_huge_pages() {
             )
         };
         if set != 0 {
-            // Kernels before 3.15, or a sandbox refusing it: huge pages
-            // stay, and only memory use differs.
-            let e = std::io::Error::last_os_error();
-            tracing::debug!("transparent huge pages stay on: {e}");
+            return Err(std::io::Error::last_os_error());
         }
     }
+    Ok(())
 }
 
 /// Starts the trimming thread, once per process (tests start many servers

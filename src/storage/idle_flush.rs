@@ -9,7 +9,8 @@
 //! seconds after 100k batched entries and 20,000 proofs on a 1M log
 //! (BENCHMARKS.md, "Huge pages off, idle memtables written out"). A
 //! thread checks every [`CHECK_EVERY`]; after a whole period without a
-//! commit, following one with (or following the open), it rotates every
+//! commit, if a commit came since the last write-out (or none was made
+//! since the open), it rotates every
 //! keyspace's memtable that holds [`MIN_FLUSH_BYTES`] or more (fjall's
 //! worker flushes it, as when it fills). Durability does not change: the
 //! records are in the journal already, and a flush is how fjall always
@@ -31,12 +32,11 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Smaller memtables stay. Each flush adds a file to the keyspace's first
 /// level, and with random keys each merge of those files into the next
-/// level rewrites most of it; flushing at a quarter of `MEMTABLE_BYTES`
-/// makes up to four times as many flushes, and merges, as filling does.
-/// That happens only where commits come in bursts with idle gaps between
-/// them, each burst bringing megabytes: a busy keyspace takes ≈ 1–2 KB
-/// per entry, so a trickle of submissions fills 4 MiB only every few
-/// thousand entries and flushes about as rarely as before.
+/// level rewrites most of it. A flush here always writes at least a
+/// quarter of `MEMTABLE_BYTES`, so at most four times as many flushes,
+/// and merges, as filling makes, and only where commits pause for more
+/// than [`CHECK_EVERY`] (a busy keyspace takes ≈ 1–2 KB per entry: 4 MiB
+/// is a few thousand entries).
 const MIN_FLUSH_BYTES: u64 = super::records_db::MEMTABLE_BYTES / 4;
 
 /// The thread and what it shares with the store. Dropping it stops the
