@@ -1,87 +1,126 @@
 #!/bin/bash
 # usage: cpu.sh BIN DATA MODE REQUESTS [RATE]: where the CPU goes, per entry.
-# Serves DATA (an existing data directory: a copy of a grown log, say; or a
-# new path, for a fresh log with the commitment registered), waits until the
-# server is idle, runs one `accord bench --mode MODE` (unary: 128 streams;
-# batch: 8 streams of 1,000; RATE paces it) and prints its rate and latency,
-# then the CPU each of the server's thread groups and the load generator
-# (sending; its signing before the clock is shown apart) spent per 1,000
-# entries, the cores the server used over the timed part, and the rate both
-# cores would allow at that cost (2 s of CPU per second over the total per
-# entry).
-# With STORAGE set (a PostgreSQL URL, `serve --storage`), a fresh DATA is
-# initialized for it first, and the CPU of the database's processes (user
-# postgres, on this machine) is counted too.
-# The server is stopped at the end; DATA is left as it is.
+#
+# Serves DATA with `BIN serve` and runs one `accord bench --mode MODE`
+# against it (MODE unary: 128 streams; batch: 8 streams of 1,000 entries;
+# RATE paces it). DATA is a new path (a fresh log, the commitment registered)
+# or an existing data directory that no server is running on: a copy
+# (`cp -a`) of a grown log, say. The run's entries are added to it, so use a
+# new copy for each run. Prints the bench's rate and latency, then the CPU
+# spent per 1,000 accepted entries by:
+#   - the writer thread (`accord-sequence`);
+#   - tokio's threads (`tokio-rt-worker`: the async workers, which receive,
+#     verify unary submissions and answer, and the blocking pool);
+#   - fjall's worker (flushes and merges; whatever lands in the window);
+#   - the server's other threads, ended ones included (the commit's and
+#     `verifier::parallel`'s scoped threads: SubmitBatch is verified there);
+#   - PostgreSQL's processes, with STORAGE set (below);
+#   - the load generator while sending; its signing before its clock
+#     starts is measured apart, by the same bench against a closed port
+#     (it signs, then fails to connect), and shown apart.
+# Then the cores the server used over the timed part, and the rate both
+# cores would allow at that cost (2 s of CPU per second over the total).
+#
+# With STORAGE set (a PostgreSQL URL: `serve --storage`), a new DATA is
+# initialized for it first (the database must hold no log yet), and the CPU
+# of every process of user `postgres` on this machine is counted: run it
+# against a cluster nothing else uses.
+#
+# Before the bench it waits until the server has been up for 12 s and then
+# quiet for a second: an open refills fjall's memtables from its journal,
+# and the idle flush writes them out 5-10 s later (storage/idle_flush.rs).
+# Needs GNU time (/usr/bin/time) and python3.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 4 ] || { echo "usage: cpu.sh BIN DATA MODE REQUESTS [RATE]" >&2; exit 2; }
-BIN=$1; DATA=$2; MODE=$3; N=$4; RATE=${5:-0}; PORT=${PORT:-18700}
-LOG=$(mktemp); OUTJ=$(mktemp); TIMES=$(mktemp)
+BIN=$1; DATA=$2; MODE=$3; N=$4; RATE=${5:-0}; PORT=${PORT:-18710}
+case "$MODE" in
+  unary) ARGS="--concurrency 128" ;;
+  batch) ARGS="--concurrency 8 --batch-size 1000" ;;
+  *) echo "MODE is unary or batch" >&2; exit 2 ;;
+esac
+W=$(mktemp -d)
+SP=
+trap '[ -n "$SP" ] && kill $SP 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
 FRESH=0; [ -e "$DATA" ] || FRESH=1
-[ -n "$STORAGE" ] && [ $FRESH = 1 ] && { "$BIN" init --data "$DATA" --storage "$STORAGE" > /dev/null || exit 1; }
-"$BIN" serve --data "$DATA" --listen 127.0.0.1:$PORT ${STORAGE:+--storage "$STORAGE"} > "$LOG" 2>&1 &
+if [ -n "$STORAGE" ] && [ $FRESH = 1 ]; then
+  "$BIN" init --data "$DATA" --storage "$STORAGE" > /dev/null || exit 1
+fi
+"$BIN" serve --data "$DATA" --listen 127.0.0.1:$PORT ${STORAGE:+--storage "$STORAGE"} > "$W/serve.log" 2>&1 &
 SP=$!
-for _ in $(seq 300); do grep -q "accepting submissions" "$LOG" && break; kill -0 $SP 2>/dev/null || { echo "the server did not start:" >&2; cat "$LOG" >&2; exit 1; }; sleep 0.1; done
+START=$(date +%s)
+for i in $(seq 301); do
+  grep -q "accepting submissions" "$W/serve.log" && break
+  if ! kill -0 $SP 2>/dev/null || [ $i = 301 ]; then
+    echo "the server did not start:" >&2; cat "$W/serve.log" >&2; exit 1
+  fi
+  sleep 0.1
+done
 U=http://127.0.0.1:$PORT
-[ $FRESH = 1 ] && "$BIN" commitment register --server $U --data "$DATA" --id global-commitment-dts \
-  --title "Global Commitment on Digital Trust and Security" --text "$REPO/commitments/global-commitment-dts.txt" > /dev/null
-# Idle: under 3 ticks (30 ms) of the server's CPU in a second.
+if [ $FRESH = 1 ]; then
+  "$BIN" commitment register --server $U --data "$DATA" --id global-commitment-dts \
+    --title "Global Commitment on Digital Trust and Security" \
+    --text "$REPO/commitments/global-commitment-dts.txt" > /dev/null || exit 1
+fi
+HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' /proc/$SP/stat; }
-for _ in $(seq 60); do a=$(ticks); sleep 1; [ $(( $(ticks) - a )) -lt 3 ] && break; done
-# The database's processes: ticks per pid (ones started during the run count from zero).
-pgticks() { [ -n "$STORAGE" ] && for p in $(pgrep -u postgres); do echo "$p $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null)"; done; }
-PG0=$(pgticks)
-declare -A before
-while read -r name t; do before[$name]=$t; done < <(for t in /proc/$SP/task/*; do echo "$(tr ' ' _ < $t/comm) $(awk '{print $14+$15}' $t/stat)"; done)
-P0=$(ticks)
-if [ "$MODE" = batch ]; then ARGS="--concurrency 8 --batch-size 1000"; else ARGS="--concurrency 128"; fi
-/usr/bin/time -f "%U %S" -o "$TIMES" "$BIN" bench --server $U --mode "$MODE" --requests "$N" $ARGS --rate "$RATE" --json > "$OUTJ"
-P1=$(ticks)
-PG1=$(pgticks)
-for t in /proc/$SP/task/*; do echo "$(tr ' ' _ < $t/comm) $(awk '{print $14+$15}' $t/stat)"; done > "$LOG.after"
-PGT=$(python3 -c "import sys
-b=dict(l.split() for l in sys.argv[1].splitlines() if len(l.split())==2)
-print(sum(int(t)-int(b.get(p,0)) for p,t in (l.split() for l in sys.argv[2].splitlines() if len(l.split())==2)))" "$PG0" "$PG1")
-# The load generator signs every request before its clock starts; the same
-# run against a closed port does only that (it signs, then fails to connect).
-/usr/bin/time -f "%U %S" -o "$TIMES.prep" "$BIN" bench --server http://127.0.0.1:1 --mode "$MODE" --requests "$N" $ARGS > /dev/null 2>&1
-python3 - "$OUTJ" "$TIMES" "$LOG.after" "$N" "$(declare -p before)" $((P1 - P0)) "$PGT" <<'PY'
-import json, sys, re, collections
-out, times, after, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-before = dict(re.findall(r'\[([^\]]+)\]="(\d+)"', sys.argv[5]))
-server = int(sys.argv[6])
-database = int(sys.argv[7])
-b = json.load(open(out))
-print(f"rate {b['throughput_per_sec']:.0f}/s  p50 {b['p50_ms']} ms  p90 {b['p90_ms']} ms  p99 {b['p99_ms']} ms  errors {b['errors']}")
-groups = collections.Counter()
-# Thread names sum up per name; a thread started during the run counts from zero.
-seen = collections.Counter()
-for line in open(after):
-    name, t = line.split()
-    seen[name] += int(t)
-for name, t in seen.items():
-    g = {'accord-sequence': 'writer', 'tokio-rt-worker': 'async workers (gRPC)',
-         'fjall:worker': 'fjall worker'}.get(name)
-    if g:
-        groups[g] += t - int(before.get(name, 0))
-# The process's own count includes threads that ended during the run
-# (tokio's blocking pool, where batches are verified, among them).
-groups['other threads (also ended ones)'] = server - sum(groups.values())
-u, s = map(float, open(times).read().split()[-2:])
-pu, ps = map(float, open(times + '.prep').read().split()[-2:])
-groups['load generator (sending)'] = round((u + s - pu - ps) * 100)
-prep = (pu + ps) * 1e6 / n
-if database:
-    groups['PostgreSQL'] = database
-per_k = {g: t * 10 * 1000 / n for g, t in groups.items()}  # ticks are 10 ms
-total = sum(per_k.values())
-for g, v in sorted(per_k.items(), key=lambda kv: -kv[1]):
-    print(f"  {g:38} {v:7.0f} ms per 1k entries")
-server_k = total - per_k['load generator (sending)'] - per_k.get('PostgreSQL', 0)
-print(f"  {'total':38} {total:7.0f} ms per 1k entries (the server {server_k:.0f} ms); "
-      f"the load generator also spent {prep:.0f} ms per 1k signing before its clock started")
-print(f"  the server used {server * 10 / 1000 / b['elapsed_s']:.2f} cores over the timed part; both cores "
-      f"at this cost would allow {2e6 / total:.0f}/s (the server's part alone {2e6 / server_k:.0f}/s)")
+while [ $(( $(date +%s) - START )) -lt 12 ]; do sleep 1; done
+# Quiet: under 30 ms of the server's CPU in a second (at most a minute).
+for _ in $(seq 60); do a=$(ticks); sleep 1; [ $(( ($(ticks) - a) * 1000 / HZ )) -lt 30 ] && break; done
+# Per-thread CPU in ticks, by thread id: "tid name ticks" lines. The name
+# is between the parentheses of /proc/.../stat (it may hold spaces).
+snap() {
+  python3 - "$1" <<'PY'
+import glob, sys
+for path in glob.glob(f"/proc/{sys.argv[1]}/task/*/stat"):
+    try:
+        s = open(path).read()
+    except OSError:  # the thread ended meanwhile
+        continue
+    name = s[s.index('(') + 1:s.rindex(')')].replace(' ', '_')
+    f = s[s.rindex(')') + 2:].split()
+    print(path.split('/')[4], name, int(f[11]) + int(f[12]))
 PY
-kill $SP; wait $SP 2>/dev/null
-rm -f "$LOG" "$LOG.after" "$OUTJ" "$TIMES" "$TIMES.prep"
+}
+pgsnap() { [ -n "$STORAGE" ] && for p in $(pgrep -u postgres); do echo "$p $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null)"; done; }
+pgsnap > "$W/pg0"; snap $SP > "$W/t0"; P0=$(ticks)
+/usr/bin/time -f "%U %S" -o "$W/time" "$BIN" bench --server $U --mode "$MODE" --requests "$N" $ARGS --rate "$RATE" --json > "$W/bench.json" || exit 1
+P1=$(ticks); snap $SP > "$W/t1"; pgsnap > "$W/pg1"
+kill $SP; wait $SP 2>/dev/null; SP=
+/usr/bin/time -f "%U %S" -o "$W/prep" "$BIN" bench --server http://127.0.0.1:1 --mode "$MODE" --requests "$N" $ARGS > /dev/null 2>&1
+python3 - "$W" $((P1 - P0)) "$HZ" <<'PY'
+import collections, json, sys
+w, server, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b = json.load(open(f"{w}/bench.json"))
+ok = b['ok']
+print(f"rate {b['throughput_per_sec']:.0f}/s  p50 {b['p50_ms']} ms  p90 {b['p90_ms']} ms  "
+      f"p99 {b['p99_ms']} ms  ok {ok}  errors {b['errors']}")
+def threads(f):
+    return {tid: (name, int(t)) for tid, name, t in (l.split() for l in open(f))}
+t0, t1 = threads(f"{w}/t0"), threads(f"{w}/t1")
+names = {'accord-sequence': 'writer', 'tokio-rt-worker': 'tokio threads',
+         'fjall:worker': 'fjall worker'}
+groups = collections.Counter()
+for tid, (name, t) in t1.items():
+    groups[names.get(name, 'other threads')] += t - t0.get(tid, (name, 0))[1]
+# The process's count also holds the threads that ended during the run.
+groups['other threads'] += server - sum(groups.values())
+def pg(f):
+    return dict((p, int(t)) for p, t in (l.split() for l in open(f) if len(l.split()) == 2))
+p0, p1 = pg(f"{w}/pg0"), pg(f"{w}/pg1")
+if p1:
+    groups['PostgreSQL'] = sum(t - p0.get(p, 0) for p, t in p1.items())
+def cpu(f):  # GNU time's user and system seconds, as ticks
+    u, s = map(float, open(f).read().split()[-2:])
+    return (u + s) * hz
+prep = cpu(f"{w}/prep")
+groups['load generator, sending'] = round(cpu(f"{w}/time") - prep)
+per_k = {g: t * 1000 / hz * 1000 / ok for g, t in groups.items()}  # ms per 1,000 entries
+for g, v in sorted(per_k.items(), key=lambda kv: -kv[1]):
+    print(f"  {g:28} {v:6.0f} ms per 1k entries")
+total = sum(per_k.values())
+server_k = total - per_k['load generator, sending'] - per_k.get('PostgreSQL', 0)
+print(f"  {'total':28} {total:6.0f} ms per 1k entries (the server {server_k:.0f}); the load generator "
+      f"also signed for {prep * 1000 / hz * 1000 / ok:.0f} ms per 1k before its clock started")
+print(f"  the server used {server / hz / b['elapsed_s']:.2f} cores over the timed part; both cores at this "
+      f"cost would allow {2e6 / total:.0f}/s (the server's part alone {2e6 / server_k:.0f}/s)")
+PY
