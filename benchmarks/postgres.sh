@@ -1,6 +1,6 @@
 #!/bin/bash
 # usage: postgres.sh BIN N MODE : N instances of accord serve on one fresh PostgreSQL database "bench3",
-# one bench process per instance at the same time (unary: 128 streams in all; batch: 8 streams in all).
+# one bench process per instance at the same time (unary: 128/N streams each, 126 in all for N = 3; batch: ceil(8/N) streams each).
 # Needs PostgreSQL on 127.0.0.1:55432 whose postgres role connects without a password (as .ci/run's throwaway cluster), and psql.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$1; N=$2; MODE=$3; REQ=${REQ:-60000}
